@@ -1,0 +1,40 @@
+"""The language's own steps: EVAL (a safe expression over variables) and RESULT (the answer)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from programs.expression import parse_expression
+from tools.registry import tool
+
+RESULT_TOOL = "RESULT"
+EVAL_TOOL = "EVAL"
+
+
+@tool(
+    name=EVAL_TOOL,
+    category="logic",
+    example="ANSWER0=EVAL(expr=\"'yes' if COUNT0 > 0 else 'no'\")",
+    limitations=(
+        "Only numbers, text, yes/no, + - * / // %, comparisons, and/or/not, 'in', "
+        "'X if C else Y' and min, max, abs, round, len, lower, upper, str, int, float."
+    ),
+    expression_param="expr",
+)
+def evaluate(
+    expr: Annotated[str, "an expression over earlier variables, e.g. \"COUNT0 + COUNT1\""],
+    variables: dict[str, Any],
+) -> Any:
+    """Compute a number, yes/no or text from earlier results (arithmetic, comparison, logic)."""
+    return parse_expression(expr).evaluate(variables)
+
+
+@tool(
+    name=RESULT_TOOL,
+    category="logic",
+    example="FINAL=RESULT(var=ANSWER0)",
+    limitations="Every program ends with exactly one RESULT step.",
+)
+def result(var: Annotated[Any, "the variable holding the program's answer"]) -> Any:
+    """Mark the program's answer."""
+    return var

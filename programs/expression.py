@@ -1,0 +1,372 @@
+"""EVAL's expression language: arithmetic, comparison and logic over program variables.
+
+Not Python: a small parser and evaluator with no attribute access, no imports and a fixed set
+of functions. Grammar, loosest binding first::
+
+    expr     := or_expr ["if" or_expr "else" expr]
+    or_expr  := and_expr ("or" and_expr)*
+    and_expr := not_expr ("and" not_expr)*
+    not_expr := "not" not_expr | compare
+    compare  := sum [("==" | "!=" | "<" | "<=" | ">" | ">=" | "in" | "not in") sum]
+    sum      := product (("+" | "-") product)*
+    product  := unary (("*" | "/" | "//" | "%") unary)*
+    unary    := "-" unary | atom
+    atom     := NUMBER | STRING | TRUE | FALSE | NAME | "{" NAME "}" | FUNCTION "(" [expr ("," expr)*] ")" | "(" expr ")"
+
+Variables are written bare (``COUNT0 > 2``) or in braces (``{COUNT0} > 2``, as in VisProg).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from programs.errors import ExpressionError, SourcePosition
+from programs.lexer import Token, TokenKind, tokenize
+from tools.detections import Detections
+from tools.text import OCRText, Transcript
+
+MAX_DEPTH = 64
+MAX_TEXT = 100_000
+
+
+def _length(value: Any) -> int:
+    if isinstance(value, str | list | Detections):
+        return len(value)
+    raise ExpressionError(f"len() needs text, a list or detections, not {type(value).__name__}")
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "round": round,
+    "len": _length,
+    "lower": lambda text: str(text).lower(),
+    "upper": lambda text: str(text).upper(),
+    "str": lambda value: value if isinstance(value, str) else _display(value),
+    "int": int,
+    "float": float,
+}
+"""The only functions an expression may call."""
+
+_KEYWORDS = {"and", "or", "not", "if", "else", "in", "True", "False", "true", "false"}
+_COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "//": operator.floordiv,
+    "%": operator.mod,
+}
+
+
+def _display(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Node:
+    """An expression tree node: ``kind`` plus its operands."""
+
+    kind: str
+    value: Any
+    children: tuple[Node, ...]
+    column: int
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A parsed expression and the variable names it reads."""
+
+    source: str
+    tree: Node
+    variables: tuple[str, ...]
+
+    def evaluate(self, variables: dict[str, Any]) -> Any:
+        """The expression's value given the variables it reads."""
+        return _evaluate(self.tree, {name: _plain(value) for name, value in variables.items()})
+
+
+def _plain(value: Any) -> Any:
+    """Program values as expression values: transcripts and OCR as text."""
+    if isinstance(value, Transcript | OCRText):
+        return value.text
+    return value
+
+
+class _ExpressionParser:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.tokens = [
+            token for token in tokenize(source, self._lex_error) if token.kind != TokenKind.NEWLINE
+        ]
+        self.index = 0
+        self.depth = 0
+        self.variables: list[str] = []
+
+    @staticmethod
+    def _lex_error(message: str, position: SourcePosition) -> ExpressionError:
+        return ExpressionError(message, position.column)
+
+    def peek(self) -> Token:
+        return self.tokens[self.index]
+
+    def advance(self) -> Token:
+        token = self.tokens[self.index]
+        if token.kind != TokenKind.END:
+            self.index += 1
+        return token
+
+    def at(self, text: str) -> bool:
+        token = self.peek()
+        return token.kind in (TokenKind.OPERATOR, TokenKind.NAME) and token.text == text
+
+    def expect(self, text: str) -> Token:
+        token = self.peek()
+        if not self.at(text):
+            raise ExpressionError(f"expected '{text}', found {token.describe()}", token.position.column)
+        return self.advance()
+
+    def parse(self) -> Expression:
+        if self.peek().kind == TokenKind.END:
+            raise ExpressionError("the expression is empty", 1)
+        tree = self.expression()
+        token = self.peek()
+        if token.kind != TokenKind.END:
+            raise ExpressionError(f"unexpected {token.describe()} after the expression", token.position.column)
+        return Expression(self.source, tree, tuple(dict.fromkeys(self.variables)))
+
+    def nested(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExpressionError(f"the expression is nested more than {MAX_DEPTH} deep", self.peek().position.column)
+
+    def expression(self) -> Node:
+        self.nested()
+        column = self.peek().position.column
+        value = self.or_expression()
+        if self.at("if"):
+            self.advance()
+            condition = self.or_expression()
+            self.expect("else")
+            otherwise = self.expression()
+            value = Node("if", None, (condition, value, otherwise), column)
+        self.depth -= 1
+        return value
+
+    def or_expression(self) -> Node:
+        node = self.and_expression()
+        while self.at("or"):
+            column = self.advance().position.column
+            node = Node("or", None, (node, self.and_expression()), column)
+        return node
+
+    def and_expression(self) -> Node:
+        node = self.not_expression()
+        while self.at("and"):
+            column = self.advance().position.column
+            node = Node("and", None, (node, self.not_expression()), column)
+        return node
+
+    def not_expression(self) -> Node:
+        if self.at("not"):
+            column = self.advance().position.column
+            self.nested()
+            operand = self.not_expression()
+            self.depth -= 1
+            return Node("not", None, (operand,), column)
+        return self.comparison()
+
+    def comparison(self) -> Node:
+        node = self.sum()
+        token = self.peek()
+        if token.kind == TokenKind.OPERATOR and token.text in _COMPARISONS:
+            self.advance()
+            return Node("compare", token.text, (node, self.sum()), token.position.column)
+        if self.at("in"):
+            self.advance()
+            return Node("in", None, (node, self.sum()), token.position.column)
+        if self.at("not") and self.index + 1 < len(self.tokens) and self.tokens[self.index + 1].text == "in":
+            self.advance()
+            self.advance()
+            return Node("not", None, (Node("in", None, (node, self.sum()), token.position.column),), token.position.column)
+        return node
+
+    def sum(self) -> Node:
+        node = self.product()
+        while self.peek().kind == TokenKind.OPERATOR and self.peek().text in ("+", "-"):
+            token = self.advance()
+            node = Node("arithmetic", token.text, (node, self.product()), token.position.column)
+        return node
+
+    def product(self) -> Node:
+        node = self.unary()
+        while self.peek().kind == TokenKind.OPERATOR and self.peek().text in ("*", "/", "//", "%"):
+            token = self.advance()
+            node = Node("arithmetic", token.text, (node, self.unary()), token.position.column)
+        return node
+
+    def unary(self) -> Node:
+        if self.at("-"):
+            column = self.advance().position.column
+            self.nested()
+            operand = self.unary()
+            self.depth -= 1
+            return Node("negate", None, (operand,), column)
+        return self.atom()
+
+    def atom(self) -> Node:
+        token = self.peek()
+        column = token.position.column
+        if token.kind in (TokenKind.NUMBER, TokenKind.STRING):
+            self.advance()
+            return Node("literal", token.value, (), column)
+        if token.kind == TokenKind.NAME:
+            self.advance()
+            if token.text in ("True", "true"):
+                return Node("literal", True, (), column)
+            if token.text in ("False", "false"):
+                return Node("literal", False, (), column)
+            if token.text in _KEYWORDS:
+                raise ExpressionError(f"'{token.text}' cannot start a value", column)
+            if self.at("("):
+                if token.text not in FUNCTIONS:
+                    allowed = ", ".join(sorted(FUNCTIONS))
+                    raise ExpressionError(f"unknown function {token.text}(); allowed: {allowed}", column)
+                self.advance()
+                arguments: list[Node] = []
+                while not self.at(")"):
+                    arguments.append(self.expression())
+                    if not self.at(")"):
+                        self.expect(",")
+                self.advance()
+                return Node("call", token.text, tuple(arguments), column)
+            self.variables.append(token.text)
+            return Node("variable", token.text, (), column)
+        if self.at("{"):
+            self.advance()
+            name = self.peek()
+            if name.kind != TokenKind.NAME or name.text in _KEYWORDS:
+                raise ExpressionError(f"expected a variable name inside {{ }}, found {name.describe()}", name.position.column)
+            self.advance()
+            self.expect("}")
+            self.variables.append(name.text)
+            return Node("variable", name.text, (), column)
+        if self.at("("):
+            self.advance()
+            node = self.expression()
+            self.expect(")")
+            return node
+        raise ExpressionError(f"expected a value, found {token.describe()}", column)
+
+
+def parse_expression(source: str) -> Expression:
+    """Parse an EVAL expression; raises :class:`ExpressionError` with the column."""
+    return _ExpressionParser(source).parse()
+
+
+def _number(value: Any, where: int) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ExpressionError(f"expected a number, got {_describe(value)}", where)
+    return value
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Detections):
+        return "detections (use COUNT to get a number)"
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+def _truth(value: Any, where: int) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("yes", "no", "true", "false"):
+        return value.strip().lower() in ("yes", "true")
+    if isinstance(value, int | float):
+        return value != 0
+    raise ExpressionError(f"expected yes/no, got {_describe(value)}", where)
+
+
+def _same(left: Any, right: Any) -> tuple[Any, Any]:
+    """Compare text case-insensitively and 'yes'/'no' with booleans."""
+    if isinstance(left, str) and isinstance(right, str):
+        return left.strip().lower(), right.strip().lower()
+    if isinstance(left, bool) and isinstance(right, str):
+        return left, _truth(right, 0)
+    if isinstance(right, bool) and isinstance(left, str):
+        return _truth(left, 0), right
+    return left, right
+
+
+def _evaluate(node: Node, variables: dict[str, Any]) -> Any:
+    kind, where = node.kind, node.column
+    if kind == "literal":
+        return node.value
+    if kind == "variable":
+        if node.value not in variables:
+            raise ExpressionError(f"variable {node.value} has no value", where)
+        value = variables[node.value]
+        if isinstance(value, Detections):
+            raise ExpressionError(f"{node.value} holds {_describe(value)}", where)
+        return value
+    if kind == "if":
+        condition, then, otherwise = node.children
+        return _evaluate(then if _truth(_evaluate(condition, variables), where) else otherwise, variables)
+    if kind == "or":
+        return _truth(_evaluate(node.children[0], variables), where) or _truth(_evaluate(node.children[1], variables), where)
+    if kind == "and":
+        return _truth(_evaluate(node.children[0], variables), where) and _truth(_evaluate(node.children[1], variables), where)
+    if kind == "not":
+        return not _truth(_evaluate(node.children[0], variables), where)
+    if kind == "negate":
+        return -_number(_evaluate(node.children[0], variables), where)
+    left = _evaluate(node.children[0], variables) if node.children else None
+    right = _evaluate(node.children[1], variables) if len(node.children) > 1 else None
+    if kind == "compare":
+        left, right = _same(left, right)
+        try:
+            return bool(_COMPARISONS[node.value](left, right))
+        except TypeError as error:
+            raise ExpressionError(f"cannot compare {_describe(left)} with {_describe(right)}", where) from error
+    if kind == "in":
+        if not isinstance(left, str) or not isinstance(right, str | list):
+            raise ExpressionError("'in' needs text on the left and text or a list on the right", where)
+        if isinstance(right, str):
+            return left.strip().lower() in right.lower()
+        return left.strip().lower() in [str(item).strip().lower() for item in right]
+    if kind == "arithmetic":
+        if node.value == "+" and isinstance(left, str) and isinstance(right, str):
+            if len(left) + len(right) > MAX_TEXT:
+                raise ExpressionError("text grows too long", where)
+            return left + right
+        if node.value == "+" and (isinstance(left, str) or isinstance(right, str)):
+            return _display(left) + _display(right)
+        a, b = _number(left, where), _number(right, where)
+        if node.value in ("/", "//", "%") and b == 0:
+            raise ExpressionError("division by zero", where)
+        result = _ARITHMETIC[node.value](a, b)
+        return int(result) if isinstance(result, float) and result.is_integer() and node.value != "/" else result
+    if kind == "call":
+        arguments = [_evaluate(child, variables) for child in node.children]
+        try:
+            return FUNCTIONS[node.value](*arguments)
+        except ExpressionError:
+            raise
+        except (TypeError, ValueError) as error:
+            raise ExpressionError(f"{node.value}() failed: {error}", where) from error
+    raise ExpressionError(f"unknown expression node {kind}", where)

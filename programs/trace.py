@@ -1,0 +1,230 @@
+"""The trace of a program run: every step's inputs, output, timing and error.
+
+A :class:`Trace` keeps live values (so it can draw boxes on images in HTML and Jupyter) and
+serialises to JSON without pixels: images appear as references (content hash, path, size).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from programs.trace_html import render_trace_html
+
+from tools.audio import AudioRef
+from tools.detections import Detections
+from tools.images import ImageRef
+from tools.text import OCRText, Transcript
+from tools.types import describe_value
+
+
+class StepStatus(StrEnum):
+    """Where a step is in its run."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass
+class StepRecord:
+    """One step's run: what went in, what came out, how long it took, what went wrong."""
+
+    target: str
+    tool: str
+    line: int
+    text: str
+    status: StepStatus = StepStatus.PENDING
+    inputs: dict[str, Any] = field(default_factory=dict)
+    output: Any = None
+    error: str | None = None
+    error_type: str | None = None
+    error_details: str | None = None
+    started_s: float | None = None
+    duration_s: float | None = None
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Whether the step produced an output."""
+        return self.status == StepStatus.OK
+
+    def summary(self) -> str:
+        """One line: ``BOX0=LOC(...) -> 3 boxes: ...`` or the error."""
+        if self.ok:
+            return f"{self.text}  ->  {describe_value(self.output)}"
+        return f"{self.text}  ->  {self.status.value.upper()}: {self.error}"
+
+
+def value_to_json(value: Any) -> Any:
+    """A JSON-ready form of any program value, without pixels."""
+    if isinstance(value, Detections):
+        return {"kind": "detections", **value.to_record().model_dump(mode="json")}
+    if isinstance(value, ImageRef):
+        return {"kind": "image", **value.model_dump(mode="json")}
+    if isinstance(value, OCRText):
+        return {"kind": "ocr_text", "text": value.text, **value.model_dump(mode="json")}
+    if isinstance(value, Transcript):
+        return {"kind": "transcript", **value.model_dump(mode="json")}
+    if isinstance(value, AudioRef):
+        return {"kind": "audio", **value.model_dump(mode="json")}
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [value_to_json(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): value_to_json(item) for key, item in value.items()}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
+
+
+class StepJSON(BaseModel):
+    """A step of a trace as JSON."""
+
+    target: str
+    tool: str
+    line: int
+    text: str
+    status: StepStatus
+    inputs: dict[str, Any]
+    output: Any
+    error: str | None
+    error_type: str | None
+    error_details: str | None
+    started_s: float | None
+    duration_s: float | None
+    cached: bool
+
+
+class TraceJSON(BaseModel):
+    """A trace as JSON: the program, the inputs and every step, with image references only."""
+
+    source: str
+    inputs: dict[str, Any]
+    steps: list[StepJSON]
+    result_target: str
+    result: Any
+    ok: bool
+    error: str | None
+    started_at: datetime
+    duration_s: float
+
+
+@dataclass
+class Trace:
+    """What happened when a program ran."""
+
+    source: str
+    inputs: dict[str, Any]
+    steps: list[StepRecord]
+    result_target: str
+    started_at: datetime
+    duration_s: float
+
+    def step(self, target: str) -> StepRecord:
+        """The record of the step assigning ``target``."""
+        return next(record for record in self.steps if record.target == target)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the RESULT step produced a value."""
+        return self.step(self.result_target).ok
+
+    @property
+    def result(self) -> Any:
+        """The program's answer (None when it failed; see :attr:`error`)."""
+        return self.step(self.result_target).output
+
+    @property
+    def failed_steps(self) -> list[StepRecord]:
+        """Steps that raised or timed out (not the ones skipped because of them)."""
+        return [record for record in self.steps if record.status == StepStatus.FAILED]
+
+    @property
+    def error(self) -> str | None:
+        """The first failure that stopped the result, or None."""
+        if self.ok:
+            return None
+        failed = self.failed_steps
+        if failed:
+            first = failed[0]
+            return f"{first.target} ({first.tool}, line {first.line}) failed: {first.error}"
+        return self.step(self.result_target).error
+
+    @property
+    def tool_seconds(self) -> float:
+        """Time spent inside tool calls (summed over steps, so concurrent steps add up)."""
+        return sum(record.duration_s or 0.0 for record in self.steps)
+
+    def to_json_model(self) -> TraceJSON:
+        """The trace as a pydantic model, without pixels."""
+        return TraceJSON(
+            source=self.source,
+            inputs={name: value_to_json(value) for name, value in self.inputs.items()},
+            steps=[
+                StepJSON(
+                    target=r.target,
+                    tool=r.tool,
+                    line=r.line,
+                    text=r.text,
+                    status=r.status,
+                    inputs={name: value_to_json(value) for name, value in r.inputs.items()},
+                    output=value_to_json(r.output),
+                    error=r.error,
+                    error_type=r.error_type,
+                    error_details=r.error_details,
+                    started_s=r.started_s,
+                    duration_s=r.duration_s,
+                    cached=r.cached,
+                )
+                for r in self.steps
+            ],
+            result_target=self.result_target,
+            result=value_to_json(self.result),
+            ok=self.ok,
+            error=self.error,
+            started_at=self.started_at,
+            duration_s=self.duration_s,
+        )
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The trace as JSON text, without pixels."""
+        return self.to_json_model().model_dump_json(indent=indent)
+
+    def save_json(self, path: str | Path) -> Path:
+        """Write :meth:`to_json` to ``path``."""
+        target = Path(path)
+        target.write_text(self.to_json())
+        return target
+
+    def to_html(self, title: str = "visorch trace") -> str:
+        """A standalone HTML page: the program, each step's inputs and outputs, boxes drawn."""
+        return render_trace_html(self, title=title)
+
+    def save_html(self, path: str | Path, title: str = "visorch trace") -> Path:
+        """Write :meth:`to_html` to ``path``."""
+        target = Path(path)
+        target.write_text(self.to_html(title=title), encoding="utf-8")
+        return target
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def __str__(self) -> str:
+        lines = [record.summary() for record in self.steps]
+        return "\n".join(lines)
+
+
+def load_trace_json(path: str | Path) -> dict[str, Any]:
+    """Read a trace JSON file back as plain data."""
+    data: dict[str, Any] = json.loads(Path(path).read_text())
+    return data

@@ -1,0 +1,1 @@
+"""Tools that need no model: image operations, box logic and colour naming."""

@@ -1,0 +1,55 @@
+"""Typed errors shared by every part of visorch.
+
+Every error visorch raises on purpose subclasses :class:`VisorchError`, and its message says
+what went wrong and what to do next, so the CLI can print one clear line without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class VisorchError(Exception):
+    """Base class of every error visorch raises on purpose."""
+
+
+class InputError(VisorchError):
+    """A user-supplied input (file, argument, value) cannot be used."""
+
+
+class ImageLoadError(InputError):
+    """An image file is missing, empty, corrupt, truncated or not an image."""
+
+
+class ImageTooLargeError(ImageLoadError):
+    """An image has more pixels than the configured limit (a decompression bomb guard)."""
+
+
+class AudioLoadError(InputError):
+    """An audio file is missing, empty, unreadable or not audio."""
+
+
+class ToolError(VisorchError):
+    """A tool could not produce its output."""
+
+
+class ToolNotInstalledError(ToolError):
+    """A tool's Python packages or model weights are not installed; the message says how to fix it."""
+
+
+class MissingWeightsError(ToolNotInstalledError):
+    """A model backend's weights are not in the cache; the message gives the pull command."""
+
+
+class ToolArgumentError(ToolError):
+    """A tool was called with values it cannot use (checked at run time)."""
+
+
+class ToolExecutionError(ToolError):
+    """A tool raised an unexpected exception; the original is kept as ``__cause__``."""
+
+
+class UnknownClassError(ToolError):
+    """A detector cannot name the requested object class."""
+
+
+class ConfigError(VisorchError):
+    """The configuration (file, environment variables or arguments) is invalid."""

@@ -1,0 +1,299 @@
+"""The model manager: the one object that owns every loaded model.
+
+Models load lazily on first use, once even when many threads ask at the same moment, on the
+best device (cuda -> mps -> cpu, overridable per backend), and are evicted least-recently-used
+first when a memory budget would be exceeded. Nothing else in visorch holds models.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from tools.errors import MissingWeightsError, ToolExecutionError, ToolNotInstalledError
+from tools.models.backend import Backend, LoadRequest
+
+
+class BackendStatus(BaseModel):
+    """A backend's installation state, for ``visorch models`` and the planner."""
+
+    name: str
+    capability: str
+    title: str
+    installed: bool
+    reason: str | None
+    size_mb: float
+    license: str
+    version: str
+    offline: bool
+    classical: bool
+    install_command: str
+    loaded: bool
+
+
+@dataclass
+class _LoadedModel:
+    model: Any
+    memory_mb: float
+    device: str
+    load_seconds: float
+    in_use: int = 0
+
+
+def _resident_mb() -> float:
+    try:
+        import psutil
+
+        return float(psutil.Process().memory_info().rss) / 2**20
+    except ImportError:  # psutil is optional; fall back to the backend's estimate
+        return 0.0
+
+
+def available_devices() -> list[str]:
+    """Accelerators present here, best first, always ending with 'cpu'."""
+    devices: list[str] = []
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        if torch.cuda.is_available():
+            devices.append("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            devices.append("mps")
+    devices.append("cpu")
+    return devices
+
+
+class ModelManager:
+    """Owns model loading, device placement and the memory budget for all backends."""
+
+    def __init__(
+        self,
+        backends: Iterable[Backend],
+        weights_root: Path,
+        device: str | None = None,
+        device_overrides: dict[str, str] | None = None,
+        memory_budget_mb: float | None = None,
+        preferred: dict[str, str] | None = None,
+    ) -> None:
+        self._backends: dict[str, Backend] = {}
+        for backend in backends:
+            if backend.name in self._backends:
+                raise ValueError(f"backend {backend.name} is declared twice")
+            self._backends[backend.name] = backend
+        self.weights_root = Path(weights_root)
+        self.device = device
+        self.device_overrides = dict(device_overrides or {})
+        self.memory_budget_mb = memory_budget_mb
+        self.preferred = dict(preferred or {})
+        self._loaded: OrderedDict[str, _LoadedModel] = OrderedDict()
+        self._state_lock = threading.Lock()
+        self._load_locks: dict[str, threading.Lock] = {name: threading.Lock() for name in self._backends}
+        self._released = threading.Condition(self._state_lock)
+        self.load_counts: dict[str, int] = {name: 0 for name in self._backends}
+        self._installed_cache: dict[str, str | None] = {}
+        self._devices: list[str] | None = None
+
+    # --- what exists -------------------------------------------------------------------------
+
+    def backends(self, capability: str | None = None) -> list[Backend]:
+        """Declared backends (of one capability), preferred first."""
+        found = [b for b in self._backends.values() if capability is None or b.capability == capability]
+        return sorted(found, key=lambda backend: (backend.priority, backend.name))
+
+    def backend(self, name: str) -> Backend:
+        """The backend called ``name``."""
+        if name not in self._backends:
+            known = ", ".join(sorted(self._backends))
+            raise ToolNotInstalledError(f"no model backend named {name!r}; known backends: {known}")
+        return self._backends[name]
+
+    def not_installed_reason(self, name: str) -> str | None:
+        """None when the backend can load here, else why not. Cached until :meth:`refresh`."""
+        if name not in self._installed_cache:
+            self._installed_cache[name] = self.backend(name).installed_reason(self.weights_root)
+        return self._installed_cache[name]
+
+    def refresh(self) -> None:
+        """Forget cached installation checks (after installing weights)."""
+        self._installed_cache.clear()
+
+    def has_installed(self, capability: str) -> bool:
+        """Whether any backend of ``capability`` is installed."""
+        return any(self.not_installed_reason(b.name) is None for b in self.backends(capability))
+
+    def backend_for(self, capability: str, name: str | None = None) -> Backend:
+        """The backend to use: ``name``, else the configured preference, else the best installed."""
+        chosen = name or self.preferred.get(capability)
+        if chosen:
+            backend = self.backend(chosen)
+            if backend.capability != capability:
+                raise ToolNotInstalledError(f"backend {chosen} does {backend.capability}, not {capability}")
+            self._raise_if_missing(backend)
+            return backend
+        candidates = self.backends(capability)
+        if not candidates:
+            raise ToolNotInstalledError(f"no backend is declared for {capability}")
+        for backend in candidates:
+            if self.not_installed_reason(backend.name) is None:
+                return backend
+        self._raise_if_missing(candidates[0], alternatives=candidates[1:])
+        raise AssertionError("unreachable")
+
+    def require_installed(self, capability: str, tool: str | None = None) -> None:
+        """Raise a clear 'not installed: run ...' error unless ``capability`` has a backend here."""
+        self.backend_for(capability)
+
+    def _raise_if_missing(self, backend: Backend, alternatives: Iterable[Backend] = ()) -> None:
+        reason = self.not_installed_reason(backend.name)
+        if reason is None:
+            return
+        others = [b for b in alternatives if b.name != backend.name]
+        options = "; or ".join(f"{b.install_command}" for b in [backend, *others][:3])
+        message = f"{backend.capability} is not installed ({backend.name}: {reason}): run {options}"
+        if reason == "missing weights":
+            raise MissingWeightsError(message)
+        raise ToolNotInstalledError(message)
+
+    def status(self) -> list[BackendStatus]:
+        """Every backend with its installation state."""
+        return [
+            BackendStatus(
+                name=b.name,
+                capability=b.capability,
+                title=b.title,
+                installed=self.not_installed_reason(b.name) is None,
+                reason=self.not_installed_reason(b.name),
+                size_mb=b.size_mb,
+                license=b.license,
+                version=b.version,
+                offline=b.offline,
+                classical=b.classical,
+                install_command=b.install_command,
+                loaded=b.name in self._loaded,
+            )
+            for b in self.backends()
+        ]
+
+    # --- devices -----------------------------------------------------------------------------
+
+    def device_for(self, backend: Backend) -> str:
+        """Per-backend override, else the manager's device, else the best the backend supports."""
+        wanted = self.device_overrides.get(backend.name) or self.device
+        if wanted:
+            return wanted
+        if self._devices is None:
+            needs_torch = any(d != "cpu" for d in backend.devices)
+            self._devices = available_devices() if needs_torch else ["cpu"]
+        for device in self._devices:
+            if device in backend.devices:
+                return device
+        return "cpu"
+
+    # --- loading -----------------------------------------------------------------------------
+
+    def get(self, name: str) -> Any:
+        """The loaded model of backend ``name`` (loading it on first use)."""
+        with self.use(name) as model:
+            return model
+
+    @contextlib.contextmanager
+    def use(self, name: str) -> Iterator[Any]:
+        """Hold a model while using it, so the memory budget never evicts it mid-call."""
+        entry = self._acquire(name)
+        try:
+            yield entry.model
+        finally:
+            with self._state_lock:
+                entry.in_use -= 1
+                self._released.notify_all()
+
+    def _acquire(self, name: str) -> _LoadedModel:
+        with self._state_lock:
+            entry = self._loaded.get(name)
+            if entry is not None:
+                self._loaded.move_to_end(name)
+                entry.in_use += 1
+                return entry
+        backend = self.backend(name)
+        with self._load_locks[name]:
+            with self._state_lock:
+                entry = self._loaded.get(name)
+                if entry is not None:
+                    self._loaded.move_to_end(name)
+                    entry.in_use += 1
+                    return entry
+            self._raise_if_missing(backend)
+            self._make_room(backend.memory_mb)
+            entry = self._load(backend)
+            with self._state_lock:
+                self._loaded[name] = entry
+                entry.in_use += 1
+                self.load_counts[name] += 1
+            self._make_room(0.0)
+            return entry
+
+    def _load(self, backend: Backend) -> _LoadedModel:
+        device = self.device_for(backend)
+        weights = backend.locate(self.weights_root)
+        before = _resident_mb()
+        started = time.perf_counter()
+        try:
+            model = backend.load(LoadRequest(weights_dir=weights or self.weights_root, device=device))
+        except (ToolNotInstalledError, MemoryError):
+            raise
+        except Exception as error:
+            raise ToolExecutionError(f"loading {backend.name} failed: {type(error).__name__}: {error}") from error
+        seconds = time.perf_counter() - started
+        measured = _resident_mb() - before
+        return _LoadedModel(model=model, memory_mb=max(measured, backend.memory_mb), device=device, load_seconds=seconds)
+
+    def _make_room(self, needed_mb: float) -> None:
+        if self.memory_budget_mb is None:
+            return
+        with self._state_lock:
+            while self._loaded and self.loaded_mb() + needed_mb > self.memory_budget_mb:
+                victim = next((name for name, e in self._loaded.items() if e.in_use == 0), None)
+                if victim is None:
+                    return  # everything loaded is in use: go over budget rather than deadlock
+                del self._loaded[victim]
+
+    def loaded_mb(self) -> float:
+        """Memory held by loaded models, as measured at load time."""
+        return sum(entry.memory_mb for entry in self._loaded.values())
+
+    def loaded(self) -> dict[str, dict[str, Any]]:
+        """Loaded models, least recently used first, with their device, size and load time."""
+        with self._state_lock:
+            return {
+                name: {"device": e.device, "memory_mb": round(e.memory_mb, 1), "load_seconds": round(e.load_seconds, 3)}
+                for name, e in self._loaded.items()
+            }
+
+    def unload(self, name: str | None = None) -> None:
+        """Drop one loaded model, or all of them."""
+        with self._state_lock:
+            if name is None:
+                self._loaded.clear()
+            else:
+                self._loaded.pop(name, None)
+
+
+def default_weights_root() -> Path:
+    """Where weights live: $VISORCH_HOME/weights or the user cache dir (XDG)."""
+    home = os.environ.get("VISORCH_HOME")
+    if home:
+        return Path(home) / "weights"
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("visorch")) / "weights"

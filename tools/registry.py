@@ -1,0 +1,297 @@
+"""The tool registry: each tool is described once, in code, and everything else is rendered from it.
+
+A tool is a typed Python function decorated with :func:`tool`. Its name, parameter type hints
+(``Annotated[type, "description"]``), return type, docstring, limitations and example line make
+a :class:`ToolSpec`; the planner prompt, the decoding grammar, the ``visorch tools`` listing and
+the docs are all rendered from that spec, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import typing
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, get_args, get_origin
+
+from tools.errors import ToolArgumentError, ToolNotInstalledError
+from tools.types import ValueKind, accepts, coerce, kind_of, kind_of_value, literal_choices, strip_optional
+
+if TYPE_CHECKING:
+    from tools.context import ToolContext
+
+CONTEXT_PARAMETER = "ctx"
+"""A tool function parameter with this name receives the :class:`ToolContext`."""
+
+VARIABLES_PARAMETER = "variables"
+"""A tool function parameter with this name receives the program variables its expression uses."""
+
+_SPECIAL_PARAMETERS = {CONTEXT_PARAMETER, VARIABLES_PARAMETER}
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter of a tool, as the program language sees it."""
+
+    name: str
+    kind: ValueKind
+    annotation: Any
+    description: str
+    required: bool
+    default: Any = None
+    choices: tuple[str, ...] | None = None
+    optional_none: bool = False
+
+    def type_label(self) -> str:
+        """The kind, with choices when the value is one of a fixed set."""
+        if self.choices:
+            return " | ".join(repr(choice) for choice in self.choices)
+        return self.kind.value
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """Everything the language, prompt, grammar and docs need to know about one tool."""
+
+    name: str
+    summary: str
+    description: str
+    params: tuple[ParamSpec, ...]
+    output: ValueKind
+    example: str
+    limitations: str = ""
+    category: str = "general"
+    capability: str | None = None
+    """Model capability this tool needs ('detection', 'ocr', ...); None for tools without models."""
+    cacheable: bool = False
+    expression_param: str | None = None
+    """The parameter holding an expression over program variables (EVAL)."""
+
+    def param(self, name: str) -> ParamSpec | None:
+        """The parameter called ``name``, if any."""
+        return next((param for param in self.params if param.name == name), None)
+
+    @property
+    def required_params(self) -> list[ParamSpec]:
+        """Parameters without a default."""
+        return [param for param in self.params if param.required]
+
+    def signature(self) -> str:
+        """``NAME(a: kind, b: kind = default) -> kind``."""
+        parts = []
+        for param in self.params:
+            text = f"{param.name}: {param.type_label()}"
+            if not param.required:
+                text += f" = {param.default!r}"
+            parts.append(text)
+        return f"{self.name}({', '.join(parts)}) -> {self.output.value}"
+
+
+def _parameter_description(annotation: Any) -> tuple[Any, str]:
+    if get_origin(annotation) is typing.Annotated:
+        base, *metadata = get_args(annotation)
+        text = next((item for item in metadata if isinstance(item, str)), "")
+        return base, text
+    return annotation, ""
+
+
+class Tool:
+    """A program tool: its spec plus the function that runs it."""
+
+    def __init__(self, function: Callable[..., Any], spec: ToolSpec, wants_context: bool, wants_variables: bool) -> None:
+        self.function = function
+        self.spec = spec
+        self._wants_context = wants_context
+        self._wants_variables = wants_variables
+
+    @property
+    def name(self) -> str:
+        """The tool's program name (upper case)."""
+        return self.spec.name
+
+    def is_available(self, ctx: ToolContext) -> bool:
+        """Whether this tool can run here (its model capability has an installed backend)."""
+        return self.spec.capability is None or ctx.models.has_installed(self.spec.capability)
+
+    def check_available(self, ctx: ToolContext) -> None:
+        """Raise :class:`ToolNotInstalledError` with the fixing command if this tool cannot run here."""
+        if self.spec.capability is not None:
+            ctx.models.require_installed(self.spec.capability, tool=self.name)
+
+    def prepare_arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Check and convert run-time values against the spec (kinds, choices, defaults)."""
+        prepared: dict[str, Any] = {}
+        for param in self.spec.params:
+            if param.name not in arguments:
+                if param.required:
+                    raise ToolArgumentError(f"{self.name}: missing argument '{param.name}'")
+                prepared[param.name] = param.default
+                continue
+            value = arguments[param.name]
+            if value is None and param.optional_none:
+                prepared[param.name] = None
+                continue
+            actual = kind_of_value(value)
+            if not accepts(param.kind, actual):
+                raise ToolArgumentError(
+                    f"{self.name}: argument '{param.name}' expects {param.kind.value}, got {actual.value}"
+                )
+            value = coerce(value, param.kind)
+            base, _ = strip_optional(param.annotation)
+            if base is int and isinstance(value, float):
+                if not value.is_integer():
+                    raise ToolArgumentError(f"{self.name}: argument '{param.name}' expects a whole number, got {value}")
+                value = int(value)
+            if param.choices and str(value) not in param.choices:
+                raise ToolArgumentError(
+                    f"{self.name}: argument '{param.name}' must be one of {', '.join(param.choices)}; got {value!r}"
+                )
+            prepared[param.name] = value
+        unknown = set(arguments) - {param.name for param in self.spec.params}
+        if unknown:
+            raise ToolArgumentError(f"{self.name}: unknown argument(s) {', '.join(sorted(unknown))}")
+        return prepared
+
+    def run(self, ctx: ToolContext, arguments: dict[str, Any], variables: dict[str, Any] | None = None) -> Any:
+        """Check availability, validate arguments and call the tool function."""
+        self.check_available(ctx)
+        call_arguments = self.prepare_arguments(arguments)
+        if self._wants_context:
+            call_arguments[CONTEXT_PARAMETER] = ctx
+        if self._wants_variables:
+            call_arguments[VARIABLES_PARAMETER] = dict(variables or {})
+        return self.function(**call_arguments)
+
+    def __call__(self, ctx: ToolContext, **arguments: Any) -> Any:
+        return self.run(ctx, arguments)
+
+    def __repr__(self) -> str:
+        return f"Tool({self.spec.signature()})"
+
+
+def tool(
+    *,
+    name: str,
+    example: str,
+    category: str,
+    limitations: str = "",
+    capability: str | None = None,
+    cacheable: bool = False,
+    expression_param: str | None = None,
+) -> Callable[[Callable[..., Any]], Tool]:
+    """Turn a typed function into a :class:`Tool`; the docstring's first line is its summary."""
+
+    def decorate(function: Callable[..., Any]) -> Tool:
+        hints = typing.get_type_hints(function, include_extras=True)
+        signature = inspect.signature(function)
+        params = []
+        for parameter in signature.parameters.values():
+            if parameter.name in _SPECIAL_PARAMETERS:
+                continue
+            if parameter.name not in hints:
+                raise TypeError(f"tool {name}: parameter '{parameter.name}' needs a type hint")
+            annotation, description = _parameter_description(hints[parameter.name])
+            _, optional_none = strip_optional(annotation)
+            required = parameter.default is inspect.Parameter.empty
+            params.append(
+                ParamSpec(
+                    name=parameter.name,
+                    kind=kind_of(annotation),
+                    annotation=annotation,
+                    description=description,
+                    required=required,
+                    default=None if required else parameter.default,
+                    choices=literal_choices(annotation),
+                    optional_none=optional_none,
+                )
+            )
+        if "return" not in hints:
+            raise TypeError(f"tool {name}: the function needs a return type hint")
+        doc = inspect.cleandoc(function.__doc__ or "")
+        if not doc:
+            raise TypeError(f"tool {name}: the function needs a docstring")
+        spec = ToolSpec(
+            name=name,
+            summary=doc.splitlines()[0],
+            description=doc,
+            params=tuple(params),
+            output=kind_of(hints["return"]),
+            example=example,
+            limitations=limitations,
+            category=category,
+            capability=capability,
+            cacheable=cacheable,
+            expression_param=expression_param,
+        )
+        return Tool(
+            function,
+            spec,
+            wants_context=CONTEXT_PARAMETER in signature.parameters,
+            wants_variables=VARIABLES_PARAMETER in signature.parameters,
+        )
+
+    return decorate
+
+
+@dataclass
+class ToolRegistry:
+    """The set of tools a program may call, looked up by name."""
+
+    tools: dict[str, Tool] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, tools: Iterable[Tool]) -> ToolRegistry:
+        """A registry holding ``tools`` (names must be unique)."""
+        registry = cls()
+        for item in tools:
+            registry.add(item)
+        return registry
+
+    def add(self, item: Tool) -> None:
+        """Register one tool."""
+        if item.name in self.tools:
+            raise ValueError(f"tool {item.name} is registered twice")
+        self.tools[item.name] = item
+
+    def get(self, name: str) -> Tool | None:
+        """The tool called ``name``, or None."""
+        return self.tools.get(name)
+
+    def __getitem__(self, name: str) -> Tool:
+        return self.tools[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.tools
+
+    def __iter__(self) -> Iterator[Tool]:
+        return iter(self.tools.values())
+
+    def __len__(self) -> int:
+        return len(self.tools)
+
+    def names(self) -> list[str]:
+        """Tool names in registration order."""
+        return list(self.tools)
+
+    def closest(self, name: str) -> str | None:
+        """The registered name most like ``name`` (for 'did you mean' hints)."""
+        upper = {candidate.upper(): candidate for candidate in self.tools}
+        matches = difflib.get_close_matches(name.upper(), list(upper), n=1, cutoff=0.5)
+        return upper[matches[0]] if matches else None
+
+    def available(self, ctx: ToolContext) -> ToolRegistry:
+        """Only the tools whose backends are installed here (what the planner is offered)."""
+        return ToolRegistry.of(item for item in self if item.is_available(ctx))
+
+    def without(self, *names: str) -> ToolRegistry:
+        """A copy without the named tools."""
+        return ToolRegistry.of(item for item in self if item.name not in names)
+
+    def require(self, name: str) -> Tool:
+        """The tool called ``name``, or a :class:`ToolNotInstalledError` naming the closest one."""
+        found = self.get(name)
+        if found is None:
+            hint = self.closest(name)
+            raise ToolNotInstalledError(f"no tool named {name}" + (f"; did you mean {hint}?" if hint else ""))
+        return found
