@@ -45,6 +45,8 @@ class Backend:
     """Expected resident size once loaded; used for the memory budget."""
     devices: tuple[str, ...] = ("cpu",)
     """Devices the backend can run on, in the backend's own order of preference."""
+    pull: Callable[[Path], None] | None = None
+    """Fetches hub weights into the weights root (``visorch models pull NAME``); needs internet."""
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
