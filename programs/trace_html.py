@@ -1,0 +1,183 @@
+"""Standalone HTML for a trace: VisProg's visual rationale, with boxes drawn and variables colour-coded."""
+
+from __future__ import annotations
+
+import base64
+import colorsys
+import hashlib
+import html
+import io
+import re
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+
+from tools.audio import AudioRef
+from tools.detections import Detections
+from tools.drawing import annotate
+from tools.errors import VisorchError
+from tools.images import ImageRef
+from tools.text import OCRText, Transcript
+from tools.types import describe_value
+
+if TYPE_CHECKING:
+    from programs.trace import StepRecord, Trace
+
+THUMBNAIL_PIXELS = 640
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#1d1d1f;background:#fafafa}
+h1{font-size:20px;margin:0 0 12px} h2{font-size:15px;margin:0}
+.program{background:#fff;border:1px solid #ddd;border-radius:8px;padding:12px 16px;font:13px/1.6 ui-monospace,monospace;
+ white-space:pre-wrap}
+.answer{background:#fff;border:2px solid #2e7d32;border-radius:8px;padding:12px 16px;margin:16px 0;font-size:16px}
+.answer.failed{border-color:#c62828}
+.step{background:#fff;border:1px solid #ddd;border-radius:8px;margin:14px 0;padding:12px 16px}
+.step.failed{border-color:#c62828;background:#fff7f7}.step.skipped{opacity:.65}
+.head{display:flex;gap:12px;align-items:baseline;flex-wrap:wrap}
+.code{font:13px ui-monospace,monospace}.meta{color:#666;font-size:12px}
+.status{font-size:11px;font-weight:600;padding:2px 8px;border-radius:10px;background:#e8f5e9;color:#2e7d32}
+.status.failed{background:#ffebee;color:#c62828}.status.skipped{background:#eee;color:#555}
+.io{display:grid;grid-template-columns:1fr 1fr;gap:16px;margin-top:10px}
+.io h3{font-size:12px;text-transform:uppercase;color:#888;margin:0 0 6px}
+.value{margin:4px 0 10px}.value img{max-width:100%;max-height:360px;border-radius:4px;border:1px solid #eee}
+.name{font-weight:600;font-family:ui-monospace,monospace}
+.error{color:#c62828;font-family:ui-monospace,monospace;font-size:12px;white-space:pre-wrap}
+details pre{font-size:11px;overflow:auto;max-height:240px}
+table.boxes{border-collapse:collapse;font-size:12px;margin-top:6px}
+table.boxes td,table.boxes th{border-bottom:1px solid #eee;padding:2px 8px;text-align:left}
+.text{white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:12px;background:#f5f5f5;padding:6px;border-radius:4px}
+"""
+
+
+def variable_colour(name: str) -> str:
+    """A stable, readable colour per variable name."""
+    hue = int(hashlib.sha256(name.encode()).hexdigest()[:4], 16) / 0xFFFF
+    red, green, blue = colorsys.hls_to_rgb(hue, 0.38, 0.75)
+    return f"#{int(red * 255):02x}{int(green * 255):02x}{int(blue * 255):02x}"
+
+
+def _name(name: str) -> str:
+    return f'<span class="name" style="color:{variable_colour(name)}">{html.escape(name)}</span>'
+
+
+def _image_tag(image: Image.Image, alt: str) -> str:
+    thumbnail = image.copy()
+    thumbnail.thumbnail((THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
+    buffer = io.BytesIO()
+    thumbnail.convert("RGB").save(buffer, format="JPEG", quality=85)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/jpeg;base64,{data}">'
+
+
+def _pixels(image: ImageRef) -> Image.Image | None:
+    try:
+        return image.pil()
+    except VisorchError:
+        return None
+
+
+def _detections_html(value: Detections) -> str:
+    pixels = _pixels(value.image)
+    parts = []
+    if pixels is not None:
+        parts.append(_image_tag(annotate(pixels, value.detections, value.labels), value.describe(3)))
+    if len(value) == 0:
+        note = "; ".join(value.notes)
+        parts.append(f"<div>no boxes{' — ' + html.escape(note) if note else ''}</div>")
+    else:
+        rows = "".join(
+            f"<tr><td>{html.escape(r.label)}</td><td>{'' if r.score is None else f'{r.score:.2f}'}</td>"
+            f"<td>{', '.join(str(round(v)) for v in r.box)}</td>"
+            f"<td>{'' if r.text is None else html.escape(r.text)}</td></tr>"
+            for r in value.records()[:50]
+        )
+        parts.append(
+            f"<table class='boxes'><tr><th>label</th><th>score</th><th>box (x1, y1, x2, y2)</th><th>text</th></tr>"
+            f"{rows}</table>"
+        )
+    parts.append(f"<div class='meta'>source: {html.escape(value.source)}</div>")
+    return "".join(parts)
+
+
+def value_html(value: Any) -> str:
+    """HTML for one program value: images shown, boxes drawn, text quoted."""
+    if isinstance(value, Detections):
+        return _detections_html(value)
+    if isinstance(value, ImageRef):
+        pixels = _pixels(value)
+        size = f"<div class='meta'>{value.width}x{value.height}, {value.short_id}</div>"
+        return (_image_tag(pixels, repr(value)) if pixels is not None else "") + size
+    if isinstance(value, OCRText):
+        detections = value.to_detections()
+        return f"<div class='text'>{html.escape(value.text) or '(no text found)'}</div>" + _detections_html(detections)
+    if isinstance(value, Transcript):
+        words = ", ".join(f"{w.word.strip()} {w.start:.1f}-{w.end:.1f}s" for w in value.words[:40])
+        return (
+            f"<div class='text'>{html.escape(value.text)}</div>"
+            f"<div class='meta'>language: {html.escape(value.language or '?')}; source: {html.escape(value.source)}"
+            f"</div><div class='meta'>{html.escape(words)}</div>"
+        )
+    if isinstance(value, AudioRef):
+        return f"<div class='meta'>audio {value.duration_s:.1f} s, {html.escape(value.path)}</div>"
+    if isinstance(value, list):
+        return "<div class='text'>" + html.escape(", ".join(describe_value(item) for item in value)) + "</div>"
+    return f"<div class='text'>{html.escape(describe_value(value, limit=2000))}</div>"
+
+
+def _highlight_program(source: str, names: list[str]) -> str:
+    escaped = html.escape(source)
+    if not names:
+        return escaped
+    pattern = re.compile(r"\b(" + "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True)) + r")\b")
+    return pattern.sub(lambda match: _name(match.group(1)), escaped)
+
+
+def _step_html(record: StepRecord) -> str:
+    status = record.status.value
+    timing = "" if record.duration_s is None else f"{record.duration_s * 1000:.0f} ms"
+    if record.cached:
+        timing += " (cached)"
+    inputs = "".join(
+        f"<div class='value'>{html.escape(name)} = {value_html(value)}</div>" for name, value in record.inputs.items()
+    )
+    if record.ok:
+        output = value_html(record.output)
+    else:
+        details = (
+            f"<details><summary>details</summary><pre>{html.escape(record.error_details)}</pre></details>"
+            if record.error_details
+            else ""
+        )
+        output = f"<div class='error'>{html.escape(record.error_type or '')}: {html.escape(record.error or '')}</div>"
+        output += details
+    return (
+        f"<div class='step {status}' id='step-{html.escape(record.target)}'>"
+        f"<div class='head'><h2>{_name(record.target)}</h2><span class='code'>{html.escape(record.text)}</span>"
+        f"<span class='status {status}'>{status}</span><span class='meta'>line {record.line} · {timing}</span></div>"
+        f"<div class='io'><div><h3>inputs</h3>{inputs or '<div class=meta>none</div>'}</div>"
+        f"<div><h3>output</h3>{output}</div></div></div>"
+    )
+
+
+def render_trace_html(trace: Trace, title: str = "visorch trace", heading: str | None = None) -> str:
+    """A standalone HTML page for ``trace`` (images embedded as JPEG data URIs)."""
+    names = [record.target for record in trace.steps] + list(trace.inputs)
+    if trace.ok:
+        answer = f"<div class='answer'><b>Result:</b> {html.escape(describe_value(trace.result, limit=2000))}</div>"
+    else:
+        answer = f"<div class='answer failed'><b>Failed:</b> {html.escape(trace.error or 'unknown error')}</div>"
+    inputs = "".join(
+        f"<div class='step'><div class='head'><h2>{_name(name)}</h2><span class='meta'>input</span></div>"
+        f"<div class='value'>{value_html(value)}</div></div>"
+        for name, value in trace.inputs.items()
+    )
+    steps = "".join(_step_html(record) for record in trace.steps)
+    header = f"<div>{heading}</div>" if heading else ""
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>{header}"
+        f"<div class='program'>{_highlight_program(trace.source.strip(), names)}</div>{answer}"
+        f"{inputs}{steps}<div class='meta'>ran {trace.duration_s:.2f} s, started {trace.started_at.isoformat()}</div>"
+        f"</body></html>"
+    )

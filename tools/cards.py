@@ -1,0 +1,74 @@
+"""Tool cards rendered from the registry: planner prompt text and Markdown docs.
+
+These, the decoding grammar (programs/grammar.py) and the ``visorch tools`` listing all read the
+same ToolSpec objects, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tools.registry import ParamSpec, ToolSpec
+
+
+def _param_line(param: ParamSpec) -> str:
+    default = "" if param.required else f" (optional, default {param.default!r})"
+    description = f": {param.description}" if param.description else ""
+    return f"{param.name}: {param.type_label()}{default}{description}"
+
+
+def prompt_card(spec: ToolSpec) -> str:
+    """The few lines the planner LLM sees for one tool."""
+    lines = [f"{spec.signature()}", f"  {spec.summary}"]
+    lines += [f"  - {_param_line(param)}" for param in spec.params]
+    if spec.limitations:
+        lines.append(f"  Limits: {spec.limitations}")
+    lines.append(f"  Example: {spec.example}")
+    return "\n".join(lines)
+
+
+def prompt_text(specs: Iterable[ToolSpec]) -> str:
+    """All tool cards for a planner prompt, grouped by category."""
+    by_category: dict[str, list[ToolSpec]] = {}
+    for spec in specs:
+        by_category.setdefault(spec.category, []).append(spec)
+    blocks = []
+    for category, members in by_category.items():
+        blocks.append(f"# {category}\n" + "\n".join(prompt_card(spec) for spec in members))
+    return "\n\n".join(blocks)
+
+
+def markdown_card(spec: ToolSpec, status: str | None = None) -> str:
+    """One tool as a Markdown section (docs/tools.md)."""
+    lines = [f"### `{spec.name}`", "", spec.summary, ""]
+    body = spec.description.split("\n", 1)
+    if len(body) > 1 and body[1].strip():
+        lines += [body[1].strip(), ""]
+    lines += ["| argument | kind | default | description |", "| --- | --- | --- | --- |"]
+    for param in spec.params:
+        default = "required" if param.required else f"`{param.default!r}`"
+        lines.append(f"| `{param.name}` | {param.type_label()} | {default} | {param.description} |")
+    lines += ["", f"Returns: **{spec.output.value}**.", ""]
+    if spec.capability:
+        lines += [f"Needs a model for: `{spec.capability}`." + (f" {status}" if status else ""), ""]
+    if spec.limitations:
+        lines += [f"Limitations: {spec.limitations}", ""]
+    lines += ["Example:", "", "```", spec.example, "```", ""]
+    return "\n".join(lines)
+
+
+def markdown_reference(specs: Iterable[ToolSpec]) -> str:
+    """The whole tool reference as Markdown, grouped by category."""
+    by_category: dict[str, list[ToolSpec]] = {}
+    for spec in specs:
+        by_category.setdefault(spec.category, []).append(spec)
+    parts = [
+        "# Tool reference",
+        "",
+        "Generated from the tool registry by `visorch tools --markdown`; do not edit by hand.",
+        "",
+    ]
+    for category, members in by_category.items():
+        parts += [f"## {category}", ""]
+        parts += [markdown_card(spec) for spec in members]
+    return "\n".join(parts).rstrip() + "\n"

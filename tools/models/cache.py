@@ -1,0 +1,136 @@
+"""A content-addressed cache of tool results, in memory and on disk (SQLite).
+
+Key: (tool, backend, backend version, arguments) where images, audio and detections enter by
+content hash. A repeated or re-planned run skips the tool calls it already made; a new model
+version changes the key, which invalidates old entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from tools.audio import AudioRef
+from tools.detections import Detections
+from tools.images import ImageRef
+from tools.text import OCRText, Transcript
+
+_MISSING = object()
+
+
+def _argument_key(value: Any) -> Any:
+    if isinstance(value, ImageRef):
+        return {"image": value.sha256}
+    if isinstance(value, AudioRef):
+        return {"audio": value.sha256}
+    if isinstance(value, Detections):
+        return {"detections": value.content_key()}
+    if isinstance(value, OCRText | Transcript):
+        return {"text": value.text}
+    if isinstance(value, list | tuple):
+        return [_argument_key(item) for item in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(f"no cache key for {type(value).__name__}")
+
+
+def result_key(tool: str, backend: str, version: str, arguments: dict[str, Any]) -> str:
+    """The cache key of one tool call."""
+    payload = {
+        "tool": tool,
+        "backend": backend,
+        "version": version,
+        "arguments": {name: _argument_key(value) for name, value in sorted(arguments.items())},
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+class ResultCache:
+    """Tool results by content key: an in-memory LRU in front of an optional SQLite file."""
+
+    def __init__(self, path: Path | None, memory_items: int = 512) -> None:
+        self.path = path
+        self.memory_items = memory_items
+        self._memory: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self.hits = 0
+        self.misses = 0
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._connection = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
+            self._connection.execute("PRAGMA journal_mode=WAL")
+            self._connection.execute(
+                "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value BLOB NOT NULL, created REAL NOT NULL)"
+            )
+            self._connection.commit()
+
+    def get(self, key: str) -> Any:
+        """The cached value, or the module's ``_MISSING`` sentinel (see :meth:`lookup`)."""
+        with self._lock:
+            if key in self._memory:
+                self._memory.move_to_end(key)
+                self.hits += 1
+                return self._memory[key]
+            if self._connection is not None:
+                row = self._connection.execute("SELECT value FROM results WHERE key = ?", (key,)).fetchone()
+                if row is not None:
+                    try:
+                        value = pickle.loads(row[0])
+                    except Exception:  # an entry written by an incompatible version: treat as absent
+                        self._connection.execute("DELETE FROM results WHERE key = ?", (key,))
+                        self._connection.commit()
+                    else:
+                        self._remember(key, value)
+                        self.hits += 1
+                        return value
+            self.misses += 1
+            return _MISSING
+
+    def lookup(self, key: str) -> tuple[bool, Any]:
+        """(found, value)."""
+        value = self.get(key)
+        return (value is not _MISSING, None if value is _MISSING else value)
+
+    def put(self, key: str, value: Any) -> None:
+        """Store a result (values that cannot be pickled stay in memory only)."""
+        with self._lock:
+            self._remember(key, value)
+            if self._connection is None:
+                return
+            try:
+                blob = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # e.g. a value holding an open handle: memory only
+                return
+            self._connection.execute(
+                "INSERT OR REPLACE INTO results (key, value, created) VALUES (?, ?, ?)", (key, blob, time.time())
+            )
+            self._connection.commit()
+
+    def _remember(self, key: str, value: Any) -> None:
+        self._memory[key] = value
+        self._memory.move_to_end(key)
+        while len(self._memory) > self.memory_items:
+            self._memory.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every entry, in memory and on disk."""
+        with self._lock:
+            self._memory.clear()
+            if self._connection is not None:
+                self._connection.execute("DELETE FROM results")
+                self._connection.commit()
+
+    def close(self) -> None:
+        """Close the SQLite file."""
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
