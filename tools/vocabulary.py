@@ -105,7 +105,12 @@ def resolve_class(query: str, class_names: Iterable[str]) -> str | None:
     return None
 
 
+def canonical(term: str) -> str:
+    """The COCO class a word names ('men' -> 'person'), else the word's normalised singular."""
+    return resolve_class(term, COCO_CLASSES) or singular(normalise(term))
+
+
 def label_matches(query: str, label: str) -> bool:
-    """Whether a detection labelled ``label`` is what ``query`` asks for."""
+    """Whether a detection labelled ``label`` is what ``query`` asks for ('people' matches 'man')."""
     wanted = singular(normalise(query))
-    return wanted == singular(normalise(label)) or wanted in _aliases(label)
+    return wanted in _aliases(label) or canonical(query) == canonical(label)

@@ -12,21 +12,10 @@ from tools.detections import Detections
 from tools.images import ImageRef
 from tools.registry import tool
 
-# Several sRGB anchors per basic colour name; a cluster centre takes the name of the nearest
-# anchor in CIELAB (CIE76 distance), which is roughly perceptually uniform.
-_ANCHORS: dict[str, tuple[tuple[int, int, int], ...]] = {
-    "black": ((0, 0, 0), (30, 30, 30)),
-    "gray": ((128, 128, 128), (90, 90, 90), (170, 170, 170), (110, 115, 120)),
-    "white": ((255, 255, 255), (225, 225, 225), (235, 235, 225)),
-    "red": ((200, 30, 30), (150, 20, 20), (230, 60, 50), (110, 15, 20)),
-    "orange": ((240, 140, 30), (220, 110, 20), (250, 170, 80)),
-    "yellow": ((240, 220, 40), (250, 240, 120), (200, 180, 30)),
-    "green": ((40, 150, 50), (20, 90, 30), (120, 190, 80), (90, 110, 50)),
-    "blue": ((30, 70, 200), (20, 30, 100), (90, 160, 230), (40, 110, 170), (150, 190, 230)),
-    "purple": ((120, 50, 160), (80, 30, 100), (170, 120, 200)),
-    "pink": ((240, 130, 180), (250, 190, 210), (220, 80, 140)),
-    "brown": ((120, 75, 40), (80, 50, 30), (160, 120, 80), (190, 160, 120)),
-}
+CHROMATIC_WEIGHT = 1 / 0.75
+"""A chromatic name wins over a larger grey/white if its share is at least 75% of theirs."""
+
+_ACHROMATIC = {"black", "gray", "white"}
 
 
 def _to_lab(rgb: np.ndarray) -> np.ndarray:
@@ -35,14 +24,34 @@ def _to_lab(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(as_float, cv2.COLOR_RGB2LAB).reshape(-1, 3)
 
 
-_ANCHOR_NAMES = [name for name, anchors in _ANCHORS.items() for _ in anchors]
-_ANCHOR_LAB = _to_lab(np.array([rgb for anchors in _ANCHORS.values() for rgb in anchors], dtype=np.uint8))
-
-
 def name_colour(lab: np.ndarray) -> str:
-    """The basic colour name nearest to one CIELAB value."""
-    distances = np.linalg.norm(_ANCHOR_LAB - lab.reshape(1, 3), axis=1)
-    return _ANCHOR_NAMES[int(np.argmin(distances))]
+    """The basic colour name of one CIELAB value, by lightness, chroma and hue angle (LCh).
+
+    Hue borders were placed on CSS named colours of known basic category; Lab hue puts pure red
+    near 40 degrees, yellow near 100, green near 136, blue near 306.
+    """
+    lightness, a, b = (float(v) for v in lab.reshape(3))
+    chroma = float(np.hypot(a, b))
+    hue = float(np.degrees(np.arctan2(b, a))) % 360
+    if lightness < 12 or (chroma < 12 and lightness < 22):
+        return "black"
+    if chroma < 12:
+        return "white" if lightness > 85 else "gray"
+    if hue >= 345 or hue < 20:
+        return "pink" if lightness > 55 else "red"
+    if hue < 45:
+        if lightness >= 60:
+            return "pink"
+        return "red" if chroma >= 40 else "brown"
+    if hue < 80:
+        return "orange" if chroma >= 55 or (lightness >= 55 and chroma >= 40) else "brown"
+    if hue < 110:
+        return "yellow" if lightness >= 40 and chroma >= 20 else "brown"
+    if hue < 180:
+        return "green"
+    if hue < 309:
+        return "blue"
+    return "pink" if lightness > 65 else "purple"
 
 
 def dominant_colour(pixels: np.ndarray, clusters: int = 3, seed: int = 0) -> tuple[str, float]:
@@ -60,12 +69,17 @@ def dominant_colour(pixels: np.ndarray, clusters: int = 3, seed: int = 0) -> tup
     _, assignment, centres = cv2.kmeans(lab, k, None, criteria, 3, cv2.KMEANS_PP_CENTERS)
     counts = np.bincount(assignment.reshape(-1), minlength=k)
     # Clusters with the same name pool their pixels, so two shades of blue outvote one grey.
-    shares: dict[str, int] = {}
+    shares: dict[str, float] = {}
     for centre, members in zip(centres, counts, strict=True):
         colour = name_colour(centre)
-        shares[colour] = shares.get(colour, 0) + int(members)
-    best = max(shares, key=lambda colour: shares[colour])
-    return best, shares[best] / len(sample)
+        shares[colour] = shares.get(colour, 0.0) + int(members) / len(sample)
+    # People name an object by its colour, not by its shadows: dark pixels (windows, shade) only
+    # win when they cover most of the region, and a chromatic colour beats a somewhat larger grey.
+    if shares.get("black", 0.0) < 0.7:
+        shares.pop("black", None)
+    weighted = {name: share * (1.0 if name in _ACHROMATIC else CHROMATIC_WEIGHT) for name, share in shares.items()}
+    best = max(weighted, key=lambda colour: weighted[colour])
+    return best, shares[best]
 
 
 @tool(
@@ -73,7 +87,7 @@ def dominant_colour(pixels: np.ndarray, clusters: int = 3, seed: int = 0) -> tup
     category="attributes",
     example="COLOR0=COLOR(image=IMAGE, box=BOX0)",
     limitations=(
-        "Classical k-means colour naming (11 basic names). Without a mask, the central 60% of the box "
+        "Classical: k-means in CIELAB, clusters named by lightness/chroma/hue (11 basic names). Without a mask, the central 60% of the box "
         "is used to limit background; lighting and shadows can shift the name."
     ),
 )
