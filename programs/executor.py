@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from programs.ast import ListValue, Literal, Reference, Step, Value
+from programs.ast import ListValue, Literal, Reference, Step, Value, format_value
 from programs.errors import StepSkippedError, StepTimeoutError
 from programs.trace import StepRecord, StepStatus, Trace
 from programs.validator import ValidatedProgram
@@ -114,6 +114,7 @@ class _Run:
         expression = self.validated.expressions.get(target)
         variables = {name: self.values[name] for name in expression.variables} if expression else {}
         record.inputs = arguments
+        record.sources = {argument.name: format_value(argument.value) for argument in step.arguments}
         record.status = StepStatus.RUNNING
         record.started_s = time.perf_counter() - self.started_at
         self.emit("started", record)

@@ -44,6 +44,8 @@ class StepRecord:
     text: str
     status: StepStatus = StepStatus.PENDING
     inputs: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    """Each argument as written in the program (``IMAGE``, ``'bus'``), for display."""
     output: Any = None
     error: str | None = None
     error_type: str | None = None

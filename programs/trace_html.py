@@ -40,7 +40,8 @@ h1{font-size:20px;margin:0 0 12px} h2{font-size:15px;margin:0}
 .status.failed{background:#ffebee;color:#c62828}.status.skipped{background:#eee;color:#555}
 .io{display:grid;grid-template-columns:1fr 1fr;gap:16px;margin-top:10px}
 .io h3{font-size:12px;text-transform:uppercase;color:#888;margin:0 0 6px}
-.value{margin:4px 0 10px}.value img{max-width:100%;max-height:360px;border-radius:4px;border:1px solid #eee}
+.value{margin:4px 0 10px}.value img{display:block;max-width:100%;max-height:360px;border-radius:4px;border:1px solid #eee}
+.value.small img{max-height:150px}.value.small table,.value.small .meta{display:none}
 .name{font-weight:600;font-family:ui-monospace,monospace}
 .error{color:#c62828;font-family:ui-monospace,monospace;font-size:12px;white-space:pre-wrap}
 details pre{font-size:11px;overflow:auto;max-height:240px}
@@ -133,14 +134,21 @@ def _highlight_program(source: str, names: list[str]) -> str:
     return pattern.sub(lambda match: _name(match.group(1)), escaped)
 
 
+def _input_html(name: str, source: str | None, value: Any) -> str:
+    if source is not None and source.isidentifier() and source not in ("True", "False", "None"):
+        label = f"{html.escape(name)} = {_name(source)}"
+    else:
+        label = f"{html.escape(name)} = <span class='code'>{html.escape(source or '')}</span>"
+    shown = value_html(value) if isinstance(value, ImageRef | Detections) else ""
+    return f"<div class='value small'>{label}{shown}</div>"
+
+
 def _step_html(record: StepRecord) -> str:
     status = record.status.value
     timing = "" if record.duration_s is None else f"{record.duration_s * 1000:.0f} ms"
     if record.cached:
         timing += " (cached)"
-    inputs = "".join(
-        f"<div class='value'>{html.escape(name)} = {value_html(value)}</div>" for name, value in record.inputs.items()
-    )
+    inputs = "".join(_input_html(name, record.sources.get(name), value) for name, value in record.inputs.items())
     if record.ok:
         output = value_html(record.output)
     else:
