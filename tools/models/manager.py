@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from tools.errors import MissingWeightsError, ToolExecutionError, ToolNotInstalledError
 from tools.models.backend import Backend, LoadRequest
+from tools.models.batching import Batcher
 
 
 class BackendStatus(BaseModel):
@@ -99,7 +100,7 @@ class ModelManager:
         self._loaded: OrderedDict[str, _LoadedModel] = OrderedDict()
         self._state_lock = threading.Lock()
         self._load_locks: dict[str, threading.Lock] = {name: threading.Lock() for name in self._backends}
-        self._released = threading.Condition(self._state_lock)
+        self._batchers: dict[tuple[str, str], Batcher] = {}
         self.load_counts: dict[str, int] = {name: 0 for name in self._backends}
         self._installed_cache: dict[str, str | None] = {}
         self._devices: list[str] | None = None
@@ -216,7 +217,37 @@ class ModelManager:
         finally:
             with self._state_lock:
                 entry.in_use -= 1
-                self._released.notify_all()
+
+    def run_batched(
+        self,
+        name: str,
+        operation: str,
+        item: Any,
+        run: Callable[[Any, list[Any]], Sequence[Any]],
+        max_batch: int = 8,
+        window_s: float = 0.01,
+    ) -> Any:
+        """Run ``run(model, items)`` for ``item``, batched with concurrent calls of the same operation.
+
+        ``operation`` names everything that must be equal within a batch besides the items
+        (e.g. ``"detect:person:0.3"``). The model is loaded once and held for each batch.
+        """
+        key = (name, operation)
+        with self._state_lock:
+            batcher = self._batchers.get(key)
+            if batcher is None:
+
+                def run_on_model(items: list[Any]) -> Sequence[Any]:
+                    with self.use(name) as model:
+                        return run(model, items)
+
+                batcher = Batcher(run_on_model, max_batch=max_batch, window_s=window_s)
+                self._batchers[key] = batcher
+        return batcher.submit(item)
+
+    def batch_sizes(self, name: str) -> list[int]:
+        """Sizes of the batches run so far for backend ``name`` (all operations)."""
+        return [size for (backend, _), b in self._batchers.items() if backend == name for size in b.batch_sizes]
 
     def _acquire(self, name: str) -> _LoadedModel:
         with self._state_lock:
