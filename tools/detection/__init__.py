@@ -1,0 +1,1 @@
+"""Object detection: offline COCO detectors (NanoDet-m, CenterNet), YOLO and OWLv2 backends, LOC and FIND."""
