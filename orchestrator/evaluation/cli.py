@@ -1,0 +1,86 @@
+"""The ``visorch eval TASK`` command, built around a runtime factory the main CLI supplies.
+
+Mount it in the main CLI with::
+
+    app.command("eval")(make_eval_command(open_evaluation_runtime))
+
+where ``open_evaluation_runtime(config_file: Path | None) -> EvaluationRuntime`` builds the model
+manager and (lazily) the agent from the settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.evaluation.predictors import EvaluationRuntime
+from orchestrator.evaluation.runner import run_evaluation
+from orchestrator.evaluation.summary import SUMMARY_MD, Summary
+from orchestrator.evaluation.tasks import create_task, task_names
+
+RuntimeFactory = Callable[[Path | None], EvaluationRuntime]
+TASK_HELP = f"What to evaluate: {', '.join(task_names())}."
+
+
+def default_out_dir(task: str, backend: str | None) -> Path:
+    """reports/eval/TASK[-BACKEND]: stable, so rerunning the same command resumes it."""
+    return Path("reports") / "eval" / (f"{task}-{backend}" if backend else task)
+
+
+def summary_table(summary: Summary) -> Table:
+    """The headline metrics as a rich table."""
+    table = Table(title=f"{summary.task}: {summary.finished}/{summary.items} items, {summary.errors} errors")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in summary.metrics.items():
+        table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
+    return table
+
+
+def make_eval_command(open_runtime: RuntimeFactory) -> Callable[..., None]:
+    """The typer command function for ``visorch eval``; ``open_runtime(config_file)`` gives models and agent."""
+
+    def eval_command(
+        task: Annotated[str, typer.Argument(help=TASK_HELP)],
+        data: Annotated[
+            Path | None,
+            typer.Option("--data", help="Data set (COCO folder or json, receipts, speech folder, questions.jsonl)."),
+        ] = None,
+        limit: Annotated[int | None, typer.Option("--limit", min=0, help="Only the first N items.")] = None,
+        out: Annotated[Path | None, typer.Option("--out", help="Report folder (default reports/eval/TASK).")] = None,
+        workers: Annotated[int, typer.Option("--workers", min=1, help="Items predicted in parallel (threads).")] = 1,
+        config: Annotated[Path | None, typer.Option("--config", help="visorch config file (TOML).")] = None,
+        backend: Annotated[
+            str | None, typer.Option("--backend", help="Model backend (default: best installed).")
+        ] = None,
+        seed: Annotated[int, typer.Option("--seed", help="Seed for sampled items (POPE).")] = 0,
+        resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue a run in --out.")] = True,
+        retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Rerun items that failed before.")] = False,
+    ) -> None:
+        """Evaluate a model backend or the agent on a data set and write a report folder."""
+        create_task(task)  # an unknown name fails before anything loads
+        out_dir = out or default_out_dir(task, backend)
+        runtime = open_runtime(config)
+        summary = run_evaluation(
+            task,
+            data,
+            out_dir,
+            limit=limit,
+            workers=workers,
+            seed=seed,
+            resume=resume,
+            config={"config_file": None if config is None else str(config.resolve()), **runtime.config},
+            runtime=runtime,
+            backend=backend,
+            retry_errors=retry_errors,
+        )
+        console = Console()
+        console.print(summary_table(summary))
+        console.print(f"report: {out_dir / SUMMARY_MD}")
+
+    return eval_command

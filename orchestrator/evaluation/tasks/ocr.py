@@ -1,0 +1,168 @@
+"""``ocr``: line-level CER/WER and key-field accuracy on SROIE receipts.
+
+Texts are compared case-insensitively with runs of whitespace collapsed.
+
+- Line matching: predicted and reference lines are paired one-to-one, greedily by box IoU
+  (highest first), for pairs with IoU >= ``MATCH_IOU``. A matched pair compares its two texts; an
+  unmatched reference line counts as deleted (compared with ""), an unmatched predicted line as
+  inserted. Line CER/WER pool the edits of all pairs over all receipts (jiwer).
+- Page CER/WER compare all lines of a receipt joined by spaces in reading order, which does not
+  depend on how either side splits lines.
+- Key fields: ``total`` is found when the OCR text mentions that number ("9.00" == "RM9.00");
+  ``date`` is found when it occurs in the OCR text as whole words after normalisation
+  (punctuation as word breaks, so "25/12/2018" == "25-12-2018"). Receipts without the field in
+  their key file are skipped for it.
+
+A receipt that fails is scored as an empty reading: all of its lines deleted, no field found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import supervision as sv
+
+from orchestrator.evaluation.answers import contains_number, contains_phrase
+from orchestrator.evaluation.metrics import character_edits, pooled_rate, word_edits
+from orchestrator.evaluation.paths import default_data_root
+from orchestrator.evaluation.plots import bar_chart
+from orchestrator.evaluation.predictors import BackendLineReader, EvaluationRuntime, LineReader
+from orchestrator.evaluation.sroie import ReceiptLine, load_receipts
+from orchestrator.evaluation.task import Aggregate, EvalItem, ItemContext, ItemResult, ItemScore, Prediction
+
+MATCH_IOU = 0.5
+KEY_FIELDS = ("total", "date")
+
+
+class ReceiptItem(EvalItem):
+    """One receipt: image, reference lines and key fields."""
+
+    image_path: Path
+    lines: list[ReceiptLine]
+    fields: dict[str, str]
+
+
+def clean(text: str) -> str:
+    """Lower case with whitespace collapsed: the form both sides are compared in."""
+    return " ".join(text.lower().split())
+
+
+def match_lines(
+    references: Sequence[ReceiptLine], predictions: Sequence[dict[str, Any]], min_iou: float = MATCH_IOU
+) -> list[tuple[str, str]]:
+    """(reference text, predicted text) pairs: IoU-matched lines, then unmatched ones against ""."""
+    pairs: list[tuple[str, str]] = []
+    used_reference: set[int] = set()
+    used_prediction: set[int] = set()
+    if references and predictions:
+        iou = sv.box_iou_batch(
+            np.asarray([line.box for line in references], dtype=float),
+            np.asarray([line["box"] for line in predictions], dtype=float),
+        )
+        order = np.dstack(np.unravel_index(np.argsort(-iou, axis=None, kind="stable"), iou.shape))[0]
+        for reference_index, prediction_index in order:
+            if iou[reference_index, prediction_index] < min_iou:
+                break
+            if reference_index in used_reference or prediction_index in used_prediction:
+                continue
+            used_reference.add(int(reference_index))
+            used_prediction.add(int(prediction_index))
+            pairs.append((references[reference_index].text, predictions[prediction_index]["text"]))
+    pairs += [(line.text, "") for index, line in enumerate(references) if index not in used_reference]
+    pairs += [("", line["text"]) for index, line in enumerate(predictions) if index not in used_prediction]
+    return [(clean(reference), clean(predicted)) for reference, predicted in pairs]
+
+
+class OcrTask:
+    """SROIE receipts: line CER/WER, page CER/WER and key fields found in the OCR text."""
+
+    name = "ocr"
+    summary = "OCR line CER/WER and key-field accuracy on SROIE receipts"
+
+    def default_data(self) -> Path:
+        """The receipts in the shared data."""
+        return default_data_root() / "receipts"
+
+    def load_items(self, data_path: Path, seed: int) -> list[ReceiptItem]:
+        """Every receipt, by id."""
+        return [
+            ReceiptItem(
+                id=receipt.receipt_id,
+                type="receipt",
+                image_path=receipt.image_path,
+                lines=receipt.lines,
+                fields=receipt.fields,
+            )
+            for receipt in load_receipts(data_path)
+        ]
+
+    def build_predictor(self, runtime: EvaluationRuntime, backend: str | None) -> LineReader:
+        """The named (or best installed) OCR backend."""
+        return BackendLineReader(runtime.require_models(self.name), backend)
+
+    def predict(self, item: ReceiptItem, predictor: LineReader, context: ItemContext) -> Prediction:
+        """The lines the reader finds."""
+        lines = predictor.read(context.images.load(item.image_path))
+        return Prediction(
+            value={
+                "lines": [{"text": line.text, "box": list(line.box), "confidence": line.confidence} for line in lines]
+            }
+        )
+
+    def score(self, item: ReceiptItem, prediction: dict[str, Any] | None) -> ItemScore:
+        """Edit counts (line and page, words and characters) and whether each key field was found."""
+        predicted = [] if prediction is None else prediction["lines"]
+        pairs = match_lines(item.lines, predicted)
+        references = [reference for reference, _ in pairs]
+        hypotheses = [hypothesis for _, hypothesis in pairs]
+        page_reference = clean(" ".join(line.text for line in item.lines))
+        page_hypothesis = clean(" ".join(line["text"] for line in predicted))
+        scores = {
+            **character_edits(references, hypotheses).as_scores("line_char"),
+            **word_edits(references, hypotheses).as_scores("line_word"),
+            **character_edits([page_reference], [page_hypothesis]).as_scores("page_char"),
+            **word_edits([page_reference], [page_hypothesis]).as_scores("page_word"),
+            "lines_matched": float(sum(1 for reference, hypothesis in pairs if reference and hypothesis)),
+            "reference_lines": float(len(item.lines)),
+        }
+        text = "\n".join(line["text"] for line in predicted)
+        for field in KEY_FIELDS:
+            value = item.fields.get(field, "").strip()
+            if value:
+                found = contains_number(text, value) if field == "total" else contains_phrase(text, value)
+                scores[f"{field}_found"] = float(found)
+        return ItemScore(scores=scores)
+
+    def aggregate(self, pairs: Sequence[tuple[ReceiptItem, ItemResult]]) -> Aggregate:
+        """Pooled error rates, line recall and key-field accuracy."""
+        results = [result for _, result in pairs]
+        metrics: dict[str, float | int | str | None] = {}
+        rates = {"line_cer": "line_char", "line_wer": "line_word", "page_cer": "page_char", "page_wer": "page_word"}
+        for name, prefix in rates.items():
+            metrics[name] = pooled_rate([result.scores for result in results], prefix)
+        reference_lines = sum(result.scores.get("reference_lines", 0.0) for result in results)
+        matched = sum(result.scores.get("lines_matched", 0.0) for result in results)
+        metrics["line_recall"] = round(matched / reference_lines, 4) if reference_lines else None
+        per_type: dict[str, dict[str, float | int | str | None]] = {}
+        for field in KEY_FIELDS:
+            found = [result.scores[f"{field}_found"] for result in results if f"{field}_found" in result.scores]
+            accuracy = round(sum(found) / len(found), 4) if found else None
+            metrics[f"{field}_accuracy"] = accuracy
+            per_type[f"{field}_found"] = {"accuracy": accuracy, "items": len(found)}
+        metrics["receipts"] = len(results)
+        metrics["errors"] = sum(1 for result in results if result.status == "error")
+        return Aggregate(metrics=metrics, per_type=per_type, breakdown="key field")
+
+    def plots(self, pairs: Sequence[tuple[ReceiptItem, ItemResult]], aggregate: Aggregate, out_dir: Path) -> list[Path]:
+        """Key-field accuracy and error rates."""
+        values = {
+            name: float(value)
+            for name, value in aggregate.metrics.items()
+            if name.endswith(("_accuracy", "_cer", "_wer", "_recall")) and isinstance(value, float | int)
+        }
+        if not values:
+            return []
+        return [bar_chart(values, out_dir / "ocr_metrics.png", "OCR on receipts", "rate", ylim=None)]

@@ -1,0 +1,115 @@
+"""``qa``: the agent on the question set, scored by exact match after normalisation, per question type.
+
+Normalisation is :mod:`orchestrator.evaluation.answers` ("two" == "2" == "2.0", "Yes." == "yes",
+case and punctuation ignored). An item that fails counts as wrong.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from orchestrator.evaluation.answers import AnswerType, exact_match, normalise_answer
+from orchestrator.evaluation.asking import ask
+from orchestrator.evaluation.paths import QUESTIONS_PATH
+from orchestrator.evaluation.plots import bar_chart
+from orchestrator.evaluation.predictors import Answerer, EvaluationRuntime
+from orchestrator.evaluation.questions import load_questions
+from orchestrator.evaluation.task import (
+    Aggregate,
+    EvalItem,
+    ItemContext,
+    ItemResult,
+    ItemScore,
+    Prediction,
+    accuracy_by_type,
+)
+
+
+class QuestionItem(EvalItem):
+    """One question with resolved file paths."""
+
+    question: str
+    answer: str
+    answer_type: AnswerType
+    image_path: Path
+    audio_path: Path | None = None
+    sources: list[str]
+
+
+class QaTask:
+    """Question answering by the agent: exact-match accuracy overall and per question type."""
+
+    name = "qa"
+    summary = "agent accuracy on the question set (exact match after normalisation)"
+
+    def default_data(self) -> Path:
+        """The bundled question set."""
+        return QUESTIONS_PATH
+
+    def load_items(self, data_path: Path, seed: int) -> list[QuestionItem]:
+        """Questions from a .jsonl file, or the bundled set with ``data_path`` as the data root (a folder)."""
+        questions = load_questions(data_root=data_path) if data_path.is_dir() else load_questions(data_path)
+        return [
+            QuestionItem(
+                id=question.id,
+                type=question.type,
+                question=question.question,
+                answer=question.answer,
+                answer_type=question.answer_type,
+                image_path=question.image_path or Path(question.image),
+                audio_path=question.audio_path,
+                sources=question.sources,
+            )
+            for question in questions
+        ]
+
+    def build_predictor(self, runtime: EvaluationRuntime, backend: str | None) -> Answerer:
+        """The agent."""
+        return runtime.answerer(self.name, backend)
+
+    def predict(self, item: QuestionItem, predictor: Answerer, context: ItemContext) -> Prediction:
+        """The agent's answer, with its normalised form for reading results."""
+        prediction = ask(predictor, item.id, item.image_path, item.question, item.audio_path, context)
+        prediction.value["normalised"] = normalise_answer(prediction.value["answer"], item.answer_type)
+        return prediction
+
+    def score(self, item: QuestionItem, prediction: dict[str, Any] | None) -> ItemScore:
+        """Exact match after normalisation; no prediction is wrong."""
+        if prediction is None:
+            return ItemScore(correct=False)
+        return ItemScore(correct=exact_match(prediction["answer"], item.answer, item.answer_type))
+
+    def aggregate(self, pairs: Sequence[tuple[QuestionItem, ItemResult]]) -> Aggregate:
+        """Accuracy overall and per type; unparsed answers and stop reasons counted."""
+        results = [result for _, result in pairs]
+        unparsed = sum(1 for r in results if r.prediction is not None and r.prediction.get("normalised") is None)
+        stop_reasons = Counter(str((r.prediction or {}).get("stop_reason", "none")) for r in results if r.prediction)
+        return Aggregate(
+            metrics={
+                "accuracy": round(sum(1 for r in results if r.correct) / len(results), 4) if results else None,
+                "questions": len(results),
+                "correct": sum(1 for r in results if r.correct),
+                "errors": sum(1 for r in results if r.status == "error"),
+                "unparsed_answers": unparsed,
+            },
+            per_type=accuracy_by_type(results),
+            breakdown="question type",
+            details={"stop reasons": dict(stop_reasons)} if stop_reasons else {},
+        )
+
+    def plots(
+        self, pairs: Sequence[tuple[QuestionItem, ItemResult]], aggregate: Aggregate, out_dir: Path
+    ) -> list[Path]:
+        """Accuracy per question type."""
+        values = {name: float(row["accuracy"] or 0.0) for name, row in aggregate.per_type.items()}
+        counts = {name: int(row["items"] or 0) for name, row in aggregate.per_type.items()}
+        if not values:
+            return []
+        return [
+            bar_chart(
+                values, out_dir / "accuracy_per_type.png", "Accuracy per question type", "accuracy", counts=counts
+            )
+        ]
