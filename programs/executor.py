@@ -208,4 +208,5 @@ def execute_program(
         result_target=validated.result,
         started_at=started,
         duration_s=time.perf_counter() - clock,
+        dependencies=dict(validated.dependencies),
     )

@@ -131,6 +131,8 @@ class Trace:
     result_target: str
     started_at: datetime
     duration_s: float
+    dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """For each step, the earlier steps it reads."""
 
     def step(self, target: str) -> StepRecord:
         """The record of the step assigning ``target``."""
@@ -161,6 +163,35 @@ class Trace:
             first = failed[0]
             return f"{first.target} ({first.tool}, line {first.line}) failed: {first.error}"
         return self.step(self.result_target).error
+
+    def ancestors(self, target: str) -> list[str]:
+        """The steps ``target`` depends on, directly or not, in program order."""
+        seen: set[str] = set()
+        pending = list(self.dependencies.get(target, ()))
+        while pending:
+            name = pending.pop()
+            if name not in seen:
+                seen.add(name)
+                pending.extend(self.dependencies.get(name, ()))
+        return [record.target for record in self.steps if record.target in seen]
+
+    @property
+    def busy_seconds(self) -> float:
+        """Wall time during which at least one step was running (the union of step intervals)."""
+        intervals = sorted(
+            (r.started_s, r.started_s + r.duration_s) for r in self.steps if r.started_s is not None and r.duration_s
+        )
+        total, current_start, current_end = 0.0, None, None
+        for start, end in intervals:
+            if current_end is None or start > current_end:
+                if current_end is not None and current_start is not None:
+                    total += current_end - current_start
+                current_start, current_end = start, end
+            else:
+                current_end = max(current_end, end)
+        if current_end is not None and current_start is not None:
+            total += current_end - current_start
+        return total
 
     @property
     def tool_seconds(self) -> float:

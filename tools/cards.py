@@ -27,15 +27,21 @@ def prompt_card(spec: ToolSpec) -> str:
     return "\n".join(lines)
 
 
-def prompt_text(specs: Iterable[ToolSpec]) -> str:
+def compact_card(spec: ToolSpec) -> str:
+    """One line per tool: signature and summary (the planner prompt, where tokens are scarce)."""
+    return f"{spec.signature()}: {spec.summary}"
+
+
+def prompt_text(specs: Iterable[ToolSpec], compact: bool = True) -> str:
     """All tool cards for a planner prompt, grouped by category."""
     by_category: dict[str, list[ToolSpec]] = {}
     for spec in specs:
         by_category.setdefault(spec.category, []).append(spec)
+    render = compact_card if compact else prompt_card
     blocks = []
     for category, members in by_category.items():
-        blocks.append(f"# {category}\n" + "\n".join(prompt_card(spec) for spec in members))
-    return "\n\n".join(blocks)
+        blocks.append(f"# {category}\n" + "\n".join(render(spec) for spec in members))
+    return "\n".join(blocks) if compact else "\n\n".join(blocks)
 
 
 def markdown_card(spec: ToolSpec, status: str | None = None) -> str:

@@ -1,0 +1,318 @@
+"""The agent API: ``Agent(config).ask(image=..., question=...) -> Answer``.
+
+One Agent holds a runtime (tools and models), an LLM backend for its three roles and a compiled
+LangGraph graph checkpointed to SQLite, so a run can be resumed by its thread id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.config import VisorchSettings
+from orchestrator.examples import ExampleSelector, load_examples, usable_examples
+from orchestrator.graph import build_graph
+from orchestrator.llm import LLMBackend, LLMSettings, create_backend
+from orchestrator.llm.llama_cpp_backend import default_gguf_path
+from orchestrator.nodes import AgentLimits, AgentServices
+from orchestrator.runtime import Runtime
+from orchestrator.state import GroundedBox, ProgramAttempt, Verdict
+from programs.trace import Trace
+from tools.errors import InputError, VisorchError
+
+
+class AgentConfig(BaseModel):
+    """How the agent runs: loop bounds, plan approval, checkpointing and the LLM backend."""
+
+    max_rounds: int = Field(default=3, ge=1)
+    max_plan_attempts: int = Field(default=3, ge=1)
+    max_steps: int = Field(default=10, ge=1)
+    time_budget_s: float = Field(default=600.0, gt=0)
+    examples: int = Field(default=3, ge=0)
+    approve_plans: bool = False
+    """Pause before each execution for a person to approve or edit the program (LangGraph interrupt)."""
+    checkpoint_path: Path | None = None
+    """SQLite file for LangGraph checkpoints (default: <home>/agent-checkpoints.sqlite)."""
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+
+
+class Timings(BaseModel):
+    """Where the time of one question went."""
+
+    total_s: float
+    llm_s: float
+    model_s: float
+    """Wall time with at least one tool step running."""
+    orchestration_s: float
+    """Everything else: graph, validation, prompts, bookkeeping."""
+    llm_calls: int
+
+
+class AgentInterrupted(VisorchError):
+    """The run paused for plan approval; continue it with ``Agent.resume(thread_id, ...)``."""
+
+    def __init__(self, thread_id: str, program: str | None) -> None:
+        self.thread_id = thread_id
+        self.program = program
+        super().__init__(f"the plan awaits approval (thread {thread_id}); call agent.resume({thread_id!r}, True)")
+
+
+class Answer(BaseModel):
+    """The agent's answer with everything it rests on."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    text: str
+    question: str
+    boxes: list[GroundedBox]
+    programs: list[ProgramAttempt]
+    verdicts: list[Verdict]
+    evidence: str
+    corrections: list[str]
+    stop_reason: str
+    timings: Timings
+    thread_id: str
+    trace: Trace | None = Field(default=None, exclude=True)
+    """The last executed program's live trace (None when nothing ran, or after a resume elsewhere)."""
+
+    def to_html(self) -> str:
+        """The answer above the visual trace, as a standalone HTML page."""
+        import html
+
+        header = (
+            f"<div class='answer'><b>Q:</b> {html.escape(self.question)}<br><b>A:</b> {html.escape(self.text)}"
+            f"<div class='meta'>stopped: {html.escape(self.stop_reason)} · {len(self.programs)} program(s) · "
+            f"{self.timings.total_s:.1f} s (LLM {self.timings.llm_s:.1f} s, tools {self.timings.model_s:.1f} s)</div></div>"
+        )
+        if self.trace is None:
+            return f"<!DOCTYPE html><html><body>{header}</body></html>"
+        from programs.trace_html import render_trace_html
+
+        return render_trace_html(self.trace, title="visorch answer", heading=header)
+
+    def save_html(self, path: str | Path) -> Path:
+        """Write :meth:`to_html` to ``path``."""
+        target = Path(path)
+        target.write_text(self.to_html(), encoding="utf-8")
+        return target
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class AgentEvent(BaseModel):
+    """A streamed event: planned, invalid, step_started, step_finished, verdict, answer, interrupted, done."""
+
+    event: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    answer: Answer | None = None
+    """Set on the final 'done' event."""
+
+
+class Agent:
+    """Answers questions about images (and audio) by planning, running and judging visual programs."""
+
+    def __init__(
+        self,
+        config: AgentConfig | None = None,
+        settings: VisorchSettings | None = None,
+        llm: LLMBackend | None = None,
+        runtime: Runtime | None = None,
+    ) -> None:
+        self.config = config or AgentConfig()
+        self.runtime = runtime or Runtime.create(settings)
+        settings = self.runtime.settings
+        if llm is None:
+            llm_settings = self.config.llm
+            if llm_settings.backend == "llama-cpp" and not llm_settings.model:
+                llm_settings = llm_settings.model_copy(update={"model": str(default_gguf_path(settings.weights_root))})
+            llm = create_backend(llm_settings)
+        self.llm = llm
+        offered = self.runtime.registry.available(self.runtime.context)
+        examples = usable_examples(load_examples(), offered)
+        self.services = AgentServices(
+            runtime=self.runtime,
+            llm=llm,
+            registry=offered,
+            selector=ExampleSelector(examples, self.runtime.context.models),
+            limits=AgentLimits(
+                max_rounds=self.config.max_rounds,
+                max_plan_attempts=self.config.max_plan_attempts,
+                max_steps=self.config.max_steps,
+                time_budget_s=self.config.time_budget_s,
+                examples=self.config.examples,
+                approve_plans=self.config.approve_plans,
+            ),
+        )
+        checkpoint_path = self.config.checkpoint_path or settings.home / "agent-checkpoints.sqlite"
+        checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        import sqlite3
+
+        self._connection = sqlite3.connect(str(checkpoint_path), check_same_thread=False)
+        self.checkpointer = SqliteSaver(self._connection)
+        self.graph: CompiledStateGraph = build_graph(self.services, self.checkpointer)
+        """The compiled LangGraph graph (serve it with LangGraph tooling if you like)."""
+        self._lock = threading.Lock()
+
+    # --- asking --------------------------------------------------------------------------------
+
+    def _initial_state(
+        self, image: str | Path | None, question: str, audio: str | Path | None, images: dict[str, str | Path] | None
+    ) -> dict[str, Any]:
+        if not question or not question.strip():
+            raise InputError("the question is empty")
+        named_images = {"IMAGE": image} if image is not None else {}
+        for name, path in (images or {}).items():
+            named_images[name if name.startswith("IMAGE") else f"IMAGE_{name.upper()}"] = path
+        if not named_images:
+            raise InputError("give at least one image (image=... or images={...})")
+        inputs = self.runtime.load_inputs(named_images, {"AUDIO": audio} if audio is not None else None, question)
+        return {
+            "question": question.strip(),
+            "inputs": inputs,
+            "round": 1,
+            "plan_attempts": 0,
+            "attempts": [],
+            "verdicts": [],
+            "llm_seconds": 0.0,
+            "llm_calls": 0,
+            "model_seconds": 0.0,
+            "started_at": time.time(),
+        }
+
+    def ask(
+        self,
+        image: str | Path | None = None,
+        question: str = "",
+        audio: str | Path | None = None,
+        images: dict[str, str | Path] | None = None,
+        thread_id: str | None = None,
+    ) -> Answer:
+        """Answer ``question`` about ``image`` (and ``audio``/more ``images``); raises VisorchError subclasses."""
+        return _final_answer(self.stream(image=image, question=question, audio=audio, images=images, thread_id=thread_id))
+
+    def stream(
+        self,
+        image: str | Path | None = None,
+        question: str = "",
+        audio: str | Path | None = None,
+        images: dict[str, str | Path] | None = None,
+        thread_id: str | None = None,
+    ) -> Iterator[AgentEvent]:
+        """Like :meth:`ask`, yielding events as they happen; the last one is 'answer' (or 'interrupted')."""
+        state = self._initial_state(image, question, audio, images)
+        yield from self._run(state, thread_id or uuid.uuid4().hex)
+
+    def resume(self, thread_id: str, approval: bool | str = True) -> Iterator[AgentEvent]:
+        """Continue a paused or interrupted run: True/False approves/rejects a plan, a string replaces it."""
+        yield from self._run(Command(resume=approval), thread_id)
+
+    def _run(self, graph_input: Any, thread_id: str) -> Iterator[AgentEvent]:
+        config = {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
+        started = time.perf_counter()
+        with self._lock:
+            for mode, chunk in self.graph.stream(graph_input, config, stream_mode=["custom", "updates"]):
+                if mode == "custom":
+                    yield AgentEvent(event=chunk.pop("event"), data=chunk)
+                elif "__interrupt__" in chunk:
+                    payload = chunk["__interrupt__"][0].value
+                    yield AgentEvent(event="interrupted", data={"thread_id": thread_id, **payload})
+                    return
+            values = self.graph.get_state(config).values
+        answer = self._answer(values, thread_id, time.perf_counter() - started)
+        yield AgentEvent(event="done", data={"text": answer.text, "thread_id": thread_id}, answer=answer)
+
+    def _answer(self, values: dict[str, Any], thread_id: str, seconds: float) -> Answer:
+        attempts: list[ProgramAttempt] = values.get("attempts", [])
+        executed = [a for a in attempts if a.trace_id]
+        trace = self.services.traces.get(executed[-1].trace_id or "") if executed else None
+        total = max(seconds, time.time() - values.get("started_at", time.time()))
+        llm_s, model_s = values.get("llm_seconds", 0.0), values.get("model_seconds", 0.0)
+        return Answer(
+            text=values.get("answer") or "",
+            question=values["question"],
+            boxes=values.get("boxes", []),
+            programs=attempts,
+            verdicts=values.get("verdicts", []),
+            evidence="\n\n".join(a.evidence or "" for a in executed),
+            corrections=values.get("corrections", []),
+            stop_reason=values.get("stop_reason") or "unknown",
+            timings=Timings(
+                total_s=total,
+                llm_s=llm_s,
+                model_s=model_s,
+                orchestration_s=max(0.0, total - llm_s - model_s),
+                llm_calls=values.get("llm_calls", 0),
+            ),
+            thread_id=thread_id,
+            trace=trace,
+        )
+
+    # --- async ---------------------------------------------------------------------------------
+
+    async def aask(self, image: str | Path | None = None, question: str = "", **kwargs: Any) -> Answer:
+        """:meth:`ask` without blocking the event loop."""
+        return await asyncio.to_thread(self.ask, image, question, **kwargs)
+
+    async def astream(self, image: str | Path | None = None, question: str = "", **kwargs: Any) -> AsyncIterator[AgentEvent]:
+        """:meth:`stream` as an async iterator (the graph runs in a worker thread)."""
+        events: queue.Queue[AgentEvent | BaseException | None] = queue.Queue()
+
+        def produce() -> None:
+            try:
+                for event in self.stream(image, question, **kwargs):
+                    events.put(event)
+            except BaseException as error:  # handed to the consumer, raised there
+                events.put(error)
+            finally:
+                events.put(None)
+
+        worker = threading.Thread(target=produce, daemon=True)
+        worker.start()
+        while True:
+            item = await asyncio.to_thread(events.get)
+            if item is None:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Release the LLM, the models and the checkpoint database."""
+        self.llm.close()
+        self.runtime.close()
+        self._connection.close()
+
+    def __enter__(self) -> Agent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _final_answer(events: Iterator[AgentEvent]) -> Answer:
+    last: AgentEvent | None = None
+    for event in events:
+        last = event
+    if last is not None and last.event == "interrupted":
+        raise AgentInterrupted(str(last.data.get("thread_id")), last.data.get("program"))
+    if last is None or last.answer is None:
+        raise VisorchError("the agent stopped without an answer")
+    return last.answer
+
+
+__all__ = ["Agent", "AgentConfig", "AgentEvent", "AgentInterrupted", "Answer", "Timings"]

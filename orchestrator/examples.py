@@ -1,0 +1,102 @@
+"""Worked examples for the controller: (question, program) pairs chosen per question by similarity.
+
+Only examples whose programs validate against the tools installed here are offered, so the
+planner never sees a tool it cannot use. Similarity comes from sentence embeddings held by the
+model manager; without that model, word overlap is used (and the choice says so).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from programs.errors import ProgramError
+from programs.parser import parse_program
+from programs.validator import validate_program
+from tools.embedding import EMBEDDING_CAPABILITY, TextEmbedder
+from tools.errors import VisorchError
+from tools.models.manager import ModelManager
+from tools.registry import ToolRegistry
+
+EXAMPLES_PATH = Path(__file__).parent / "data" / "examples.jsonl"
+_INPUTS = {"IMAGE": "image", "IMAGE2": "image", "AUDIO": "audio", "QUESTION": "text"}
+
+
+@dataclass(frozen=True)
+class WorkedExample:
+    """A question and a program that answers it."""
+
+    question: str
+    program: str
+
+
+def load_examples(path: Path = EXAMPLES_PATH) -> list[WorkedExample]:
+    """All examples in a JSONL file."""
+    examples = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            examples.append(WorkedExample(record["question"], record["program"]))
+    return examples
+
+
+def usable_examples(examples: list[WorkedExample], registry: ToolRegistry) -> list[WorkedExample]:
+    """The examples whose programs validate against ``registry`` (the tools installed here)."""
+    usable = []
+    for example in examples:
+        try:
+            validate_program(parse_program(example.program), registry)
+        except ProgramError:
+            continue
+        usable.append(example)
+    return usable
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+class ExampleSelector:
+    """Picks the k examples most similar to a question."""
+
+    def __init__(self, examples: list[WorkedExample], models: ModelManager | None) -> None:
+        self.examples = examples
+        self.models = models
+        self._vectors: np.ndarray | None = None
+        self.method = "embedding"
+
+    def _embedder_name(self) -> str | None:
+        if self.models is None or not self.models.has_installed(EMBEDDING_CAPABILITY):
+            return None
+        return self.models.backend_for(EMBEDDING_CAPABILITY).name
+
+    def select(self, question: str, k: int = 3) -> list[WorkedExample]:
+        """The ``k`` most similar examples, most similar last (closest to the question in the prompt)."""
+        if not self.examples or k <= 0:
+            return []
+        scores = self._embedding_scores(question)
+        if scores is None:
+            self.method = "word overlap"
+            wanted = _words(question)
+            scores = np.array([len(wanted & _words(e.question)) / (len(wanted | _words(e.question)) or 1) for e in self.examples])
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [self.examples[i] for i in reversed(order)]
+
+    def _embedding_scores(self, question: str) -> np.ndarray | None:
+        name = self._embedder_name()
+        if name is None or self.models is None:
+            return None
+        try:
+            with self.models.use(name) as embedder:
+                assert isinstance(embedder, TextEmbedder)
+                if self._vectors is None:
+                    self._vectors = embedder.embed([example.question for example in self.examples])
+                query = embedder.embed([question])[0]
+        except VisorchError:
+            return None
+        self.method = "embedding"
+        return self._vectors @ query

@@ -1,0 +1,74 @@
+"""Grounding and consistency: the boxes an answer rests on, and an answer that contradicts its program.
+
+This is the verification stage of the graph; post-hoc hallucination correction plugs in beside it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from orchestrator.state import GroundedBox
+from programs.trace import Trace
+from tools.detections import Detections
+from tools.images import ImageRef
+from tools.text import OCRText
+from tools.types import format_number
+
+_NUMBER_WORDS = {
+    "zero": 0, "no": 0, "none": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+}  # fmt: skip
+
+
+def grounded_boxes(trace: Trace, inputs: dict[str, Any]) -> list[GroundedBox]:
+    """Boxes from the detections the result was computed from, in their input image's coordinates."""
+    names = {value.sha256: name for name, value in inputs.items() if isinstance(value, ImageRef)}
+    boxes: list[GroundedBox] = []
+    for target in [*trace.ancestors(trace.result_target), trace.result_target]:
+        record = trace.step(target)
+        output = record.output
+        if isinstance(output, OCRText):
+            output = output.to_detections()
+        if not record.ok or not isinstance(output, Detections) or len(output) == 0:
+            continue
+        placed = output.in_root_image()
+        image_name = names.get(placed.image.sha256, placed.image.short_id)
+        for box in placed.records():
+            boxes.append(GroundedBox(**box.model_dump(), image=image_name, step=target))
+    unique: dict[tuple[Any, ...], GroundedBox] = {}
+    for box in boxes:
+        unique.setdefault((box.image, box.box, box.label), box)
+    return list(unique.values())
+
+
+def _numbers_in(text: str) -> list[float]:
+    found = [float(value) for value in re.findall(r"-?\d+(?:\.\d+)?", text.replace(",", ""))]
+    found += [float(_NUMBER_WORDS[word]) for word in re.findall(r"[a-z]+", text.lower()) if word in _NUMBER_WORDS and word != "no"]
+    return found
+
+
+def _yes_no(text: str) -> str | None:
+    words = re.findall(r"[a-z]+", text.lower())
+    if words and words[0] in ("yes", "no"):
+        return words[0]
+    return None
+
+
+def check_consistency(answer: str, result: Any) -> tuple[str, list[str]]:
+    """Keep ``answer`` unless it contradicts a numeric or yes/no program result; then use the result.
+
+    Returns (answer, corrections made). Text results are left to the refiner.
+    """
+    if isinstance(result, bool) or (isinstance(result, str) and result.strip().lower() in ("yes", "no")):
+        expected = ("yes" if result else "no") if isinstance(result, bool) else result.strip().lower()
+        said = _yes_no(answer)
+        if said != expected:
+            return expected, [f"the answer {answer!r} did not match the program's result {expected!r}; used the result"]
+        return answer, []
+    if isinstance(result, int | float):
+        numbers = _numbers_in(answer)
+        if float(result) not in numbers or len(set(numbers)) > 1:
+            expected = format_number(result)
+            return expected, [f"the answer {answer!r} did not state the program's result {expected}; used the result"]
+    return answer, []

@@ -1,0 +1,193 @@
+"""The agent graph's nodes: small functions ``state -> partial state update``.
+
+Services (the runtime, the LLM, the example selector, the live traces) are bound once when the
+graph is built; routing decisions live in graph.py's conditional edges, not here.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph.config import get_stream_writer
+from langgraph.types import interrupt
+
+from orchestrator.evidence import result_text, trace_evidence
+from orchestrator.examples import ExampleSelector
+from orchestrator.grounding import check_consistency, grounded_boxes
+from orchestrator.llm import LLMBackend, LLMResponse
+from orchestrator.roles.controller import PlanRequest, plan_program
+from orchestrator.roles.decision import decide, rule_verdict
+from orchestrator.roles.refiner import refine_answer
+from orchestrator.runtime import Runtime
+from orchestrator.state import AgentState, ProgramAttempt
+from programs.errors import ProgramError, ProgramValidationError
+from programs.executor import StepEvent
+from programs.parser import parse_program
+from programs.trace import Trace
+from programs.validator import validate_program
+from tools.audio import AudioRef
+from tools.images import ImageRef
+from tools.registry import ToolRegistry
+
+
+@dataclass
+class AgentLimits:
+    """Bounds of the agent loop."""
+
+    max_rounds: int = 3
+    max_plan_attempts: int = 3
+    max_steps: int = 10
+    time_budget_s: float = 600.0
+    examples: int = 3
+    approve_plans: bool = False
+
+
+@dataclass
+class AgentServices:
+    """What the nodes use; bound when the graph is built, never stored in the state."""
+
+    runtime: Runtime
+    llm: LLMBackend
+    registry: ToolRegistry
+    """The tools offered to the planner (installed ones only)."""
+    selector: ExampleSelector
+    limits: AgentLimits
+    traces: dict[str, Trace] = field(default_factory=dict)
+    """Live traces by id (pixels stay here, out of the checkpointed state)."""
+
+
+def _emit(event: str, **data: Any) -> None:
+    try:
+        writer = get_stream_writer()
+    except RuntimeError:  # not running inside a graph stream
+        return
+    writer({"event": event, **data})
+
+
+def _llm_update(response: LLMResponse) -> dict[str, Any]:
+    return {"llm_seconds": response.seconds, "llm_calls": 1}
+
+
+def describe_inputs(inputs: dict[str, Any]) -> dict[str, str]:
+    """Input name -> a short description for the planner prompt."""
+    described = {}
+    for name, value in inputs.items():
+        if isinstance(value, ImageRef):
+            described[name] = f"image {value.width}x{value.height}"
+        elif isinstance(value, AudioRef):
+            described[name] = f"audio {value.duration_s:.1f} s"
+        elif name != "QUESTION":
+            described[name] = "text"
+    return described
+
+
+def make_nodes(services: AgentServices) -> dict[str, Any]:
+    """The node functions of the agent graph, bound to ``services``."""
+    limits = services.limits
+
+    def plan(state: AgentState) -> dict[str, Any]:
+        history = [attempt for attempt in state.get("attempts", []) if attempt.round < state["round"]]
+        request = PlanRequest(
+            question=state["question"],
+            inputs=describe_inputs(state["inputs"]),
+            examples=services.selector.select(state["question"], limits.examples),
+            history=[a for a in history if a.valid],
+            verdicts=state.get("verdicts", []),
+            issues=state.get("issues", []),
+            rejected=state.get("program") if state.get("issues") else None,
+        )
+        program, response = plan_program(services.llm, services.registry, request, limits.max_steps)
+        _emit("planned", round=state["round"], program=program, llm_seconds=response.seconds)
+        return {"program": program, "plan_attempts": state.get("plan_attempts", 0) + 1, **_llm_update(response)}
+
+    def validate(state: AgentState) -> dict[str, Any]:
+        program = state.get("program") or ""
+        try:
+            validated = validate_program(parse_program(program), services.registry, state["inputs"])
+            steps = len(validated.steps) - 1
+            issues = [] if steps <= limits.max_steps else [f"the program has {steps} steps; use at most {limits.max_steps}"]
+        except ProgramValidationError as error:
+            issues = [str(issue) for issue in error.issues]
+        except ProgramError as error:
+            issues = [str(error)]
+        if not issues:
+            return {"issues": []}
+        _emit("invalid", round=state["round"], program=program, issues=issues)
+        attempt = ProgramAttempt(round=state["round"], source=program, valid=False, issues=issues)
+        return {"issues": issues, "attempts": [attempt]}
+
+    def approve(state: AgentState) -> dict[str, Any]:
+        # Resume with True (run it), False (stop) or edited program text (validated again first).
+        reply = interrupt({"question": state["question"], "program": state.get("program")})
+        if isinstance(reply, str) and reply.strip():
+            return {"program": reply.strip(), "approved_program": reply.strip()}
+        if reply:
+            return {"approved_program": state.get("program")}
+        return {"approved_program": None, "stop_reason": "the plan was rejected"}
+
+    def execute(state: AgentState) -> dict[str, Any]:
+        program = state.get("program") or ""
+
+        def forward(event: StepEvent) -> None:
+            record = event.record
+            _emit(f"step_{event.kind}", target=record.target, tool=record.tool, status=record.status.value,
+                  seconds=record.duration_s, error=record.error)  # fmt: skip
+
+        trace = services.runtime.run_program(program, dict(state["inputs"]), on_event=forward)
+        trace_id = uuid.uuid4().hex
+        services.traces[trace_id] = trace
+        attempt = ProgramAttempt(
+            round=state["round"], source=program, valid=True, ok=trace.ok, result=result_text(trace),
+            evidence=trace_evidence(trace), error=trace.error, trace_id=trace_id, seconds=trace.duration_s,
+        )  # fmt: skip
+        return {"attempts": [attempt], "model_seconds": trace.busy_seconds}
+
+    def decide_node(state: AgentState) -> dict[str, Any]:
+        attempt = state["attempts"][-1]
+        verdict = rule_verdict(attempt)
+        update: dict[str, Any] = {}
+        if verdict is None:
+            verdict, response = decide(services.llm, state["question"], attempt, state["round"], limits.max_rounds)
+            update.update(_llm_update(response))
+        _emit("verdict", round=state["round"], verdict=verdict.verdict, reason=verdict.reason, missing=verdict.missing)
+        update.update({"verdicts": [verdict], "round": state["round"] + 1, "plan_attempts": 0, "issues": []})
+        return update
+
+    def refine(state: AgentState) -> dict[str, Any]:
+        answer, response = refine_answer(services.llm, state["question"], state.get("attempts", []))
+        return {"draft_answer": answer, **_llm_update(response)}
+
+    def verify(state: AgentState) -> dict[str, Any]:
+        answer = state.get("draft_answer") or ""
+        executed = [a for a in state.get("attempts", []) if a.ok and a.trace_id in services.traces]
+        corrections: list[str] = []
+        boxes = []
+        if executed:
+            trace = services.traces[executed[-1].trace_id or ""]
+            answer, corrections = check_consistency(answer, trace.result)
+            boxes = grounded_boxes(trace, state["inputs"])
+        _emit("answer", answer=answer, corrections=corrections)
+        return {"answer": answer, "corrections": corrections, "boxes": boxes, "stop_reason": stop_reason(state)}
+
+    def stop_reason(state: AgentState) -> str:
+        if state.get("stop_reason"):
+            return str(state["stop_reason"])
+        verdicts = state.get("verdicts", [])
+        if verdicts and verdicts[-1].verdict == "ANSWER":
+            return "answered"
+        if state.get("issues"):
+            return f"no valid program after {limits.max_plan_attempts} attempts"
+        if over_budget(state):
+            return f"time budget of {limits.time_budget_s:g} s used up"
+        return f"reached the limit of {limits.max_rounds} rounds"
+
+    def over_budget(state: AgentState) -> bool:
+        return time.time() - state.get("started_at", time.time()) > limits.time_budget_s
+
+    return {
+        "plan": plan, "validate": validate, "approve": approve, "execute": execute, "decide": decide_node,
+        "refine": refine, "verify": verify, "over_budget": over_budget,
+    }  # fmt: skip

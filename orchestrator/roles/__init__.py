@@ -1,0 +1,1 @@
+"""The LLM roles: controller (plans programs), decision-maker (verdicts), semantic refiner (answers)."""

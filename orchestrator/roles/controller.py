@@ -1,0 +1,111 @@
+"""The controller role: the LLM writes a visual program for the question.
+
+The prompt is rendered from the registry of installed tools plus worked examples chosen for the
+question; decoding is constrained by a grammar generated from the same registry (GBNF on
+llama.cpp, a JSON schema with a regex pattern on servers that offer it), and whatever comes back
+is still parsed and validated before anything runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from orchestrator.examples import WorkedExample
+from orchestrator.llm import ChatMessage, LLMBackend, LLMRequest, LLMResponse
+from orchestrator.state import ProgramAttempt, Verdict
+from programs.grammar import program_gbnf, program_json_schema
+from tools.registry import ToolRegistry
+from tools.cards import prompt_text
+
+SYSTEM_PROMPT = """You are the controller of a visual reasoning system. You answer a question about an image \
+by writing a short visual program: one tool call per line, VAR=TOOL(arg=value, ...). Values are 'quoted \
+strings', numbers, True/False, or variables assigned on earlier lines. Inputs: IMAGE (the image), QUESTION \
+(the question), AUDIO (a sound file, when given), IMAGE2 (a second image, when given). The last line is \
+always FINAL=RESULT(var=...).
+Tools (argument names and kinds must match exactly):
+{tools}
+Rules: use the fewest steps that answer the question; name objects with simple nouns ('person', 'car'); \
+for yes/no questions COUNT the objects and EVAL a yes/no answer; never invent tools or arguments. \
+Reply with the program only."""
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What the controller needs to write one program."""
+
+    question: str
+    inputs: dict[str, str]
+    """Input name -> short description (e.g. 'image 810x1080')."""
+    examples: Sequence[WorkedExample]
+    history: Sequence[ProgramAttempt] = ()
+    verdicts: Sequence[Verdict] = ()
+    issues: Sequence[str] = ()
+    """Validation problems of the previous candidate, fed back for repair."""
+    rejected: str | None = None
+    """The previous invalid candidate."""
+
+
+def system_prompt(registry: ToolRegistry) -> str:
+    """The fixed prompt prefix (kept in the LLM's prompt cache between calls)."""
+    return SYSTEM_PROMPT.format(tools=prompt_text(item.spec for item in registry if item.name != "RESULT"))
+
+
+def user_prompt(plan: PlanRequest) -> str:
+    """The per-question part: examples, inputs, earlier rounds and validation feedback."""
+    parts = ["Examples:"]
+    for example in plan.examples:
+        parts.append(f"Question: {example.question}\nProgram:\n{example.program}")
+    for attempt, verdict in zip(plan.history, plan.verdicts, strict=False):
+        if not attempt.valid:
+            continue
+        parts.append(
+            f"An earlier program for this question:\n{attempt.source}\nIts results:\n{attempt.evidence or attempt.error}\n"
+            f"Judgement: {verdict.reason} Missing: {verdict.missing}\n"
+            "Write a different program that gets what is missing."
+        )
+    inputs = ", ".join(f"{name} ({description})" for name, description in plan.inputs.items())
+    parts.append(f"Inputs: {inputs}\nQuestion: {plan.question}")
+    if plan.rejected is not None:
+        problems = "\n".join(f"- {issue}" for issue in plan.issues)
+        parts.append(f"Your previous program was invalid:\n{plan.rejected}\nProblems:\n{problems}\nWrite a corrected program.")
+    parts.append("Program:")
+    return "\n\n".join(parts)
+
+
+def _extract_program(text: str, json_wrapped: bool) -> str:
+    if json_wrapped:
+        try:
+            data = json.loads(text)
+            if isinstance(data, dict) and isinstance(data.get("program"), str):
+                return str(data["program"]).strip()
+        except json.JSONDecodeError:
+            pass
+    fenced = re.search(r"```(?:[a-zA-Z]*)\n(.*?)```", text, re.S)
+    body = fenced.group(1) if fenced else text
+    lines = [line.strip() for line in body.strip().splitlines()]
+    return "\n".join(line for line in lines if line and not line.lower().startswith("program:"))
+
+
+def plan_program(llm: LLMBackend, registry: ToolRegistry, plan: PlanRequest, max_steps: int) -> tuple[str, LLMResponse]:
+    """Ask the LLM for a program; returns (program text, the LLM response). Not yet validated."""
+    base = LLMRequest(
+        messages=[
+            ChatMessage(role="system", content=system_prompt(registry)),
+            ChatMessage(role="user", content=user_prompt(plan)),
+        ],
+        max_tokens=48 * (max_steps + 1),
+        temperature=0.0,
+    )
+    json_wrapped = False
+    if llm.supports_grammar:
+        request = base.model_copy(update={"grammar": program_gbnf(registry, max_steps=max_steps)})
+    elif llm.supports_json_schema:
+        request = base.model_copy(update={"json_schema": program_json_schema(registry, max_steps=max_steps)})
+        json_wrapped = True
+    else:
+        request = base
+    response = llm.complete(request)
+    return _extract_program(response.text, json_wrapped), response

@@ -1,0 +1,69 @@
+"""The decision-maker role: after each execution, an explicit verdict: ANSWER, or CONTINUE with what is missing."""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import ValidationError
+
+from orchestrator.llm import ChatMessage, LLMBackend, LLMRequest, LLMResponse
+from orchestrator.state import ProgramAttempt, Verdict
+
+SYSTEM_PROMPT = """You judge whether the results of a visual program answer a question. Tool outputs can be \
+wrong: detectors miss small or unusual objects, give low scores (below 0.4 is doubtful) and cannot see classes \
+they do not know ('no class for X' means the detector cannot name X, not that X is absent); OCR can misread; \
+speech recognition can mishear. Reply ANSWER when the results answer the question well enough. Reply CONTINUE \
+when something needed is missing or doubtful, and say what to try instead (another object name, a crop, a \
+different tool). Reply in JSON: {"verdict": "ANSWER" or "CONTINUE", "reason": "...", "missing": "..."}"""
+
+VERDICT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "verdict": {"type": "string", "enum": ["ANSWER", "CONTINUE"]},
+        "reason": {"type": "string", "maxLength": 160},
+        "missing": {"type": "string", "maxLength": 160},
+    },
+    "required": ["verdict", "reason", "missing"],
+    "additionalProperties": False,
+}
+
+
+def rule_verdict(attempt: ProgramAttempt) -> Verdict | None:
+    """A verdict that needs no LLM: a program that produced no result must be replaced."""
+    if attempt.ok:
+        return None
+    return Verdict(
+        verdict="CONTINUE",
+        reason=f"the program did not produce a result: {attempt.error}"[:400],
+        missing="a program that runs; avoid the failing step or use another tool",
+        by_rule=True,
+    )
+
+
+def parse_verdict(text: str) -> Verdict:
+    """A Verdict from the LLM's JSON (a clear CONTINUE is assumed when the JSON is unusable)."""
+    try:
+        data = json.loads(text)
+        return Verdict.model_validate({k: data.get(k, "") for k in ("verdict", "reason", "missing")})
+    except (json.JSONDecodeError, ValidationError, AttributeError):
+        upper = text.upper()
+        verdict = "CONTINUE" if "CONTINUE" in upper and "ANSWER" not in upper else "ANSWER"
+        return Verdict(verdict=verdict, reason=f"unparsed judgement: {text[:200]}")  # type: ignore[arg-type]
+
+
+def decide(llm: LLMBackend, question: str, attempt: ProgramAttempt, round_number: int, max_rounds: int) -> tuple[Verdict, LLMResponse]:
+    """Ask the LLM for a verdict on one executed program."""
+    user = (
+        f"Question: {question}\nProgram:\n{attempt.source}\nResults:\n{attempt.evidence}\n"
+        f"This was round {round_number} of {max_rounds}."
+    )
+    request = LLMRequest(
+        messages=[ChatMessage(role="system", content=SYSTEM_PROMPT), ChatMessage(role="user", content=user)],
+        max_tokens=160,
+        temperature=0.0,
+        json_schema=VERDICT_SCHEMA if (llm.supports_json_schema or llm.supports_grammar) else None,
+    )
+    if request.json_schema is not None and not llm.supports_json_schema:
+        request = request.model_copy(update={"json_schema": None})
+    response = llm.complete(request)
+    return parse_verdict(response.text), response

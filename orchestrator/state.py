@@ -1,0 +1,71 @@
+"""The agent's graph state: references and results only, never raw pixels."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, TypedDict
+
+from pydantic import BaseModel, Field
+
+from tools.detections import BoxRecord
+
+
+class ProgramAttempt(BaseModel):
+    """One program the controller wrote, and what became of it."""
+
+    round: int
+    source: str
+    valid: bool
+    issues: list[str] = Field(default_factory=list)
+    """Validation problems (invalid programs are never executed)."""
+    ok: bool | None = None
+    """Whether execution produced a result (None when not executed)."""
+    result: str | None = None
+    evidence: str | None = None
+    error: str | None = None
+    trace_id: str | None = None
+    seconds: float = 0.0
+
+
+class Verdict(BaseModel):
+    """The decision-maker's structured judgement after an execution."""
+
+    verdict: Literal["ANSWER", "CONTINUE"]
+    reason: str = Field(default="", max_length=400)
+    missing: str = Field(default="", max_length=400)
+    """For CONTINUE: what is missing or doubtful, and what to try instead."""
+    by_rule: bool = False
+    """True when the verdict followed from a rule (a failed program), not from the LLM."""
+
+
+class GroundedBox(BoxRecord):
+    """A box the answer relies on, in the coordinates of the input image it came from."""
+
+    image: str
+    """The input's name (IMAGE, IMAGE2, ...)."""
+    step: str
+
+
+class AgentState(TypedDict, total=False):
+    """Everything the graph carries between nodes (and checkpoints)."""
+
+    question: str
+    inputs: dict[str, Any]
+    """Input values: ImageRef / AudioRef references and text, never pixels."""
+    round: int
+    plan_attempts: int
+    program: str | None
+    issues: list[str]
+    attempts: Annotated[list[ProgramAttempt], operator.add]
+    verdicts: Annotated[list[Verdict], operator.add]
+    draft_answer: str | None
+    answer: str | None
+    boxes: list[GroundedBox]
+    corrections: list[str]
+    stop_reason: str | None
+    approved_program: str | None
+    """The program text a person approved (when plans need approval)."""
+    llm_seconds: Annotated[float, operator.add]
+    llm_calls: Annotated[int, operator.add]
+    model_seconds: Annotated[float, operator.add]
+    started_at: float
