@@ -1,0 +1,1 @@
+"""Segmentation: box-prompted masks from SAM-family models, FastSAM, or classical GrabCut."""

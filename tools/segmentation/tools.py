@@ -1,0 +1,122 @@
+"""Segmentation tools: outline boxed objects (SEG) or the object under a point (SEG_POINT) with pixel masks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+import supervision as sv
+
+from tools.builtin.geometry import boxes_on
+from tools.context import ToolContext
+from tools.detections import CLASS_NAME, Detections
+from tools.errors import ToolArgumentError, ToolNotInstalledError
+from tools.images import ImageRef
+from tools.models.backend import Backend
+from tools.registry import Tool, tool
+from tools.segmentation.backends import PROMPTS
+
+
+def source_label(backend: Backend) -> str:
+    """The backend name shown in results and traces, marked when the method is classical."""
+    return f"{backend.name} (classical)" if backend.classical else backend.name
+
+
+def _notes(backend: Backend, masks: np.ndarray, labels: list[str]) -> list[str]:
+    notes = []
+    if backend.classical:
+        notes.append(f"masks from {backend.title}: rough where object and background share colours")
+    empty = [f"{i} ({labels[i]})" for i in range(len(masks)) if not masks[i].any()]
+    if empty:
+        notes.append(f"{backend.name} found no mask for box {', '.join(empty)}")
+    return notes
+
+
+@tool(
+    name="SEG",
+    category="segmentation",
+    capability="segmentation",
+    cacheable=True,
+    example="MASK0=SEG(image=IMAGE, box=BOX0)",
+    limitations=(
+        "One mask per box, outlining the main object in it (a box around two objects gives one mask). "
+        "Uses the best installed backend: SAM, MobileSAM, FastSAM, else classical GrabCut, which is rough "
+        "where object and background share colours (its results say 'grabcut (classical)')."
+    ),
+)
+def segment(
+    image: Annotated[ImageRef, "the image"],
+    box: Annotated[Detections, "boxes to segment"],
+    ctx: ToolContext,
+) -> Detections:
+    """Outline each box's object with a pixel mask (same boxes and labels, masks added)."""
+    backend = ctx.models.backend_for("segmentation")
+    placed = boxes_on(image, box).astype(np.float32)
+    prompts = np.clip(placed, 0, [image.width, image.height, image.width, image.height])
+    if len(box) == 0:
+        masks = np.zeros((0, image.height, image.width), dtype=bool)
+    else:
+        with ctx.models.use(backend.name) as segmenter:  # a tools.models.protocols.Segmenter
+            masks = np.asarray(segmenter.segment(image.pil(), prompts), dtype=bool)
+    if masks.shape != (len(box), image.height, image.width):
+        raise ToolArgumentError(f"{backend.name} returned masks of shape {masks.shape} for {len(box)} boxes")
+    detections = sv.Detections(
+        xyxy=placed,
+        mask=masks,
+        confidence=box.detections.confidence,
+        class_id=box.detections.class_id,
+        data=dict(box.detections.data),
+    )
+    notes = [*box.notes, *_notes(backend, masks, box.labels)]
+    return Detections(detections, image, source_label(backend), tuple(notes))
+
+
+def point_backend(ctx: ToolContext) -> Backend:
+    """The segmentation backend to use for point prompts: the preferred one when it takes points."""
+    preferred = ctx.models.backend_for("segmentation")
+    if "point" in preferred.extra.get(PROMPTS, ()):
+        return preferred
+    for candidate in ctx.models.backends("segmentation"):
+        if "point" in candidate.extra.get(PROMPTS, ()) and ctx.models.not_installed_reason(candidate.name) is None:
+            return candidate
+    options = [b for b in ctx.models.backends("segmentation") if "point" in b.extra.get(PROMPTS, ())]
+    commands = "; or ".join(b.install_command for b in sorted(options, key=lambda b: b.size_mb)[:2])
+    raise ToolNotInstalledError(
+        f"point prompts need a SAM-family model ({preferred.name} takes boxes only): run {commands}"
+    )
+
+
+@tool(
+    name="SEG_POINT",
+    category="segmentation",
+    capability="segmentation",
+    cacheable=False,  # the backend may differ from the capability's default, which the cache key names
+    example="MASK0=SEG_POINT(image=IMAGE, x=320, y=240)",
+    limitations=(
+        "Needs a SAM-family model (SAM, SAM 2.1, MobileSAM); GrabCut and FastSAM take boxes only. "
+        "A point is ambiguous (part or whole object): SAM's best-rated of three masks is kept."
+    ),
+)
+def segment_point(
+    image: Annotated[ImageRef, "the image"],
+    x: Annotated[float, "horizontal pixel position of a point on the object"],
+    y: Annotated[float, "vertical pixel position of a point on the object"],
+    ctx: ToolContext,
+) -> Detections:
+    """Outline the object under one point with a mask; its box is the mask's bounds."""
+    if not (0 <= x < image.width and 0 <= y < image.height):
+        raise ToolArgumentError(f"point ({x}, {y}) is outside the {image.width}x{image.height} image")
+    backend = point_backend(ctx)
+    with ctx.models.use(backend.name) as segmenter:
+        masks = np.asarray(segmenter.segment_points(image.pil(), np.array([[x, y]], dtype=np.float32)), dtype=bool)
+    source = source_label(backend)
+    if not masks.any():
+        return Detections.empty(image, source, notes=[f"{backend.name} found no object at ({x:g}, {y:g})"])
+    xyxy = sv.mask_to_xyxy(masks).astype(np.float32)
+    detections = sv.Detections(
+        xyxy=xyxy, mask=masks, class_id=np.array([-1]), data={CLASS_NAME: np.array(["object"], dtype=object)}
+    )
+    return Detections(detections, image, source)
+
+
+TOOLS: list[Tool] = [segment, segment_point]
