@@ -1,0 +1,288 @@
+"""The embedded default backend: a GGUF model run in-process by llama-cpp-python."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.llm.base import LLMBackend
+from orchestrator.llm.errors import (
+    LLMConfigError,
+    LLMContextLengthError,
+    LLMGrammarError,
+    LLMModelMissingError,
+    LLMTimeoutError,
+)
+from orchestrator.llm.types import LLMRequest, LLMResponse
+from tools.models.manager import default_weights_root
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama, LlamaGrammar
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+DEFAULT_GGUF_DIR = "qwen2.5-coder-1.5b-instruct"
+DEFAULT_GGUF_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+INSTALL_HINT = "run `visorch models install-offline` (or point VISORCH_LLM_MODEL at a GGUF file)"
+_GRAMMAR_CACHE_SIZE = 32
+
+
+def default_gguf_path(weights_root: Path | None = None) -> Path:
+    """Where the offline pack installs the planner GGUF (Qwen2.5-Coder-1.5B-Instruct Q4_K_M)."""
+    return (weights_root or default_weights_root()) / DEFAULT_GGUF_DIR / DEFAULT_GGUF_FILE
+
+
+@dataclass
+class _LoadedLlama:
+    llama: Llama
+    formatter: Jinja2ChatFormatter
+    vocab: Any
+
+
+class _Deadline:
+    """A llama.cpp stopping criterion that ends generation once the call's deadline has passed."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.passed = False
+
+    def __call__(self, input_ids: Any, logits: Any) -> bool:
+        if time.monotonic() >= self.at:
+            self.passed = True
+        return self.passed
+
+
+class LlamaCppBackend(LLMBackend):
+    """A local GGUF chat model, loaded lazily once, enforcing GBNF grammars and JSON schemas while decoding.
+
+    One generation runs at a time (a lock guards the model). llama.cpp keeps the tokens it last
+    evaluated, so a call whose prompt starts like the previous one evaluates only the new suffix;
+    ``prompt_cache_mb`` > 0 also keeps the states of earlier prompts in RAM, which helps when
+    several prompts with different fixed prefixes (the agent's roles) take turns.
+    """
+
+    name = "llama-cpp"
+
+    def __init__(
+        self,
+        model_path: Path | str | None = None,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        seed: int = 0,
+        timeout_s: float = 300.0,
+        prompt_cache_mb: int = 0,
+    ) -> None:
+        self.model_path = Path(model_path) if model_path is not None else default_gguf_path()
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or os.cpu_count() or 1
+        self.seed = seed
+        self.timeout_s = timeout_s
+        self.prompt_cache_mb = prompt_cache_mb
+        self._lock = threading.Lock()
+        self._loaded: _LoadedLlama | None = None
+        self._grammars: OrderedDict[str, LlamaGrammar] = OrderedDict()
+
+    @property
+    def model(self) -> str:
+        """The GGUF file name."""
+        return self.model_path.name
+
+    @property
+    def supports_grammar(self) -> bool:
+        """GBNF grammars are enforced by llama.cpp's grammar sampler."""
+        return True
+
+    @property
+    def supports_json_schema(self) -> bool:
+        """JSON schemas are converted to GBNF and enforced the same way."""
+        return True
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory."""
+        return self._loaded is not None
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        """Generate one chat completion (greedy at temperature 0) under the backend's lock."""
+        with self._lock:
+            loaded = self._load()
+            started = time.monotonic()
+            grammar = self._grammar_for(loaded, request)
+            result, reused = self._generate(loaded, request, grammar, started)
+        choice = result["choices"][0]
+        usage = result["usage"]
+        return LLMResponse(
+            text=choice["text"],
+            prompt_tokens=usage["prompt_tokens"],
+            completion_tokens=usage["completion_tokens"],
+            seconds=time.monotonic() - started,
+            cached_prompt_tokens=reused,
+            backend=self.name,
+            model=self.model,
+            finish_reason=choice["finish_reason"] or "stop",
+            constraint_enforced=grammar is not None,
+        )
+
+    def close(self) -> None:
+        """Free the model and its cached prompt states; the next call loads it again."""
+        with self._lock:
+            if self._loaded is not None:
+                self._loaded.llama.close()
+                self._loaded = None
+            self._grammars.clear()
+
+    def _generate(
+        self, loaded: _LoadedLlama, request: LLMRequest, grammar: LlamaGrammar | None, started: float
+    ) -> tuple[dict[str, Any], int]:
+        """Run llama.cpp; returns its completion dict and how many prompt tokens it could reuse."""
+        from llama_cpp import StoppingCriteriaList
+
+        llama = loaded.llama
+        messages: list[Any] = [message.model_dump() for message in request.messages]
+        formatted = loaded.formatter(messages=messages)
+        prompt = llama.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
+        if len(prompt) + request.max_tokens > self.n_ctx:
+            raise LLMContextLengthError(
+                f"the prompt has {len(prompt)} tokens and max_tokens is {request.max_tokens}, more than the "
+                f"context window of {self.n_ctx}; raise VISORCH_LLM_N_CTX or shorten the prompt"
+            )
+        reused = _reusable_prefix(llama, prompt)
+        template_stop = [formatted.stop] if isinstance(formatted.stop, str) else list(formatted.stop or [])
+        deadline = _Deadline(started + self.timeout_s)
+        criteria = StoppingCriteriaList([deadline, *(formatted.stopping_criteria or [])])
+        result = llama.create_completion(
+            prompt=prompt,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            repeat_penalty=1.0,  # programs repeat names (BOX0, BOX0...) on purpose
+            stop=[*request.stop, *template_stop],
+            seed=request.seed if request.seed is not None else self.seed,
+            stopping_criteria=criteria,
+            grammar=grammar,
+        )
+        if deadline.passed:
+            raise LLMTimeoutError(
+                f"the local model did not finish within {self.timeout_s:g} s; raise VISORCH_LLM_TIMEOUT_S "
+                f"or lower max_tokens ({request.max_tokens})"
+            )
+        assert isinstance(result, dict)  # create_completion returns a dict unless stream=True
+        return dict(result), reused
+
+    def _load(self) -> _LoadedLlama:
+        if self._loaded is not None:
+            return self._loaded
+        if not self.model_path.is_file():
+            raise LLMModelMissingError(f"no GGUF model at {self.model_path}; {INSTALL_HINT}")
+        try:
+            import llama_cpp
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        except ImportError as error:
+            raise LLMConfigError("the llama-cpp backend needs llama-cpp-python: pip install 'visorch[llm]'") from error
+        try:
+            llama = llama_cpp.Llama(
+                model_path=str(self.model_path),
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
+                seed=self.seed,
+                verbose=False,
+            )
+        except ValueError as error:  # llama-cpp-python's way of saying the file did not load
+            raise LLMModelMissingError(
+                f"{self.model_path} did not load as a GGUF model ({error}); the file may be truncated: {INSTALL_HINT}"
+            ) from error
+        template = llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            llama.close()
+            raise LLMConfigError(
+                f"{self.model_path.name} has no chat template; use an instruct/chat GGUF (the planner needs one)"
+            )
+        eos_id = llama.token_eos()
+        formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=_token_text(llama, eos_id),
+            bos_token=_token_text(llama, llama.token_bos()),
+            stop_token_ids=[eos_id],
+        )
+        if self.prompt_cache_mb > 0:
+            llama.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=self.prompt_cache_mb * 2**20))
+        self._loaded = _LoadedLlama(llama, formatter, llama_cpp.llama_model_get_vocab(llama.model))
+        return self._loaded
+
+    def _grammar_for(self, loaded: _LoadedLlama, request: LLMRequest) -> LlamaGrammar | None:
+        if request.grammar is not None:
+            text = request.grammar
+        elif request.json_schema is not None:
+            text = _schema_to_gbnf(request.json_schema)
+        else:
+            return None
+        cached = self._grammars.get(text)
+        if cached is not None:
+            self._grammars.move_to_end(text)
+            return cached
+        grammar = _compile_grammar(loaded.vocab, text)
+        self._grammars[text] = grammar
+        if len(self._grammars) > _GRAMMAR_CACHE_SIZE:
+            self._grammars.popitem(last=False)
+        return grammar
+
+
+def _reusable_prefix(llama: Llama, prompt: list[int]) -> int:
+    """Prompt tokens llama.cpp will not evaluate again: the longest prefix shared with the tokens in its
+    KV cache, or with a state kept in its prompt cache (it loads that state when the prefix is longer)."""
+    evaluated = _common_prefix(llama.input_ids[: llama.n_tokens].tolist(), prompt)
+    if llama.cache is not None:
+        try:
+            state = llama.cache[prompt]
+        except KeyError:
+            pass
+        else:
+            evaluated = max(evaluated, _common_prefix(state.input_ids.tolist(), prompt))
+    # llama.cpp re-evaluates the last prompt token when the whole prompt is cached, to refresh its logits
+    return min(evaluated, len(prompt) - 1)
+
+
+def _common_prefix(first: list[int], second: list[int]) -> int:
+    length = 0
+    for a, b in zip(first, second, strict=False):
+        if a != b:
+            break
+        length += 1
+    return length
+
+
+def _token_text(llama: Llama, token: int) -> str:
+    return llama.detokenize([token], special=True).decode("utf-8", errors="replace") if token != -1 else ""
+
+
+def _schema_to_gbnf(schema: dict[str, Any]) -> str:
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    try:
+        return json_schema_to_gbnf(json.dumps(schema))
+    except Exception as error:  # the converter raises bare exceptions for unsupported schema features
+        raise LLMGrammarError(
+            f"the JSON schema cannot be turned into a grammar ({error}); simplify the schema"
+        ) from error
+
+
+def _compile_grammar(vocab: Any, text: str) -> LlamaGrammar:
+    """Check a GBNF grammar with llama.cpp's own parser before use (an invalid one would crash the sampler)."""
+    import llama_cpp
+    from llama_cpp import LlamaGrammar
+
+    sampler = llama_cpp.llama_sampler_init_grammar(vocab, text.encode("utf-8"), b"root")
+    if not sampler:
+        first_line = text.strip().splitlines()[0] if text.strip() else "(empty)"
+        raise LLMGrammarError(
+            "the GBNF grammar does not compile (llama.cpp printed the parse error on stderr); it needs a "
+            f"`root ::= ...` rule and llama.cpp GBNF syntax. It starts with: {first_line[:120]}"
+        )
+    llama_cpp.llama_sampler_free(sampler)
+    return LlamaGrammar.from_string(text, verbose=False)

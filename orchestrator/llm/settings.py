@@ -1,0 +1,75 @@
+"""LLM configuration (``VISORCH_LLM_*`` environment variables) and the factory that builds a backend from it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orchestrator.llm.base import LLMBackend
+from orchestrator.llm.errors import LLMConfigError
+from orchestrator.llm.llama_cpp_backend import LlamaCppBackend
+from orchestrator.llm.openai_backend import ConstraintMode, OpenAICompatibleBackend
+from orchestrator.llm.transformers_backend import TransformersBackend
+
+
+def _cores() -> int:
+    return os.cpu_count() or 1
+
+
+class LLMSettings(BaseSettings):
+    """Which LLM backend to use and how; e.g. ``VISORCH_LLM_BACKEND=openai VISORCH_LLM_MODEL=gpt-4o-mini``."""
+
+    model_config = SettingsConfigDict(env_prefix="VISORCH_LLM_", extra="ignore")
+
+    backend: Literal["llama-cpp", "openai", "transformers"] = "llama-cpp"
+    model: str | None = None
+    """llama-cpp: path of a GGUF file (default: the offline pack's Qwen2.5-Coder-1.5B); openai: the server's
+    model name (default: the first one it lists); transformers: a hub id or local directory (required)."""
+    base_url: str | None = None
+    """OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1 (default: OPENAI_BASE_URL, then OpenAI)."""
+    api_key: SecretStr | None = None
+    """API key (default: OPENAI_API_KEY; local servers need none)."""
+    constraint_mode: ConstraintMode = "json_schema"
+    """How the openai backend asks the server to enforce grammars/schemas: gbnf, json_schema, vllm or none."""
+    n_ctx: int = Field(default=4096, gt=0)
+    n_threads: int = Field(default_factory=_cores, gt=0)
+    seed: int = 0
+    timeout_s: float = Field(default=300.0, gt=0)
+    """Deadline of one completion call, retries included."""
+    max_retries: int = Field(default=2, ge=0)
+    retry_backoff_s: float = Field(default=0.5, ge=0)
+    prompt_cache_mb: int = Field(default=0, ge=0)
+    """llama-cpp: RAM kept for the states of earlier prompts (0: reuse only the last prompt's prefix)."""
+    device: str = "cpu"
+    """transformers: the torch device."""
+
+
+def create_backend(settings: LLMSettings | None = None) -> LLMBackend:
+    """Build the backend the settings name (nothing is loaded or contacted until the first call)."""
+    settings = settings or LLMSettings()
+    if settings.backend == "openai":
+        return OpenAICompatibleBackend(
+            base_url=settings.base_url,
+            api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+            model=settings.model,
+            constraint_mode=settings.constraint_mode,
+            timeout_s=settings.timeout_s,
+            max_retries=settings.max_retries,
+            retry_backoff_s=settings.retry_backoff_s,
+        )
+    if settings.backend == "transformers":
+        if not settings.model:
+            raise LLMConfigError("the transformers backend needs a model: set VISORCH_LLM_MODEL to a hub id or path")
+        return TransformersBackend(settings.model, device=settings.device, timeout_s=settings.timeout_s)
+    return LlamaCppBackend(
+        Path(settings.model) if settings.model else None,
+        n_ctx=settings.n_ctx,
+        n_threads=settings.n_threads,
+        seed=settings.seed,
+        timeout_s=settings.timeout_s,
+        prompt_cache_mb=settings.prompt_cache_mb,
+    )
