@@ -1,0 +1,492 @@
+"""The LLM layer against real backends: an embedded GGUF, a real local OpenAI-compatible server, real sockets.
+
+The GGUF tests use the planner model the offline pack installs (``visorch models install-offline``
+puts Qwen2.5-Coder-1.5B-Instruct under the weights root); ``VISORCH_TEST_GGUF`` points them at
+another chat GGUF. Nothing here downloads anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from orchestrator.llm import (
+    ChatMessage,
+    LlamaCppBackend,
+    LLMAuthError,
+    LLMConfigError,
+    LLMGrammarError,
+    LLMModelMissingError,
+    LLMOutputError,
+    LLMRequest,
+    LLMResponseError,
+    LLMSettings,
+    LLMTimeoutError,
+    LLMUnreachableError,
+    OpenAICompatibleBackend,
+    ScriptedLLM,
+    TransformersBackend,
+    complete_with_repair,
+    create_backend,
+    default_gguf_path,
+)
+from orchestrator.llm.bench import SAMPLE_PLANNER_PROMPT as PLANNER_PREFIX
+from programs.errors import ProgramSyntaxError
+from programs.parser import parse_program
+
+COUNT_LINE_GRAMMAR = r"""root ::= target "=COUNT(box=" box ")"
+target ::= "ANSWER" [0-9]
+box ::= "BOX" [0-9]
+"""
+COUNT_LINE = re.compile(r"ANSWER[0-9]=COUNT\(box=BOX[0-9]\)")
+PERSON_SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer"}},
+    "required": ["name", "age"],
+    "additionalProperties": False,
+}
+
+
+def _user(text: str) -> list[ChatMessage]:
+    return [ChatMessage(role="user", content=text)]
+
+
+def _find_test_gguf() -> Path | None:
+    """The offline pack's planner GGUF, or VISORCH_TEST_GGUF; never downloads."""
+    explicit = os.environ.get("VISORCH_TEST_GGUF")
+    candidate = Path(explicit) if explicit else default_gguf_path()
+    return candidate if candidate.is_file() else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def gguf_path() -> Path:
+    """A chat GGUF on disk, or a skip that says how to install one."""
+    found = _find_test_gguf()
+    if found is None:
+        pytest.skip(
+            f"no GGUF at {default_gguf_path()}: run `visorch models install-offline` (or set VISORCH_TEST_GGUF)"
+        )
+    return found
+
+
+@pytest.fixture(scope="module")
+def llama_backend(gguf_path: Path) -> Iterator[LlamaCppBackend]:
+    """One embedded model shared by the module's tests (loading it once keeps the suite fast)."""
+    backend = LlamaCppBackend(gguf_path, n_ctx=2048, n_threads=os.cpu_count() or 1, timeout_s=120)
+    yield backend
+    backend.close()
+
+
+# --- requests and settings --------------------------------------------------------------------------
+
+
+def test_request_accepts_at_most_one_constraint() -> None:
+    with pytest.raises(ValidationError, match="at most one"):
+        LLMRequest(messages=_user("hi"), grammar="root ::= 'a'", regex="a")
+    assert LLMRequest(messages=_user("hi"), regex="a+").constraint == "regex"
+    assert LLMRequest(messages=_user("hi")).temperature == 0.0
+
+
+def test_settings_from_environment_build_the_named_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VISORCH_LLM_BACKEND", "openai")
+    monkeypatch.setenv("VISORCH_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("VISORCH_LLM_CONSTRAINT_MODE", "gbnf")
+    monkeypatch.setenv("VISORCH_LLM_TIMEOUT_S", "7")
+    backend = create_backend(LLMSettings())
+    assert isinstance(backend, OpenAICompatibleBackend)
+    assert (backend.base_url, backend.timeout_s, backend.supports_grammar) == ("http://127.0.0.1:9/v1", 7.0, True)
+    assert not backend.supports_regex
+
+
+def test_default_backend_is_the_embedded_gguf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("VISORCH_HOME", str(tmp_path))
+    monkeypatch.delenv("VISORCH_LLM_BACKEND", raising=False)
+    monkeypatch.delenv("VISORCH_LLM_MODEL", raising=False)
+    settings = LLMSettings()
+    backend = create_backend(settings)
+    assert isinstance(backend, LlamaCppBackend)
+    assert backend.model_path == tmp_path / "weights" / "qwen2.5-coder-1.5b-instruct" / backend.model
+    assert backend.n_threads == settings.n_threads == os.cpu_count()
+    with pytest.raises(LLMModelMissingError, match="visorch models install-offline"):
+        backend.complete(LLMRequest(messages=_user("hi")))
+
+
+def test_transformers_backend_needs_a_model() -> None:
+    with pytest.raises(LLMConfigError, match="VISORCH_LLM_MODEL"):
+        create_backend(LLMSettings(backend="transformers", model=None))
+
+
+# --- the repair loop on the scripted test double ----------------------------------------------------
+
+
+def test_repair_loop_feeds_the_parse_error_back_and_succeeds() -> None:
+    scripted = ScriptedLLM(["Sure! Here is the program.", "ANSWER0=COUNT(box=BOX0)\nFINAL=RESULT(var=ANSWER0)"])
+    program = complete_with_repair(scripted, LLMRequest(messages=_user("count")), parse_program, max_attempts=3)
+    assert [step.tool for step in program.steps] == ["COUNT", "RESULT"]
+    assert len(scripted.requests) == 2
+    retry = scripted.requests[1].messages
+    assert [message.role for message in retry] == ["user", "assistant", "user"]
+    assert retry[1].content == "Sure! Here is the program."
+    assert "syntax error" in retry[2].content
+
+
+def test_repair_loop_is_bounded_and_lists_every_error() -> None:
+    scripted = ScriptedLLM(["nope!", "still nope!", "no!", "never used"])
+    with pytest.raises(LLMOutputError) as raised:
+        complete_with_repair(scripted, LLMRequest(messages=_user("count")), parse_program, max_attempts=3)
+    assert len(raised.value.attempt_errors) == 3
+    assert all("syntax error" in error for error in raised.value.attempt_errors)
+    assert "attempt 3" in str(raised.value)
+    assert scripted.remaining == 1
+
+
+def test_repair_loop_does_not_swallow_backend_errors() -> None:
+    scripted = ScriptedLLM([LLMTimeoutError("scripted timeout"), "ANSWER0=COUNT(box=BOX0)"])
+    with pytest.raises(LLMTimeoutError):
+        complete_with_repair(scripted, LLMRequest(messages=_user("count")), parse_program)
+
+
+def test_scripted_llm_async_and_exhaustion() -> None:
+    scripted = ScriptedLLM(["one"])
+    response = asyncio.run(scripted.acomplete(LLMRequest(messages=_user("hi"))))
+    assert (response.text, response.backend, response.constraint_enforced) == ("one", "scripted", False)
+    with pytest.raises(LLMResponseError, match="no reply left"):
+        scripted.complete(LLMRequest(messages=_user("hi")))
+    with pytest.raises(ProgramSyntaxError):
+        parse_program(response.text + "!")
+
+
+# --- OpenAI-compatible backend: failures on real sockets ---------------------------------------------
+
+
+def test_dead_endpoint_is_unreachable_within_seconds() -> None:
+    url = f"http://127.0.0.1:{_free_port()}/v1"  # nothing listens there
+    backend = OpenAICompatibleBackend(url, model="m", timeout_s=20, max_retries=2, retry_backoff_s=0.2)
+    started = time.monotonic()
+    with pytest.raises(LLMUnreachableError, match="start the server or fix OPENAI_BASE_URL") as raised:
+        backend.complete(LLMRequest(messages=_user("hi")))
+    assert time.monotonic() - started < 5
+    assert url in str(raised.value)
+
+
+@pytest.fixture()
+def silent_server() -> Iterator[str]:
+    """A TCP server that accepts connections and reads requests but never answers."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                connection, _ = server.accept()
+                accepted.append(connection)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+    stop.set()
+    thread.join(timeout=2)
+    for connection in accepted:
+        connection.close()
+    server.close()
+
+
+def test_server_that_never_answers_times_out_within_the_deadline(silent_server: str) -> None:
+    backend = OpenAICompatibleBackend(silent_server, model="m", timeout_s=1.5, max_retries=2)
+    started = time.monotonic()
+    with pytest.raises(LLMTimeoutError, match=re.escape("did not answer within 1.5 s")):
+        backend.complete(LLMRequest(messages=_user("hi")))
+    assert 1.4 < time.monotonic() - started < 3.0
+
+
+class _ScriptedHTTPHandler(BaseHTTPRequestHandler):
+    """Answers each POST with the next (status, headers, body) of the server's script."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        status, headers, body = self.server.script.pop(0)  # type: ignore[attr-defined]
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep test output quiet."""
+
+
+def _completion_body(text: str) -> bytes:
+    return json.dumps(
+        {
+            "id": "c1",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+        }
+    ).encode()
+
+
+@pytest.fixture()
+def http_script() -> Iterator[tuple[str, list[tuple[int, dict[str, str], bytes]]]]:
+    """A real local HTTP server replaying scripted responses (status codes the SDK must map to errors)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ScriptedHTTPHandler)
+    script: list[tuple[int, dict[str, str], bytes]] = []
+    server.script = script  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1", script
+    server.shutdown()
+    server.server_close()
+
+
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+def test_http_errors_map_to_typed_errors_and_transient_ones_are_retried(http_script) -> None:
+    url, script = http_script
+    backend = OpenAICompatibleBackend(url, model="m", timeout_s=10, max_retries=2, retry_backoff_s=0.05)
+    request = LLMRequest(messages=_user("hi"))
+
+    script.extend([(429, {"retry-after": "0.1", **JSON_HEADERS}, b'{"error": {"message": "slow down"}}')])
+    script.extend(
+        [(503, JSON_HEADERS, b'{"error": {"message": "loading"}}'), (200, JSON_HEADERS, _completion_body("ok"))]
+    )
+    assert backend.complete(request).text == "ok"
+
+    script.append((401, JSON_HEADERS, b'{"error": {"message": "bad key"}}'))
+    with pytest.raises(LLMAuthError, match="bad key"):
+        backend.complete(request)
+
+    script.append((400, JSON_HEADERS, b'{"error": {"message": "max_tokens too large"}}'))
+    with pytest.raises(LLMResponseError, match="HTTP 400: max_tokens too large"):
+        backend.complete(request)
+
+    script.extend([(500, JSON_HEADERS, b'{"error": {"message": "boom"}}')] * 3)
+    with pytest.raises(LLMResponseError, match="HTTP 500: boom"):
+        backend.complete(request)
+    assert not script  # exactly 1 + max_retries attempts
+
+    script.append((200, {"content-type": "text/html"}, b"<html>not an API</html>"))
+    with pytest.raises(LLMResponseError, match="OpenAI-compatible"):
+        backend.complete(request)
+
+    script.append((200, JSON_HEADERS, _completion_body("")))
+    with pytest.raises(LLMResponseError, match="empty completion"):
+        backend.complete(request)
+
+
+# --- TransformersBackend: code path on locally built random weights ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def random_transformers_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Llama-architecture model with random weights and a byte-level BPE tokenizer, built offline."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    directory = tmp_path_factory.mktemp("random-llm")
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tokenizer.train_from_iterator([PLANNER_PREFIX] * 3, trainer)
+    chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>", chat_template=chat_template
+    )
+    fast.save_pretrained(directory)
+    config = LlamaConfig(
+        vocab_size=len(fast),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=512,
+        eos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id,
+    )
+    LlamaForCausalLM(config).save_pretrained(directory)
+    return directory
+
+
+def test_transformers_backend_random_weights_code_path(random_transformers_model: Path) -> None:
+    backend = TransformersBackend(random_transformers_model, local_files_only=True, timeout_s=60)
+    request = LLMRequest(messages=_user("How many buses?"), max_tokens=8, grammar="root ::= 'x'")
+    first = backend.complete(request)
+    second = backend.complete(request)
+    assert first.text == second.text  # greedy decoding is deterministic
+    assert first.prompt_tokens > 5
+    assert 1 <= first.completion_tokens <= 8
+    assert first.finish_reason in {"stop", "length"}
+    assert (first.backend, first.constraint_enforced) == ("transformers", False)
+    backend.close()
+
+
+def test_transformers_backend_missing_model_is_typed(tmp_path: Path) -> None:
+    backend = TransformersBackend(tmp_path / "no-such-model", local_files_only=True)
+    with pytest.raises(LLMModelMissingError, match="no-such-model"):
+        backend.complete(LLMRequest(messages=_user("hi")))
+
+
+# --- LlamaCppBackend on a real GGUF -----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_llama_cpp_grammar_restricts_the_output(llama_backend: LlamaCppBackend) -> None:
+    request = LLMRequest(messages=_user("Write a short poem about the sea."), grammar=COUNT_LINE_GRAMMAR, max_tokens=24)
+    response = llama_backend.complete(request)
+    assert COUNT_LINE.fullmatch(response.text), response.text
+    assert parse_program(response.text).steps[0].tool == "COUNT"
+    assert (response.constraint_enforced, response.finish_reason, response.backend) == (True, "stop", "llama-cpp")
+    assert response.prompt_tokens > 5 and response.completion_tokens > 3
+
+
+@pytest.mark.slow
+def test_llama_cpp_json_schema_restricts_the_output(llama_backend: LlamaCppBackend) -> None:
+    request = LLMRequest(messages=_user("Name one painter."), json_schema=PERSON_SCHEMA, max_tokens=48)
+    response = llama_backend.complete(request)
+    person = json.loads(response.text)
+    assert set(person) == {"name", "age"} and isinstance(person["age"], int)
+
+
+@pytest.mark.slow
+def test_llama_cpp_reuses_the_shared_prompt_prefix(llama_backend: LlamaCppBackend) -> None:
+    def ask(question: str) -> tuple[float, int, int]:
+        messages = [ChatMessage(role="system", content=PLANNER_PREFIX), ChatMessage(role="user", content=question)]
+        response = llama_backend.complete(LLMRequest(messages=messages, max_tokens=1))
+        return response.seconds, response.prompt_tokens, response.cached_prompt_tokens
+
+    llama_backend.complete(LLMRequest(messages=_user("Say hi."), max_tokens=1))  # evict the planner prefix
+    cold_seconds, prompt_tokens, cold_cached = ask("How many cats are there?")
+    warm_seconds, _, warm_cached = ask("Is the bus red?")
+    assert prompt_tokens > 250
+    assert cold_cached < 20
+    assert warm_cached > prompt_tokens - 20  # only the question is evaluated again
+    print(f"prefix reuse: {prompt_tokens} prompt tokens, cold {cold_seconds:.2f} s, warm {warm_seconds:.2f} s")
+
+
+@pytest.mark.slow
+def test_llama_cpp_rejects_a_broken_grammar_instead_of_crashing(llama_backend: LlamaCppBackend) -> None:
+    with pytest.raises(LLMGrammarError, match="root"):
+        llama_backend.complete(LLMRequest(messages=_user("hi"), grammar="root ::= ( 'a'", max_tokens=4))
+
+
+@pytest.mark.slow
+def test_llama_cpp_generation_stops_at_the_deadline(llama_backend: LlamaCppBackend) -> None:
+    configured = llama_backend.timeout_s
+    llama_backend.timeout_s = 0.5
+    started = time.monotonic()
+    try:
+        with pytest.raises(LLMTimeoutError, match=re.escape("within 0.5 s")):
+            llama_backend.complete(LLMRequest(messages=_user("Count from 1 to 300."), max_tokens=400))
+    finally:
+        llama_backend.timeout_s = configured
+    assert time.monotonic() - started < 10
+
+
+def test_llama_cpp_missing_gguf_says_how_to_install(tmp_path: Path) -> None:
+    backend = LlamaCppBackend(tmp_path / "missing.gguf")
+    with pytest.raises(LLMModelMissingError, match=r"visorch models install-offline"):
+        backend.complete(LLMRequest(messages=_user("hi")))
+    assert not backend.loaded
+
+
+# --- OpenAICompatibleBackend against llama-cpp-python's real OpenAI-compatible server ------------------
+
+
+@pytest.fixture(scope="module")
+def llama_server(gguf_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``python -m llama_cpp.server`` on a free port, waited for with a deadline, stopped afterwards."""
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path), "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--n_ctx", "2048", "--n_threads", str(os.cpu_count() or 1)]
+    log = log_path.open("w")  # a file, not a pipe: the server's verbose log would fill a pipe and block it
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"llama_cpp.server exited with {process.returncode}: {log_path.read_text()[-2000:]}")
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"{base_url}/models", timeout=2):
+                break
+            if time.monotonic() > deadline:
+                pytest.fail("llama_cpp.server did not start within 90 s")
+            time.sleep(0.3)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.mark.slow
+def test_openai_backend_chats_with_a_real_server(llama_server: str) -> None:
+    backend = OpenAICompatibleBackend(llama_server, constraint_mode="none", timeout_s=120)
+    response = backend.complete(LLMRequest(messages=_user("Reply with one word: hello."), max_tokens=8))
+    assert response.text.strip()
+    assert response.model.endswith(".gguf")  # resolved from the server's model list
+    assert response.prompt_tokens > 0 and response.completion_tokens > 0
+    assert not response.constraint_enforced
+    backend.close()
+
+
+@pytest.mark.slow
+def test_openai_backend_gbnf_mode_enforces_grammar_and_schema(llama_server: str) -> None:
+    backend = OpenAICompatibleBackend(llama_server, constraint_mode="gbnf", timeout_s=120)
+    grammar_request = LLMRequest(messages=_user("Write a poem."), grammar=COUNT_LINE_GRAMMAR, max_tokens=24)
+    response = backend.complete(grammar_request)
+    assert COUNT_LINE.fullmatch(response.text), response.text
+    assert response.constraint_enforced
+    schema_request = LLMRequest(messages=_user("Name one painter."), json_schema=PERSON_SCHEMA, max_tokens=48)
+    person = json.loads(backend.complete(schema_request).text)
+    assert set(person) == {"name", "age"}
+    regex_request = LLMRequest(messages=_user("hi"), regex="[a-z]+")
+    assert not backend.enforces(regex_request)  # llama.cpp servers take no regex: the caller validates
+
+
+@pytest.mark.slow
+def test_openai_json_schema_mode_reports_the_servers_refusal(llama_server: str) -> None:
+    # llama-cpp-python's server knows only {"type": "json_object", "schema": ...}: use constraint_mode="gbnf".
+    backend = OpenAICompatibleBackend(llama_server, constraint_mode="json_schema", timeout_s=60, max_retries=0)
+    with pytest.raises(LLMResponseError, match="json_object"):
+        backend.complete(LLMRequest(messages=_user("Name one painter."), json_schema=PERSON_SCHEMA, max_tokens=48))
