@@ -226,7 +226,7 @@ class _ScriptedHTTPHandler(BaseHTTPRequestHandler):
     """Answers each POST with the next (status, headers, body) of the server's script."""
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.server.received.append(json.loads(self.rfile.read(int(self.headers.get("content-length", 0)))))  # type: ignore[attr-defined]
         status, headers, body = self.server.script.pop(0)  # type: ignore[attr-defined]
         self.send_response(status)
         for name, value in headers.items():
@@ -253,14 +253,15 @@ def _completion_body(text: str) -> bytes:
 
 
 @pytest.fixture()
-def http_script() -> Iterator[tuple[str, list[tuple[int, dict[str, str], bytes]]]]:
-    """A real local HTTP server replaying scripted responses (status codes the SDK must map to errors)."""
+def http_script() -> Iterator[tuple[str, list[tuple[int, dict[str, str], bytes]], list[dict]]]:
+    """A real local HTTP server replaying scripted responses and keeping the request bodies it received."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _ScriptedHTTPHandler)
     script: list[tuple[int, dict[str, str], bytes]] = []
     server.script = script  # type: ignore[attr-defined]
+    server.received = []  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1", script
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1", script, server.received  # type: ignore[attr-defined]
     server.shutdown()
     server.server_close()
 
@@ -269,7 +270,7 @@ JSON_HEADERS = {"content-type": "application/json"}
 
 
 def test_http_errors_map_to_typed_errors_and_transient_ones_are_retried(http_script) -> None:
-    url, script = http_script
+    url, script, _ = http_script
     backend = OpenAICompatibleBackend(url, model="m", timeout_s=10, max_retries=2, retry_backoff_s=0.05)
     request = LLMRequest(messages=_user("hi"))
 
@@ -299,6 +300,51 @@ def test_http_errors_map_to_typed_errors_and_transient_ones_are_retried(http_scr
     script.append((200, JSON_HEADERS, _completion_body("")))
     with pytest.raises(LLMResponseError, match="empty completion"):
         backend.complete(request)
+
+
+@pytest.mark.parametrize(
+    ("mode", "request_fields", "expected_body"),
+    [
+        ("gbnf", {"grammar": "root ::= 'a'"}, {"grammar": "root ::= 'a'"}),
+        (
+            "gbnf",
+            {"json_schema": {"type": "integer"}},
+            {"response_format": {"type": "json_object", "schema": {"type": "integer"}}},
+        ),
+        ("gbnf", {"regex": "a+"}, {}),
+        (
+            "json_schema",
+            {"json_schema": {"type": "integer"}},
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "output", "schema": {"type": "integer"}, "strict": True},
+                }
+            },
+        ),
+        ("json_schema", {"grammar": "root ::= 'a'"}, {}),
+        ("vllm", {"regex": "a+"}, {"structured_outputs": {"regex": "a+"}}),
+        ("vllm", {"json_schema": {"type": "integer"}}, {"structured_outputs": {"json": {"type": "integer"}}}),
+        ("vllm-guided", {"grammar": "root ::= 'a'"}, {"guided_grammar": "root ::= 'a'"}),
+        ("none", {"grammar": "root ::= 'a'"}, {}),
+    ],
+)
+def test_constraint_mode_decides_what_the_server_receives(http_script, mode, request_fields, expected_body) -> None:
+    url, script, received = http_script
+    script.append((200, JSON_HEADERS, _completion_body("a")))
+    backend = OpenAICompatibleBackend(url, model="m", constraint_mode=mode, timeout_s=10)
+    response = backend.complete(LLMRequest(messages=_user("hi"), max_tokens=5, stop=["\n"], **request_fields))
+    constraint_keys = {
+        "grammar",
+        "response_format",
+        "structured_outputs",
+        "guided_grammar",
+        "guided_json",
+        "guided_regex",
+    }
+    assert {key: value for key, value in received[0].items() if key in constraint_keys} == expected_body
+    assert (received[0]["max_tokens"], received[0]["temperature"], received[0]["stop"]) == (5, 0.0, ["\n"])
+    assert response.constraint_enforced == bool(expected_body)
 
 
 # --- TransformersBackend: code path on locally built random weights ----------------------------------

@@ -243,7 +243,7 @@ def _reusable_prefix(llama: Llama, prompt: list[int]) -> int:
         except KeyError:
             pass
         else:
-            evaluated = max(evaluated, _common_prefix(state.input_ids.tolist(), prompt))
+            evaluated = max(evaluated, _common_prefix(state.input_ids[: state.n_tokens].tolist(), prompt))
     # llama.cpp re-evaluates the last prompt token when the whole prompt is cached, to refresh its logits
     return min(evaluated, len(prompt) - 1)
 

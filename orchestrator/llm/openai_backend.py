@@ -21,13 +21,14 @@ from orchestrator.llm.types import LLMRequest, LLMResponse
 if TYPE_CHECKING:
     import openai
 
-ConstraintMode = Literal["gbnf", "json_schema", "vllm", "none"]
+ConstraintMode = Literal["gbnf", "json_schema", "vllm", "vllm-guided", "none"]
 """How a request's constraint is sent to the server:
 
 - ``gbnf``: llama.cpp servers; a grammar as ``grammar`` in the body, a JSON schema as
   ``response_format={"type": "json_object", "schema": ...}``; regexes are not enforced.
 - ``json_schema``: the OpenAI standard (OpenAI, vLLM, llama.cpp); only JSON schemas are enforced.
-- ``vllm``: vLLM's ``guided_grammar``, ``guided_json`` and ``guided_regex`` body fields.
+- ``vllm``: vLLM's ``structured_outputs`` body field (``grammar``, ``json`` or ``regex``; vLLM >= 0.10.2).
+- ``vllm-guided``: vLLM's older ``guided_grammar``, ``guided_json``, ``guided_regex`` fields (removed in 0.12).
 - ``none``: nothing is sent; every response reports its constraint as not enforced.
 """
 
@@ -36,6 +37,7 @@ _SUPPORTED: dict[str, frozenset[str]] = {
     "gbnf": frozenset({"grammar", "json_schema"}),
     "json_schema": frozenset({"json_schema"}),
     "vllm": frozenset({"grammar", "json_schema", "regex"}),
+    "vllm-guided": frozenset({"grammar", "json_schema", "regex"}),
     "none": frozenset(),
 }
 _RETRY_STATUS = frozenset({408, 409, 429})
@@ -159,12 +161,16 @@ class OpenAICompatibleBackend(LLMBackend):
                 "type": "json_schema",
                 "json_schema": {"name": "output", "schema": request.json_schema, "strict": True},
             }
-        elif mode == "vllm":
-            guided = {"grammar": request.grammar, "json_schema": request.json_schema, "regex": request.regex}
-            key = {"grammar": "guided_grammar", "json_schema": "guided_json", "regex": "guided_regex"}
+        else:  # vllm, vllm-guided
             constraint = request.constraint
             assert constraint is not None  # enforces() is False for unconstrained requests
-            params["extra_body"] = {key[constraint]: guided[constraint]}
+            value = {"grammar": request.grammar, "json_schema": request.json_schema, "regex": request.regex}[constraint]
+            if mode == "vllm":
+                field = {"grammar": "grammar", "json_schema": "json", "regex": "regex"}[constraint]
+                params["extra_body"] = {"structured_outputs": {field: value}}
+            else:
+                field = {"grammar": "guided_grammar", "json_schema": "guided_json", "regex": "guided_regex"}[constraint]
+                params["extra_body"] = {field: value}
         return params
 
     def _get_client(self) -> openai.OpenAI:
@@ -242,7 +248,12 @@ def _cause(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-def _server_message(error: openai.APIStatusError) -> str:
+def _server_message(error: openai.APIStatusError, limit: int = 500) -> str:
+    message = _full_server_message(error)
+    return message if len(message) <= limit else message[:limit] + " ..."
+
+
+def _full_server_message(error: openai.APIStatusError) -> str:
     body = error.body
     if isinstance(body, dict):
         inner = body.get("error", body)
