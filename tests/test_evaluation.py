@@ -425,7 +425,8 @@ def test_pope_always_yes_answerer(shared_data: Path, tmp_path: Path) -> None:
 def test_cli_command_runs_a_task(shared_data: Path, tmp_path: Path) -> None:
     answerer = ScriptedAnswererForTest(lambda image, question, audio: "no")
     app = typer.Typer()
-    app.command("eval")(make_eval_command(lambda config: EvaluationRuntime(make_answerer=lambda _: answerer)))
+    runtime = EvaluationRuntime(make_answerer=lambda _: answerer, config={"llm": {"model": "m", "api_key": "sk-1"}})
+    app.command("eval")(make_eval_command(lambda config: runtime))
     app.command("other")(lambda: None)  # two commands, as in the real CLI, so 'eval' is a sub-command
     result = CliRunner().invoke(
         app, ["eval", "pope", "--data", str(shared_data / "coco128"), "--limit", "6", "--out", str(tmp_path)]
@@ -434,6 +435,7 @@ def test_cli_command_runs_a_task(shared_data: Path, tmp_path: Path) -> None:
     assert "accuracy" in result.output
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["metrics"]["accuracy"] == 0.5 and summary["config"]["config_file"] is None
+    assert summary["config"]["llm"] == {"model": "m", "api_key": "<redacted>"}
     with pytest.raises(UnknownTaskError):
         run_evaluation("nope", None, tmp_path / "x", show_progress=False)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import platform
+import re
 import subprocess
 import sys
 from importlib import metadata
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -18,6 +20,8 @@ PACKAGES = (
     "llama-cpp-python", "openai", "scipy",
 )  # fmt: skip
 """Distributions whose versions are recorded when installed."""
+
+_SECRET_NAME = re.compile(r"(api_?key|token|secret|password)", re.IGNORECASE)
 
 
 class Provenance(BaseModel):
@@ -64,3 +68,15 @@ def collect_provenance() -> Provenance:
         git_dirty=None if status is None else bool(status),
         argv=list(sys.argv),
     )
+
+
+def redact_secrets(data: Any) -> Any:
+    """``data`` with the values of secret-looking keys (api_key, token, secret, password) replaced."""
+    if isinstance(data, dict):
+        return {
+            key: "<redacted>" if _SECRET_NAME.search(str(key)) and value else redact_secrets(value)
+            for key, value in data.items()
+        }
+    if isinstance(data, list):
+        return [redact_secrets(value) for value in data]
+    return data

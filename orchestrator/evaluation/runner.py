@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from orchestrator.evaluation.errors import EvaluationError, ResumeMismatchError
 from orchestrator.evaluation.plots import latency_histogram
 from orchestrator.evaluation.predictors import EvaluationRuntime, describe_predictor
-from orchestrator.evaluation.provenance import collect_provenance
+from orchestrator.evaluation.provenance import collect_provenance, redact_secrets
 from orchestrator.evaluation.results import MANIFEST_FILE, RESULTS_FILE, ResultsLog, RunManifest
 from orchestrator.evaluation.summary import ItemError, Summary, Timings, write_reports
 from orchestrator.evaluation.task import ErrorInfo, EvalItem, ItemContext, ItemResult, Task
@@ -70,8 +70,8 @@ def _config_dict(config: Mapping[str, Any] | BaseModel | None) -> dict[str, Any]
     if config is None:
         return {}
     if isinstance(config, BaseModel):
-        return config.model_dump(mode="json")
-    return json.loads(json.dumps(dict(config), default=str))
+        return dict(redact_secrets(config.model_dump(mode="json")))
+    return dict(redact_secrets(json.loads(json.dumps(dict(config), default=str))))
 
 
 def _previous_results(
@@ -193,7 +193,10 @@ def run_evaluation(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = RunManifest(
-        task=task.name, data_path=str(data.resolve()), seed=seed, predictor=describe_predictor(predictor)
+        task=task.name,
+        data_path=str(data.resolve()),
+        seed=seed,
+        predictor=redact_secrets(describe_predictor(predictor)),
     )
     log = ResultsLog(out_dir / RESULTS_FILE)
     manifest_path = out_dir / MANIFEST_FILE
