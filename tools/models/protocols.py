@@ -83,3 +83,7 @@ class ImageTextScorer(Protocol):
     def score(self, images: Sequence[Image.Image], texts: Sequence[str]) -> np.ndarray:
         """(len(images), len(texts)) probabilities over the texts, per image."""
         ...
+
+    def similarity(self, images: Sequence[Image.Image], texts: Sequence[str]) -> np.ndarray:
+        """(len(images), len(texts)) raw model logits, comparable across images (to rank images for a text)."""
+        ...
