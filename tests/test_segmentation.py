@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("YOLO_OFFLINE", "1")
-
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import ultralytics_asset
 from tools.context import ToolContext
 from tools.detections import Detections
 from tools.errors import MissingWeightsError, ToolNotInstalledError
@@ -22,7 +18,6 @@ from tools.segmentation.grabcut import GrabCutSegmenter, inscribed_ellipse
 from tools.segmentation.tools import TOOLS, segment, segment_point
 from tools.segmentation.weights import checkpoint_path
 
-COCO128 = Path("/work/shared/data/coco128")
 GRABCUT_IOU_FLOOR = 0.62  # measured 0.671 on this slice (box-as-mask 0.585, inscribed ellipse 0.618)
 MIN_OBJECT_AREA = 32 * 32  # COCO "small" objects are a few dozen pixels: no method outlines them from a box
 
@@ -42,9 +37,7 @@ def make_context(tmp_path: Path, preferred: dict[str, str] | None = None) -> Too
 
 def bus_image(ctx: ToolContext) -> ImageRef:
     """ultralytics' bus.jpg (810x1080), shipped inside the installed package."""
-    import ultralytics
-
-    return ctx.images.load(Path(ultralytics.__file__).parent / "assets" / "bus.jpg")
+    return ctx.images.load(ultralytics_asset("bus.jpg"))
 
 
 def bus_boxes(image: ImageRef) -> Detections:
@@ -70,10 +63,11 @@ def test_every_segmentation_backend_is_declared_once_with_a_pull_or_offline() ->
     assert [tool.name for tool in TOOLS] == ["SEG", "SEG_POINT"]
 
 
-def test_grabcut_iou_on_coco128_beats_the_box_baseline(tmp_path: Path) -> None:
+def test_grabcut_iou_on_coco128_beats_the_box_baseline(tmp_path: Path, shared_data: Path) -> None:
     from pycocotools.coco import COCO
 
-    coco = COCO(str(COCO128 / "annotations" / "instances_train2017.json"))
+    coco128 = shared_data / "coco128"
+    coco = COCO(str(coco128 / "annotations" / "instances_train2017.json"))
     # GrabCut's settings were chosen on images 0-63; this slice (images 64-87) was held out.
     image_ids = sorted(coco.getImgIds())[64:88]
     ctx = make_context(tmp_path)
@@ -84,7 +78,7 @@ def test_grabcut_iou_on_coco128_beats_the_box_baseline(tmp_path: Path) -> None:
         annotations = [a for a in annotations if a["area"] >= MIN_OBJECT_AREA][:4]
         if not annotations:
             continue
-        image = ctx.images.load(COCO128 / "train2017" / info["file_name"])
+        image = ctx.images.load(coco128 / "train2017" / info["file_name"])
         xyxy = [[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in annotations)]
         labels = [coco.loadCats(a["category_id"])[0]["name"] for a in annotations]
         masks = segment(ctx, image=image, box=Detections.from_boxes(image, xyxy, labels))
@@ -208,3 +202,18 @@ def test_fastsam_loader_random_weights_flows_through_seg(tmp_path: Path) -> None
     assert masks.masks is not None and masks.masks.shape == (2, image.height, image.width)
     if not masks.masks.any():  # random weights find nothing: the result says so
         assert any("no mask" in note for note in masks.notes)
+
+
+@pytest.mark.slow
+def test_sam2_ultralytics_segmenter_random_weights_gives_one_mask_per_box(tmp_path: Path) -> None:
+    import torch
+    from ultralytics.models.sam.build import build_sam2_t
+
+    from tools.segmentation.ultralytics_sam import UltralyticsSamSegmenter
+
+    checkpoint = tmp_path / "sam2_t.pt"  # the SAM 2 predictor path that the sam2.1-b backend takes
+    torch.save(build_sam2_t().state_dict(), checkpoint)
+    ctx = make_context(tmp_path)
+    image = bus_image(ctx)
+    masks = UltralyticsSamSegmenter(checkpoint, "cpu").segment(image.pil(), bus_boxes(image).xyxy)
+    assert masks.shape == (2, image.height, image.width) and masks.dtype == bool

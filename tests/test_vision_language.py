@@ -6,11 +6,6 @@ tests check code paths and result types only (random weights say nothing about a
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("YOLO_OFFLINE", "1")
-
 import shutil
 from pathlib import Path
 
@@ -19,6 +14,7 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
+from tests.conftest import ultralytics_asset
 from tools.context import ToolContext
 from tools.detections import Detections
 from tools.errors import MissingWeightsError, ToolArgumentError
@@ -117,9 +113,7 @@ def make_context(tmp_path: Path, weights_root: Path, preferred: dict[str, str] |
 
 def bus_image(ctx: ToolContext) -> ImageRef:
     """ultralytics' bus.jpg (810x1080), shipped inside the installed package."""
-    import ultralytics
-
-    return ctx.images.load(Path(ultralytics.__file__).parent / "assets" / "bus.jpg")
+    return ctx.images.load(ultralytics_asset("bus.jpg"))
 
 
 def bus_boxes(image: ImageRef) -> Detections:
