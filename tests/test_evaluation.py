@@ -309,7 +309,7 @@ def test_ocr_reference_text_scores_zero_error(shared_data: Path, tmp_path: Path)
         "ocr", receipts, tmp_path / "exact", limit=5, predictor=ReferenceReaderForTest(receipts), show_progress=False
     )
     assert exact.metrics["line_cer"] == 0.0 and exact.metrics["page_wer"] == 0.0
-    assert exact.metrics["line_recall"] == 1.0
+    assert exact.metrics["line_recall"] == 1.0 and exact.metrics["matched_line_cer"] == 0.0
     assert exact.metrics["total_accuracy"] == 1.0  # these five receipts print their total
     corrupted = run_evaluation(
         "ocr", receipts, tmp_path / "corrupted", limit=5,
@@ -399,13 +399,16 @@ def test_resume_continues_after_an_interruption(shared_data: Path, tmp_path: Pat
     runtime = EvaluationRuntime(make_answerer=lambda _: answerer)
     first = run_evaluation("qa", path, tmp_path / "out", limit=4, runtime=runtime, show_progress=False)
     assert first.finished == 4 and len(answerer.calls) == 4
+    stale = [{**row, "scores": {"stale": 1.0}} for row in _read_results(tmp_path / "out")]
+    (tmp_path / "out" / "results.jsonl").write_text("".join(json.dumps(row) + "\n" for row in stale))
     with (tmp_path / "out" / "results.jsonl").open("a") as handle:
         handle.write('{"id": "cut-off-mid-wri')  # a crash while writing a line
     second = run_evaluation("qa", path, tmp_path / "out", runtime=runtime, workers=3, show_progress=False)
     assert second.items == 9 and second.finished == 9 and second.resumed == 4
     assert len(answerer.calls) == 4 + 4  # the four new questions with images; the missing one fails before asking
-    ids = [row["id"] for row in _read_results(tmp_path / "out")]
-    assert len(ids) == len(set(ids)) == 9
+    rows = _read_results(tmp_path / "out")
+    assert len({row["id"] for row in rows}) == len(rows) == 9
+    assert not any("stale" in row["scores"] for row in rows)  # kept results are scored again
     with pytest.raises(ResumeMismatchError):
         run_evaluation("qa", path, tmp_path / "out", seed=5, runtime=runtime, show_progress=False)
 

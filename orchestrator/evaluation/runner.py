@@ -22,7 +22,7 @@ from orchestrator.evaluation.predictors import EvaluationRuntime, describe_predi
 from orchestrator.evaluation.provenance import collect_provenance, redact_secrets
 from orchestrator.evaluation.results import MANIFEST_FILE, RESULTS_FILE, ResultsLog, RunManifest
 from orchestrator.evaluation.summary import ItemError, Summary, Timings, write_reports
-from orchestrator.evaluation.task import ErrorInfo, EvalItem, ItemContext, ItemResult, Task
+from orchestrator.evaluation.task import ErrorInfo, EvalItem, ItemContext, ItemResult, ItemScore, Task
 from orchestrator.evaluation.tasks import create_task
 from tools.images import ImageStore
 
@@ -32,6 +32,15 @@ MAX_LISTED_ERRORS = 20
 def build_predictor(task_name: str, runtime: EvaluationRuntime, backend: str | None = None) -> object:
     """The real predictor of ``task_name`` from the runtime (a model backend, or the agent)."""
     return create_task(task_name).build_predictor(runtime, backend)
+
+
+def _scored(
+    task: Task[Any, Any], item: EvalItem, prediction: dict[str, Any] | None
+) -> tuple[ItemScore, ErrorInfo | None]:
+    try:
+        return task.score(item, prediction), None
+    except Exception as failure:  # a scoring failure marks this item, not the run
+        return task.score(item, None), ErrorInfo.from_exception(failure, stage="score")
 
 
 def evaluate_item(task: Task[Any, Any], item: EvalItem, predictor: object, context: ItemContext) -> ItemResult:
@@ -44,25 +53,35 @@ def evaluate_item(task: Task[Any, Any], item: EvalItem, predictor: object, conte
     except Exception as failure:  # a bad item must not stop the run: it is recorded and scored as failed
         error = ErrorInfo.from_exception(failure)
     latency = time.perf_counter() - started
-    try:
-        score = task.score(item, None if prediction is None else prediction.value)
-    except Exception as failure:  # same: a scoring failure marks this item, not the run
-        error = error or ErrorInfo.from_exception(failure, stage="score")
-        score = task.score(item, None)
-    correct = score.correct
-    if error is not None and correct is not None:
-        correct = False
+    score, score_error = _scored(task, item, None if prediction is None else prediction.value)
+    error = error or score_error
     return ItemResult(
         id=item.id,
         type=item.type,
         status="ok" if error is None else "error",
         item=item.model_dump(mode="json"),
         prediction=None if prediction is None else prediction.value,
-        correct=correct,
+        correct=False if error is not None and score.correct is not None else score.correct,
         scores=score.scores,
         error=error,
         latency_s=round(latency, 4),
         trace=None if prediction is None else prediction.trace,
+    )
+
+
+def rescore(task: Task[Any, Any], item: EvalItem, result: ItemResult) -> ItemResult:
+    """A stored result scored again from its stored prediction, so scoring changes apply on resume."""
+    if result.status == "error":
+        return result
+    score, error = _scored(task, item, result.prediction)
+    return result.model_copy(
+        update={
+            "item": item.model_dump(mode="json"),
+            "status": "ok" if error is None else "error",
+            "correct": False if error is not None and score.correct is not None else score.correct,
+            "scores": score.scores,
+            "error": error,
+        }
     )
 
 
@@ -90,8 +109,6 @@ def _previous_results(
             )
     if retry_errors:
         previous = {key: result for key, result in previous.items() if result.status == "ok"}
-    # One clean line per item: drops a line cut off by a crash and results about to be retried.
-    log.rewrite(previous.values())
     return previous
 
 
@@ -173,8 +190,8 @@ def run_evaluation(
 
     The predictor is ``predictor`` when given, else built from ``runtime`` (and ``backend``).
     ``config`` (default: ``runtime.config``) is recorded in the summary. With ``resume``, items
-    already in ``out_dir/results.jsonl`` are kept and only the others run; ``retry_errors`` reruns
-    the items that failed before.
+    already in ``out_dir/results.jsonl`` are kept (and scored again from their stored predictions)
+    and only the others run; ``retry_errors`` reruns the items that failed before.
     """
     if workers < 1:
         raise EvaluationError(f"workers must be at least 1, not {workers}")
@@ -202,8 +219,9 @@ def run_evaluation(
     manifest_path = out_dir / MANIFEST_FILE
     previous = _previous_results(log, manifest, manifest_path, resume, retry_errors)
     manifest_path.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    wanted = {item.id for item in items}
-    kept = {key: result for key, result in previous.items() if key in wanted}
+    kept = {item.id: rescore(task, item, previous[item.id]) for item in items if item.id in previous}
+    # One clean line per item: drops a line cut off by a crash and results about to be retried.
+    log.rewrite({**previous, **kept}.values())
     pending = [item for item in items if item.id not in kept]
     context = ItemContext(images=ImageStore(out_dir / "images"), traces_dir=out_dir / "traces")
 

@@ -6,6 +6,9 @@ Texts are compared case-insensitively with runs of whitespace collapsed.
   (highest first), for pairs with IoU >= ``MATCH_IOU``. A matched pair compares its two texts; an
   unmatched reference line counts as deleted (compared with ""), an unmatched predicted line as
   inserted. Line CER/WER pool the edits of all pairs over all receipts (jiwer).
+- Matched-line CER is the CER of the matched pairs only: recognition quality without the
+  segmentation differences that unmatched lines add (the standard IoU 0.5 is strict for thin
+  line boxes, so line CER mixes both).
 - Page CER/WER compare all lines of a receipt joined by spaces in reading order, which does not
   depend on how either side splits lines.
 - Key fields: ``total`` is found when the OCR text mentions that number ("9.00" == "RM9.00");
@@ -118,14 +121,16 @@ class OcrTask:
         pairs = match_lines(item.lines, predicted)
         references = [reference for reference, _ in pairs]
         hypotheses = [hypothesis for _, hypothesis in pairs]
+        matched = [(reference, hypothesis) for reference, hypothesis in pairs if reference and hypothesis]
         page_reference = clean(" ".join(line.text for line in item.lines))
         page_hypothesis = clean(" ".join(line["text"] for line in predicted))
         scores = {
             **character_edits(references, hypotheses).as_scores("line_char"),
             **word_edits(references, hypotheses).as_scores("line_word"),
+            **character_edits([r for r, _ in matched], [h for _, h in matched]).as_scores("matched_char"),
             **character_edits([page_reference], [page_hypothesis]).as_scores("page_char"),
             **word_edits([page_reference], [page_hypothesis]).as_scores("page_word"),
-            "lines_matched": float(sum(1 for reference, hypothesis in pairs if reference and hypothesis)),
+            "lines_matched": float(len(matched)),
             "reference_lines": float(len(item.lines)),
         }
         text = "\n".join(line["text"] for line in predicted)
@@ -140,7 +145,13 @@ class OcrTask:
         """Pooled error rates, line recall and key-field accuracy."""
         results = [result for _, result in pairs]
         metrics: dict[str, float | int | str | None] = {}
-        rates = {"line_cer": "line_char", "line_wer": "line_word", "page_cer": "page_char", "page_wer": "page_word"}
+        rates = {
+            "line_cer": "line_char",
+            "line_wer": "line_word",
+            "matched_line_cer": "matched_char",
+            "page_cer": "page_char",
+            "page_wer": "page_word",
+        }
         for name, prefix in rates.items():
             metrics[name] = pooled_rate([result.scores for result in results], prefix)
         reference_lines = sum(result.scores.get("reference_lines", 0.0) for result in results)
