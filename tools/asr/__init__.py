@@ -1,0 +1,1 @@
+"""Speech recognition: transcripts with language and word timestamps (Whisper family)."""

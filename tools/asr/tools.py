@@ -1,0 +1,41 @@
+"""The speech-recognition tool: transcribe an audio file."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from tools.asr.transcripts import normalise_language
+from tools.audio import AudioRef
+from tools.context import ToolContext
+from tools.registry import Tool, tool
+from tools.text import Transcript
+
+
+@tool(
+    name="TRANSCRIBE",
+    category="audio",
+    capability="asr",
+    cacheable=True,
+    example="TEXT0=TRANSCRIBE(audio=AUDIO)",
+    limitations=(
+        "Whisper models: numbers often come out as digits ('10 of clubs'), names and rare words may be "
+        "misspelt, and long silences or music can produce invented text. The offline default is English "
+        "only; other languages need a multilingual backend (faster-whisper-base). Word times are approximate "
+        "(about a tenth of a second)."
+    ),
+)
+def transcribe(
+    audio: Annotated[AudioRef, "the audio to transcribe"],
+    ctx: ToolContext,
+    language: Annotated[str | None, "spoken language as a code such as 'en' or 'fr'; None detects it"] = None,
+) -> Transcript:
+    """Transcribe the speech in the audio (text, language, words with start and end times)."""
+    backend = ctx.models.backend_for("asr")
+    samples = audio.samples()
+    ctx.report(f"transcribing {audio.duration_s:.1f} s of audio with {backend.name}")
+    with ctx.models.use(backend.name) as recognizer:
+        text, detected, words = recognizer.transcribe(samples, normalise_language(language))
+    return Transcript(audio=audio, text=text, language=detected, words=words, source=backend.name)
+
+
+TOOLS: list[Tool] = [transcribe]

@@ -1,0 +1,1 @@
+"""Optical character recognition: text lines with boxes, confidence and reading order."""

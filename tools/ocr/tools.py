@@ -1,0 +1,34 @@
+"""The OCR tool: read the text lines of an image."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from tools.context import ToolContext
+from tools.images import ImageRef
+from tools.registry import Tool, tool
+from tools.text import OCRText
+
+
+@tool(
+    name="OCR",
+    category="text",
+    capability="ocr",
+    cacheable=True,
+    example="TEXT0=OCR(image=IMAGE)",
+    limitations=(
+        "Reads printed Latin (and, with RapidOCR, Chinese) text; handwriting, curved or very small text and "
+        "stylised logos are often misread. Boxes are axis-aligned, so rotated lines get loose boxes. Reading "
+        "order groups lines into rows by vertical overlap, so multi-column layouts read across the columns. "
+        "Crop to the region first (CROP) to read small text."
+    ),
+)
+def read_text(image: Annotated[ImageRef, "the image to read"], ctx: ToolContext) -> OCRText:
+    """Read the text lines in the image (with boxes, confidence, reading order)."""
+    backend = ctx.models.backend_for("ocr")
+    with ctx.models.use(backend.name) as reader:
+        lines = reader.read(image.pil())
+    return OCRText(image=image, lines=lines, source=backend.name)
+
+
+TOOLS: list[Tool] = [read_text]
