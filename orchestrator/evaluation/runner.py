@@ -162,6 +162,19 @@ def _percentile(values: Sequence[float], share: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+def _timings(started_at: datetime, wall: float, predicted_now: int, latencies: Sequence[float]) -> Timings:
+    return Timings(
+        started_at=started_at.isoformat(timespec="seconds"),
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        wall_s=round(wall, 3),
+        predicted_now=predicted_now,
+        items_per_s=round(predicted_now / wall, 3) if predicted_now and wall > 0 else None,
+        latency_mean_s=round(statistics.fmean(latencies), 4) if latencies else None,
+        latency_median_s=round(statistics.median(latencies), 4) if latencies else None,
+        latency_p95_s=_percentile(latencies, 0.95),
+    )
+
+
 def _command(task: str, data: Path, limit: int | None, workers: int, seed: int, backend: str | None, out: Path) -> str:
     parts = ["visorch", "eval", task, "--data", str(data), "--out", str(out), "--seed", str(seed)]
     parts += ["--limit", str(limit)] if limit is not None else []
@@ -260,16 +273,7 @@ def run_evaluation(
         workers=workers,
         command=_command(task.name, data.resolve(), limit, workers, seed, backend, out_dir),
         provenance=collect_provenance(),
-        timings=Timings(
-            started_at=started_at.isoformat(timespec="seconds"),
-            finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            wall_s=round(wall, 3),
-            predicted_now=len(new),
-            items_per_s=round(len(new) / wall, 3) if new and wall > 0 else None,
-            latency_mean_s=round(statistics.fmean(latencies), 4) if latencies else None,
-            latency_median_s=round(statistics.median(latencies), 4) if latencies else None,
-            latency_p95_s=_percentile(latencies, 0.95),
-        ),
+        timings=_timings(started_at, wall, len(new), latencies),
         plots=[plot.relative_to(out_dir).as_posix() for plot in plots],
     )
     write_reports(summary, out_dir)
