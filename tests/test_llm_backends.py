@@ -34,6 +34,7 @@ from orchestrator.llm import (
     LLMModelMissingError,
     LLMOutputError,
     LLMRequest,
+    LLMResponse,
     LLMResponseError,
     LLMSettings,
     LLMTimeoutError,
@@ -45,6 +46,7 @@ from orchestrator.llm import (
     create_backend,
     default_gguf_path,
 )
+from orchestrator.llm.bench import SAMPLE_JUDGE_PROMPT as JUDGE_PREFIX
 from orchestrator.llm.bench import SAMPLE_PLANNER_PROMPT as PLANNER_PREFIX
 from programs.errors import ProgramSyntaxError
 from programs.parser import parse_program
@@ -93,7 +95,7 @@ def gguf_path() -> Path:
 @pytest.fixture(scope="module")
 def llama_backend(gguf_path: Path) -> Iterator[LlamaCppBackend]:
     """One embedded model shared by the module's tests (loading it once keeps the suite fast)."""
-    backend = LlamaCppBackend(gguf_path, n_ctx=2048, n_threads=os.cpu_count() or 1, timeout_s=120)
+    backend = LlamaCppBackend(gguf_path, n_ctx=2048, timeout_s=120, prompt_cache_mb=1024)
     yield backend
     backend.close()
 
@@ -430,19 +432,23 @@ def test_llama_cpp_json_schema_restricts_the_output(llama_backend: LlamaCppBacke
 
 
 @pytest.mark.slow
-def test_llama_cpp_reuses_the_shared_prompt_prefix(llama_backend: LlamaCppBackend) -> None:
-    def ask(question: str) -> tuple[float, int, int]:
-        messages = [ChatMessage(role="system", content=PLANNER_PREFIX), ChatMessage(role="user", content=question)]
-        response = llama_backend.complete(LLMRequest(messages=messages, max_tokens=1))
-        return response.seconds, response.prompt_tokens, response.cached_prompt_tokens
+def test_llama_cpp_reuses_prompt_prefixes(llama_backend: LlamaCppBackend) -> None:
+    def ask(system: str, question: str) -> LLMResponse:
+        messages = [ChatMessage(role="system", content=system), ChatMessage(role="user", content=question)]
+        return llama_backend.complete(LLMRequest(messages=messages, max_tokens=1))
 
-    llama_backend.complete(LLMRequest(messages=_user("Say hi."), max_tokens=1))  # evict the planner prefix
-    cold_seconds, prompt_tokens, cold_cached = ask("How many cats are there?")
-    warm_seconds, _, warm_cached = ask("Is the bus red?")
-    assert prompt_tokens > 250
-    assert cold_cached < 20
-    assert warm_cached > prompt_tokens - 20  # only the question is evaluated again
-    print(f"prefix reuse: {prompt_tokens} prompt tokens, cold {cold_seconds:.2f} s, warm {warm_seconds:.2f} s")
+    cold = ask(PLANNER_PREFIX, "How many cats are there?")
+    warm = ask(PLANNER_PREFIX, "Is the bus red?")  # the prefix is still in llama.cpp's KV cache
+    other_role = ask(JUDGE_PREFIX, "Is the bus red?")  # replaces the KV cache contents
+    back = ask(PLANNER_PREFIX, "Are there two dogs?")  # restored from the RAM prompt cache
+    assert cold.prompt_tokens > 250
+    assert cold.cached_prompt_tokens < 20 and other_role.cached_prompt_tokens < 20
+    assert warm.cached_prompt_tokens > cold.prompt_tokens - 20  # only the question is evaluated again
+    assert back.cached_prompt_tokens > cold.prompt_tokens - 20
+    print(
+        f"prefix reuse ({cold.prompt_tokens} prompt tokens): cold {cold.seconds:.2f} s, warm {warm.seconds:.2f} s, "
+        f"other role {other_role.seconds:.2f} s, back from RAM cache {back.seconds:.2f} s"
+    )
 
 
 @pytest.mark.slow
@@ -464,11 +470,15 @@ def test_llama_cpp_generation_stops_at_the_deadline(llama_backend: LlamaCppBacke
     assert time.monotonic() - started < 10
 
 
-def test_llama_cpp_missing_gguf_says_how_to_install(tmp_path: Path) -> None:
+def test_llama_cpp_missing_or_corrupt_gguf_says_how_to_install(tmp_path: Path) -> None:
     backend = LlamaCppBackend(tmp_path / "missing.gguf")
     with pytest.raises(LLMModelMissingError, match=r"visorch models install-offline"):
         backend.complete(LLMRequest(messages=_user("hi")))
     assert not backend.loaded
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(b"GGUF\x03\x00\x00\x00" + bytes(range(256)))
+    with pytest.raises(LLMModelMissingError, match=r"did not load as a GGUF model.*install-offline"):
+        LlamaCppBackend(truncated).complete(LLMRequest(messages=_user("hi")))
 
 
 # --- OpenAICompatibleBackend against llama-cpp-python's real OpenAI-compatible server ------------------

@@ -211,7 +211,9 @@ class LlamaCppBackend(LLMBackend):
             stop_token_ids=[eos_id],
         )
         if self.prompt_cache_mb > 0:
-            llama.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=self.prompt_cache_mb * 2**20))
+            from orchestrator.llm.llama_prompt_cache import PromptStateCache
+
+            llama.set_cache(PromptStateCache(capacity_bytes=self.prompt_cache_mb * 2**20))
         self._loaded = _LoadedLlama(llama, formatter, llama_cpp.llama_model_get_vocab(llama.model))
         return self._loaded
 

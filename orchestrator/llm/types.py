@@ -65,6 +65,7 @@ class LLMResponse(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     seconds: float
+    """Wall time of the call (a local backend's first-call model load excluded)."""
     cached_prompt_tokens: int = 0
     """Prompt tokens reused from the backend's cache instead of being evaluated again (0 when unknown)."""
     backend: str
