@@ -284,7 +284,8 @@ def package_model_folder(item: PackageModelItem) -> Path | None:
     return Path(getattr(module, value)())
 
 
-def _check_package(item: PackageModelItem) -> PackItemReport:
+def check_package_model(item: PackageModelItem) -> PackItemReport:
+    """Verify model files that ship inside a pip package (present, and checksums when the version matches)."""
     started = time.perf_counter()
 
     def report(status: Status, detail: str = "", folder: Path | None = None) -> PackItemReport:
@@ -354,7 +355,7 @@ def install_offline_pack(
             _say(progress, f"{item.name}: {report.status} {report.detail}".rstrip())
             reports.append(report)
     for package_item in packages:
-        reports.append(_check_package(package_item))
+        reports.append(check_package_model(package_item))
         _say(progress, f"{package_item.name}: {reports[-1].status} {reports[-1].detail}".rstrip())
     return PackReport(weights_root=str(weights_root), items=reports, seconds=round(time.perf_counter() - started, 1))
 
@@ -364,7 +365,7 @@ def check_offline_pack(weights_root: Path, items: Sequence[str] | None = None) -
     started = time.perf_counter()
     weights, packages = _select(items)
     reports = [_check_weights(item, Path(weights_root)) for item in weights]
-    reports += [_check_package(item) for item in packages]
+    reports += [check_package_model(item) for item in packages]
     return PackReport(weights_root=str(weights_root), items=reports, seconds=round(time.perf_counter() - started, 1))
 
 
