@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import sqlite3
 import threading
 import time
 import uuid
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
@@ -30,6 +32,16 @@ from orchestrator.runtime import Runtime
 from orchestrator.state import GroundedBox, ProgramAttempt, Verdict
 from programs.trace import Trace
 from tools.errors import InputError, VisorchError
+
+
+_STATE_TYPES = [
+    ("tools.images", "ImageRef"),
+    ("tools.audio", "AudioRef"),
+    ("orchestrator.state", "ProgramAttempt"),
+    ("orchestrator.state", "Verdict"),
+    ("orchestrator.state", "GroundedBox"),
+]
+"""The only classes the checkpointer may rebuild from a checkpoint (LangGraph's msgpack allowlist)."""
 
 
 class AgentConfig(BaseModel):
@@ -160,10 +172,8 @@ class Agent:
         )
         checkpoint_path = self.config.checkpoint_path or settings.home / "agent-checkpoints.sqlite"
         checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-        import sqlite3
-
         self._connection = sqlite3.connect(str(checkpoint_path), check_same_thread=False)
-        self.checkpointer = SqliteSaver(self._connection)
+        self.checkpointer = SqliteSaver(self._connection, serde=JsonPlusSerializer(allowed_msgpack_modules=_STATE_TYPES))
         self.graph: CompiledStateGraph = build_graph(self.services, self.checkpointer)
         """The compiled LangGraph graph (serve it with LangGraph tooling if you like)."""
         self._lock = threading.Lock()

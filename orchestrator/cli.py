@@ -187,6 +187,90 @@ def library(debug: DebugOption = False) -> None:
         stdout.print(f"[bold cyan]{item.name}[/bold cyan]  {_plain(item.description)}")
 
 
+def _print_event(event: Any, quiet: bool) -> None:
+    data = event.data
+    if quiet:
+        return
+    if event.event == "planned":
+        stderr.print(f"[bold]round {data['round']}: program[/bold] [dim]({data['llm_seconds']:.1f}s)[/dim]")
+        stderr.print(_plain(data["program"]), style="cyan")
+    elif event.event == "invalid":
+        stderr.print("[yellow]invalid program, asking again:[/yellow] " + _plain("; ".join(data["issues"])[:300]))
+    elif event.event == "step_finished":
+        mark = "[green]✓[/green]" if data["status"] == "ok" else "[red]✗[/red]"
+        detail = f" [red]{_plain(data.get('error') or '')}[/red]" if data["status"] != "ok" else ""
+        seconds = f" [dim]{data['seconds']:.2f}s[/dim]" if data.get("seconds") is not None else ""
+        stderr.print(f"  {mark} {data['target']} = {data['tool']}{seconds}{detail}")
+    elif event.event == "verdict":
+        stderr.print(f"[bold]verdict:[/bold] {data['verdict']} [dim]{_plain(data.get('reason') or '')}[/dim]")
+
+
+@app.command()
+@handle_errors
+def ask(
+    image: Annotated[Path, typer.Argument(help="The image to ask about.")],
+    question: Annotated[str, typer.Argument(help="The question, in quotes.")],
+    audio: Annotated[Path | None, typer.Option("--audio", "-a", help="An audio file the question refers to.")] = None,
+    more_images: Annotated[
+        list[str] | None, typer.Option("--image", "-i", help="More images as NAME=PATH (IMAGE2=other.jpg).")
+    ] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Write the answer and its visual trace as HTML.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the whole answer as JSON on stdout.")] = False,
+    max_rounds: Annotated[int | None, typer.Option(help="At most this many plan-execute-decide rounds.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print only the answer.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Ask a question about an image: the agent plans, runs and checks visual programs."""
+    from orchestrator.agent import Agent, AgentConfig
+
+    config = AgentConfig() if max_rounds is None else AgentConfig(max_rounds=max_rounds)
+    extra = {name: path for name, path in _split_named(more_images, "IMAGE2").items()}
+    with Agent(config) as agent:
+        progress = StepProgress(stderr, quiet=quiet)
+        answer = None
+        with progress.active():
+            progress.message("planning (the first call loads the LLM)")
+            for event in agent.stream(image=image, question=question, audio=audio, images=extra):
+                _print_event(event, quiet)
+                progress.message(f"{event.event} ...")
+                if event.answer is not None:
+                    answer = event.answer
+        if answer is None:
+            raise _RunFailed("the agent stopped without an answer")
+        if html is not None:
+            answer.save_html(html)
+            if not quiet:
+                stderr.print(f"[dim]answer and trace written to {html}[/dim]")
+        if json_output:
+            sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
+            return
+        if not quiet:
+            t = answer.timings
+            stderr.print(
+                f"[dim]{answer.stop_reason}; {t.total_s:.1f}s total (LLM {t.llm_s:.1f}s in {t.llm_calls} calls, "
+                f"tools {t.model_s:.1f}s); {len(answer.boxes)} grounded box(es)[/dim]"
+            )
+        stdout.print(_plain(answer.text))
+
+
+@app.command()
+@handle_errors
+def demo(
+    html: Annotated[Path, typer.Option("--html", help="Where to write the answer's visual trace.")] = Path("visorch-demo.html"),
+    debug: DebugOption = False,
+) -> None:
+    """The main job on the embedded defaults, offline: ask how many people are on ultralytics' bus.jpg."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("ultralytics")
+    if spec is None or spec.origin is None:
+        raise InputError("the demo image ships with ultralytics: pip install 'visorch[detection]'")
+    bus = Path(spec.origin).parent / "assets" / "bus.jpg"
+    stderr.print(f"[bold]visorch demo[/bold]: {bus}")
+    ask(image=bus, question="How many people are in the picture?", audio=None, more_images=None, html=html,
+        json_output=False, max_rounds=None, quiet=False, debug=debug)  # fmt: skip
+
+
 @models_app.callback()
 @handle_errors
 def models(ctx: typer.Context, debug: DebugOption = False) -> None:

@@ -17,7 +17,7 @@ EVAL_TOOL = "EVAL"
     example="ANSWER0=EVAL(expr=\"'yes' if COUNT0 > 0 else 'no'\")",
     limitations=(
         "Only numbers, text, yes/no, + - * / // %, comparisons, and/or/not, 'in', "
-        "'X if C else Y' and min, max, abs, round, len, lower, upper, str, int, float."
+        "'X if C else Y' and the functions min, max, abs, round, len, lower, upper, strip, str, int, float."
     ),
     expression_param="expr",
 )

@@ -46,6 +46,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "len": _length,
     "lower": lambda text: str(text).lower(),
     "upper": lambda text: str(text).upper(),
+    "strip": lambda text: str(text).strip(" \t\n.,!?;:'\""),
     "str": lambda value: value if isinstance(value, str) else _display(value),
     "int": int,
     "float": float,

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from programs.builtins import RESULT_TOOL
+from programs.expression import FUNCTIONS
 from tools.registry import ParamSpec, ToolRegistry, ToolSpec
 from tools.types import ValueKind
 
@@ -78,10 +79,25 @@ def program_gbnf(registry: ToolRegistry, max_steps: int = 12) -> str:
         'string-list ::= "[" string (", " string){0,15} "]"',
         'number ::= "-"? [0-9]{1,9} ("." [0-9]{1,6})?',
         'boolean ::= "True" | "False"',
-        'expression ::= "\\"" [^"\\n\\\\]{1,200} "\\""',
     ]
+    lines += _EXPRESSION_GBNF
     return "\n".join(lines) + "\n"
 
+
+_FUNCTIONS = " | ".join(f'"{name}"' for name in sorted(FUNCTIONS))
+_EXPRESSION_GBNF = [
+    # EVAL's own expression language (programs/expression.py), inside double quotes.
+    'expression ::= "\\"" expr "\\""',
+    'expr ::= disjunction (" if " disjunction " else " expr)?',
+    'disjunction ::= conjunction (" or " conjunction)*',
+    'conjunction ::= negation (" and " negation)*',
+    'negation ::= "not " negation | comparison',
+    'comparison ::= sum (" " ("==" | "!=" | "<=" | ">=" | "<" | ">" | "in" | "not in") " " sum)?',
+    'sum ::= product (" " ("+" | "-") " " product)*',
+    'product ::= atom (" " ("*" | "//" | "/" | "%") " " atom)*',
+    'atom ::= number | "\'" [^\'"\\n\\\\]{0,60} "\'" | variable | "True" | "False" | function "(" expr (", " expr)* ")" | "(" expr ")"',
+    f"function ::= {_FUNCTIONS}",
+]
 
 _VARIABLE = r"[A-Z][A-Z0-9_]{0,15}"
 _STRING = r"'[^'\n\\]{0,120}'"

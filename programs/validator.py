@@ -103,6 +103,8 @@ class _Validator:
     def input_kind(self, name: str) -> ValueKind | None:
         if self.declared_inputs is not None:
             return self.declared_inputs.get(name)
+        if name in self.later_targets and name not in STANDARD_INPUTS:
+            return None  # by convention, a name the program assigns (IMAGE0=CROP(...)) is not an input
         return input_kind(name)
 
     def resolve(self, name: str, position: SourcePosition) -> ValueKind | None:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
-
+from tools import embedding
+from tools.asr import backends as asr_backends
+from tools.asr import tools as asr_tools
 from tools.builtin import boxes, color, image_ops
+from tools.detection import backends as detection_backends
+from tools.detection import tools as detection_tools
 from tools.models.backend import Backend
+from tools.ocr import backends as ocr_backends
+from tools.ocr import tools as ocr_tools
 from tools.registry import Tool
-
-CAPABILITY_PACKAGES = ("detection", "segmentation", "ocr", "asr", "vision_language")
-"""Packages under tools/ that each export TOOLS (tools.py) and BACKENDS (backends.py)."""
+from tools.segmentation import backends as segmentation_backends
+from tools.segmentation import tools as segmentation_tools
+from tools.vision_language import backends as vision_language_backends
+from tools.vision_language import tools as vision_language_tools
 
 
 def builtin_tools() -> list[Tool]:
@@ -31,17 +37,22 @@ def builtin_tools() -> list[Tool]:
 
 def model_tools() -> list[Tool]:
     """Tools backed by models (each one fails clearly when its capability is not installed)."""
-    found: list[Tool] = []
-    for package in CAPABILITY_PACKAGES:
-        module = importlib.import_module(f"tools.{package}.tools")
-        found.extend(module.TOOLS)
-    return found
+    return [
+        *detection_tools.TOOLS,
+        *segmentation_tools.TOOLS,
+        *ocr_tools.TOOLS,
+        *asr_tools.TOOLS,
+        *vision_language_tools.TOOLS,
+    ]
 
 
 def default_backends() -> list[Backend]:
-    """Every declared model backend, installed or not."""
-    found: list[Backend] = []
-    for package in CAPABILITY_PACKAGES:
-        module = importlib.import_module(f"tools.{package}.backends")
-        found.extend(module.BACKENDS)
-    return found
+    """Every declared model backend, installed or not (nothing is imported or loaded here)."""
+    return [
+        *detection_backends.BACKENDS,
+        *segmentation_backends.BACKENDS,
+        *ocr_backends.BACKENDS,
+        *asr_backends.BACKENDS,
+        *vision_language_backends.BACKENDS,
+        *embedding.BACKENDS,
+    ]
