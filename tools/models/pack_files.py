@@ -135,12 +135,15 @@ def folder_size(paths: Iterable[Path]) -> int:
     return sum(path.stat().st_size for path in paths if path.is_file())
 
 
-def run_command(arguments: Sequence[str], timeout_s: float, what: str, cwd: Path | None = None) -> str:
+def run_command(
+    arguments: Sequence[str], timeout_s: float, what: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> str:
     """Run a command with a time limit; raise :class:`PackError` with its output tail if it fails."""
     try:
         completed = subprocess.run(
             list(arguments),
             cwd=cwd,
+            env=None if env is None else {**os.environ, **env},
             capture_output=True,
             text=True,
             timeout=timeout_s,
