@@ -66,9 +66,9 @@ def _detect(
     limitations=(
         "The offline detectors (NanoDet-m, CenterNet) know only the 80 COCO classes (person, car, dog, chair, "
         "cup, ...); other objects return no boxes with a note, unless an open-vocabulary detector (OWLv2) is "
-        "installed. NanoDet-m misses many small, distant, crowded or partly hidden objects (about 0.48 mAP@0.5 "
-        "on COCO128) and its scores are low, so raise min_score only when false boxes hurt. It does not tell "
-        "instances apart by colour, pose or identity: combine with CROP, COLOR or FILTER."
+        "installed. NanoDet-m misses many small, distant, crowded or partly hidden objects (0.48 mAP@0.5 even "
+        "on COCO images it was trained on) and its scores are low, so raise min_score only when false boxes "
+        "hurt. It does not tell instances apart by colour, pose or identity: combine with CROP, COLOR or FILTER."
     ),
 )
 def locate(
