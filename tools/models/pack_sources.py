@@ -62,7 +62,18 @@ def npm_pack(spec: str, folder: Path, timeout_s: float = NPM_TIMEOUT_S) -> Path:
         )
     folder.mkdir(parents=True, exist_ok=True)
     output = run_command(
-        [npm, "pack", spec, "--ignore-scripts", "--silent", "--no-fund", "--no-audit"],
+        # a cache inside the run's temp folder, so the 145 MB tarball leaves no copy in ~/.npm
+        [
+            npm,
+            "pack",
+            spec,
+            "--ignore-scripts",
+            "--silent",
+            "--no-fund",
+            "--no-audit",
+            "--cache",
+            str(folder / ".cache"),
+        ],
         timeout_s=timeout_s,
         what=f"npm pack {spec}",
         cwd=folder,
