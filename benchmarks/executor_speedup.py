@@ -42,8 +42,7 @@ def main() -> None:
 
         two_branches = validate_program(
             parse_program(
-                "A=BENCH_SLEEP(seconds=1.0)\nB=BENCH_SLEEP(seconds=1.0)\n"
-                'C=EVAL(expr="A + B")\nFINAL=RESULT(var=C)\n'
+                'A=BENCH_SLEEP(seconds=1.0)\nB=BENCH_SLEEP(seconds=1.0)\nC=EVAL(expr="A + B")\nFINAL=RESULT(var=C)\n'
             ),
             registry,
         )
@@ -73,8 +72,10 @@ def main() -> None:
                 elapsed = time.perf_counter() - started
                 assert trace.ok, trace.error
                 per_step.append((elapsed - trace.tool_seconds) / len(trace.steps))
-            print(f"overhead per step, {label} ({steps} no-op steps, median of 5): "
-                  f"{statistics.median(per_step) * 1000:.3f} ms  (goal: < 1 ms)")
+            print(
+                f"overhead per step, {label} ({steps} no-op steps, median of 5): "
+                f"{statistics.median(per_step) * 1000:.3f} ms  (goal: < 1 ms)"
+            )
 
 
 if __name__ == "__main__":

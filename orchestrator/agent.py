@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph.state import CompiledStateGraph
@@ -32,7 +33,6 @@ from orchestrator.runtime import Runtime
 from orchestrator.state import GroundedBox, ProgramAttempt, Verdict
 from programs.trace import Trace
 from tools.errors import InputError, VisorchError
-
 
 _STATE_TYPES = [
     ("tools.images", "ImageRef"),
@@ -105,7 +105,8 @@ class Answer(BaseModel):
         header = (
             f"<div class='answer'><b>Q:</b> {html.escape(self.question)}<br><b>A:</b> {html.escape(self.text)}"
             f"<div class='meta'>stopped: {html.escape(self.stop_reason)} · {len(self.programs)} program(s) · "
-            f"{self.timings.total_s:.1f} s (LLM {self.timings.llm_s:.1f} s, tools {self.timings.model_s:.1f} s)</div></div>"
+            f"{self.timings.total_s:.1f} s (LLM {self.timings.llm_s:.1f} s, "
+            f"tools {self.timings.model_s:.1f} s)</div></div>"
         )
         if self.trace is None:
             return f"<!DOCTYPE html><html><body>{header}</body></html>"
@@ -154,7 +155,8 @@ class Agent:
                 llm_settings = llm_settings.model_copy(update={"model": str(default_gguf_path(settings.weights_root))})
             llm = create_backend(llm_settings)
         self.llm = llm
-        offered = self.runtime.registry.available(self.runtime.context)
+        # The planner gets the installed tools, minus LOAD: it must not open files by path on its own.
+        offered = self.runtime.registry.available(self.runtime.context).without("LOAD")
         examples = usable_examples(load_examples(), offered)
         self.services = AgentServices(
             runtime=self.runtime,
@@ -173,7 +175,9 @@ class Agent:
         checkpoint_path = self.config.checkpoint_path or settings.home / "agent-checkpoints.sqlite"
         checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
         self._connection = sqlite3.connect(str(checkpoint_path), check_same_thread=False)
-        self.checkpointer = SqliteSaver(self._connection, serde=JsonPlusSerializer(allowed_msgpack_modules=_STATE_TYPES))
+        self.checkpointer = SqliteSaver(
+            self._connection, serde=JsonPlusSerializer(allowed_msgpack_modules=_STATE_TYPES)
+        )
         self.graph: CompiledStateGraph = build_graph(self.services, self.checkpointer)
         """The compiled LangGraph graph (serve it with LangGraph tooling if you like)."""
         self._lock = threading.Lock()
@@ -213,7 +217,9 @@ class Agent:
         thread_id: str | None = None,
     ) -> Answer:
         """Answer ``question`` about ``image`` (and ``audio``/more ``images``); raises VisorchError subclasses."""
-        return _final_answer(self.stream(image=image, question=question, audio=audio, images=images, thread_id=thread_id))
+        return _final_answer(
+            self.stream(image=image, question=question, audio=audio, images=images, thread_id=thread_id)
+        )
 
     def stream(
         self,
@@ -232,10 +238,11 @@ class Agent:
         yield from self._run(Command(resume=approval), thread_id)
 
     def _run(self, graph_input: Any, thread_id: str) -> Iterator[AgentEvent]:
-        config = {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
         started = time.perf_counter()
         with self._lock:
-            for mode, chunk in self.graph.stream(graph_input, config, stream_mode=["custom", "updates"]):
+            parts: Iterator[Any] = self.graph.stream(graph_input, config, stream_mode=["custom", "updates"])
+            for mode, chunk in parts:
                 if mode == "custom":
                     yield AgentEvent(event=chunk.pop("event"), data=chunk)
                 elif "__interrupt__" in chunk:
@@ -278,7 +285,9 @@ class Agent:
         """:meth:`ask` without blocking the event loop."""
         return await asyncio.to_thread(self.ask, image, question, **kwargs)
 
-    async def astream(self, image: str | Path | None = None, question: str = "", **kwargs: Any) -> AsyncIterator[AgentEvent]:
+    async def astream(
+        self, image: str | Path | None = None, question: str = "", **kwargs: Any
+    ) -> AsyncIterator[AgentEvent]:
         """:meth:`stream` as an async iterator (the graph runs in a worker thread)."""
         events: queue.Queue[AgentEvent | BaseException | None] = queue.Queue()
 

@@ -17,10 +17,11 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # ultralytics probes the network at import otherwise
+os.environ.setdefault("YOLO_AUTOINSTALL", "false")  # and pip-installs missing extras at run time
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from orchestrator.console import StepProgress, stderr, stdout, tools_table  # noqa: E402
-from tools.errors import InputError, VisorchError  # noqa: E402
+from orchestrator.console import StepProgress, stderr, stdout, tools_table
+from tools.errors import InputError, VisorchError
 
 app = typer.Typer(
     name="visorch",
@@ -29,7 +30,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-models_app = typer.Typer(help="List, pull and install model weights.", no_args_is_help=False, invoke_without_command=True)
+models_app = typer.Typer(
+    help="List, pull and install model weights.", no_args_is_help=False, invoke_without_command=True
+)
 app.add_typer(models_app, name="models")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -95,7 +98,9 @@ def _runtime() -> Any:
 @app.command()
 @handle_errors
 def run(
-    program: Annotated[str, typer.Argument(help="A .vp file, or the name of a library program (see `visorch library`).")],
+    program: Annotated[
+        str, typer.Argument(help="A .vp file, or the name of a library program (see `visorch library`).")
+    ],
     image: Annotated[
         list[str] | None, typer.Option("--image", "-i", help="Image file; NAME=PATH for more (IMAGE2=b.jpg).")
     ] = None,
@@ -155,7 +160,9 @@ def check(
 @app.command("tools")
 @handle_errors
 def list_tools(
-    markdown: Annotated[bool, typer.Option("--markdown", help="Print the Markdown tool reference (docs/tools.md).")] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the Markdown tool reference (docs/tools.md).")
+    ] = False,
     debug: DebugOption = False,
 ) -> None:
     """List every tool with its signature, limits, example and whether it can run here."""
@@ -224,7 +231,7 @@ def ask(
     from orchestrator.agent import Agent, AgentConfig
 
     config = AgentConfig() if max_rounds is None else AgentConfig(max_rounds=max_rounds)
-    extra = {name: path for name, path in _split_named(more_images, "IMAGE2").items()}
+    extra: dict[str, str | Path] = {name: path for name, path in _split_named(more_images, "IMAGE2").items()}
     with Agent(config) as agent:
         progress = StepProgress(stderr, quiet=quiet)
         answer = None
@@ -256,7 +263,9 @@ def ask(
 @app.command()
 @handle_errors
 def demo(
-    html: Annotated[Path, typer.Option("--html", help="Where to write the answer's visual trace.")] = Path("visorch-demo.html"),
+    html: Annotated[Path, typer.Option("--html", help="Where to write the answer's visual trace.")] = Path(
+        "visorch-demo.html"
+    ),
     debug: DebugOption = False,
 ) -> None:
     """The main job on the embedded defaults, offline: ask how many people are on ultralytics' bus.jpg."""
@@ -308,7 +317,9 @@ def models_pull(
     except VisorchError:
         raise
     except Exception as error:
-        raise InputError(f"pulling {name} failed ({type(error).__name__}: {error}); check your internet connection") from error
+        raise InputError(
+            f"pulling {name} failed ({type(error).__name__}: {error}); check your internet connection"
+        ) from error
     runtime.context.models.refresh()
     stdout.print(f"{name}: installed")
 
@@ -320,10 +331,42 @@ def models_install_offline(debug: DebugOption = False) -> None:
     from tools.models.pack import install_offline_pack
 
     runtime = _runtime()
-    report = install_offline_pack(runtime.settings.weights_root, progress=lambda text: stderr.print(f"[dim]{text}[/dim]"))
+    report = install_offline_pack(
+        runtime.settings.weights_root, progress=lambda text: stderr.print(f"[dim]{text}[/dim]")
+    )
     stdout.print(report.summary())
     if not report.ok:
         raise InputError("some offline models could not be installed (see above)")
+
+
+def _open_evaluation_runtime(config_file: Path | None) -> Any:
+    from orchestrator.agent import Agent, AgentConfig
+    from orchestrator.config import VisorchSettings
+    from orchestrator.evaluation import EvaluationRuntime
+    from orchestrator.runtime import Runtime
+
+    settings = VisorchSettings.from_file(config_file) if config_file else VisorchSettings()
+    runtime = Runtime.create(settings)
+
+    def make_answerer(backend: str | None) -> Agent:
+        config = AgentConfig.model_validate(settings.agent)
+        if backend:
+            config = config.model_copy(update={"llm": config.llm.model_copy(update={"backend": backend})})
+        return Agent(config, runtime=runtime)
+
+    return EvaluationRuntime(
+        models=runtime.context.models, make_answerer=make_answerer, config=settings.model_dump(mode="json")
+    )
+
+
+def _mount_eval() -> None:
+    from orchestrator.evaluation.cli import make_eval_command
+
+    command = make_eval_command(_open_evaluation_runtime)
+    app.command("eval", help=command.__doc__)(handle_errors(command))
+
+
+_mount_eval()
 
 
 def main() -> None:

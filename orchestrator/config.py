@@ -81,6 +81,21 @@ class VisorchSettings(BaseSettings):
         return self.home / "results.sqlite"
 
     @classmethod
+    def from_file(cls, path: Path) -> VisorchSettings:
+        """Settings from an explicit TOML file (its values win over environment variables)."""
+        import tomllib
+
+        from tools.errors import ConfigError
+
+        try:
+            values = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as error:
+            raise ConfigError(f"config file not found: {path}") from error
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
+        return cls(**values)
+
+    @classmethod
     def settings_customise_sources(
         cls,
         settings_cls: type[BaseSettings],

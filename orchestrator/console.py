@@ -37,7 +37,9 @@ class StepProgress:
             else:
                 self.running.pop(record.target, None)
                 if not self.quiet:
-                    self.console.print(self._line(record.status, record.text, record.duration_s, record.cached, record.error))
+                    self.console.print(
+                        self._line(record.status, record.text, record.duration_s, record.cached, record.error)
+                    )
             self._refresh()
 
     def message(self, text: str) -> None:

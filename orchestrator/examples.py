@@ -82,7 +82,9 @@ class ExampleSelector:
         if scores is None:
             self.method = "word overlap"
             wanted = _words(question)
-            scores = np.array([len(wanted & _words(e.question)) / (len(wanted | _words(e.question)) or 1) for e in self.examples])
+            scores = np.array(
+                [len(wanted & _words(e.question)) / (len(wanted | _words(e.question)) or 1) for e in self.examples]
+            )
         order = np.argsort(-scores, kind="stable")[:k]
         return [self.examples[i] for i in reversed(order)]
 

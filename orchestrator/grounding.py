@@ -44,7 +44,11 @@ def grounded_boxes(trace: Trace, inputs: dict[str, Any]) -> list[GroundedBox]:
 
 def _numbers_in(text: str) -> list[float]:
     found = [float(value) for value in re.findall(r"-?\d+(?:\.\d+)?", text.replace(",", ""))]
-    found += [float(_NUMBER_WORDS[word]) for word in re.findall(r"[a-z]+", text.lower()) if word in _NUMBER_WORDS and word != "no"]
+    found += [
+        float(_NUMBER_WORDS[word])
+        for word in re.findall(r"[a-z]+", text.lower())
+        if word in _NUMBER_WORDS and word != "no"
+    ]
     return found
 
 

@@ -108,7 +108,9 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
         try:
             validated = validate_program(parse_program(program), services.registry, state["inputs"])
             steps = len(validated.steps) - 1
-            issues = [] if steps <= limits.max_steps else [f"the program has {steps} steps; use at most {limits.max_steps}"]
+            issues = (
+                [] if steps <= limits.max_steps else [f"the program has {steps} steps; use at most {limits.max_steps}"]
+            )
         except ProgramValidationError as error:
             issues = [str(issue) for issue in error.issues]
         except ProgramError as error:

@@ -22,7 +22,7 @@ EVAL_TOOL = "EVAL"
     expression_param="expr",
 )
 def evaluate(
-    expr: Annotated[str, "an expression over earlier variables, e.g. \"COUNT0 + COUNT1\""],
+    expr: Annotated[str, 'an expression over earlier variables, e.g. "COUNT0 + COUNT1"'],
     variables: dict[str, Any],
 ) -> Any:
     """Compute a number, yes/no or text from earlier results (arithmetic, comparison, logic)."""

@@ -176,7 +176,9 @@ class _Run:
                     del running[late]
                     self.ctx.report(f"{late} timed out")
                     limit = self.options.step_timeout_s
-                    self.finish(late, None, StepTimeoutError(f"{late} ran longer than {limit:g} s and was abandoned"), limit)
+                    self.finish(
+                        late, None, StepTimeoutError(f"{late} ran longer than {limit:g} s and was abandoned"), limit
+                    )
                 continue
             if target not in running:
                 continue

@@ -11,7 +11,8 @@ of functions. Grammar, loosest binding first::
     sum      := product (("+" | "-") product)*
     product  := unary (("*" | "/" | "//" | "%") unary)*
     unary    := "-" unary | atom
-    atom     := NUMBER | STRING | TRUE | FALSE | NAME | "{" NAME "}" | FUNCTION "(" [expr ("," expr)*] ")" | "(" expr ")"
+    atom     := NUMBER | STRING | TRUE | FALSE | NAME | "{" NAME "}"
+              | FUNCTION "(" [expr ("," expr)*] ")" | "(" expr ")"
 
 Variables are written bare (``COUNT0 > 2``) or in braces (``{COUNT0} > 2``, as in VisProg).
 """
@@ -113,9 +114,7 @@ def _plain(value: Any) -> Any:
 class _ExpressionParser:
     def __init__(self, source: str) -> None:
         self.source = source
-        self.tokens = [
-            token for token in tokenize(source, self._lex_error) if token.kind != TokenKind.NEWLINE
-        ]
+        self.tokens = [token for token in tokenize(source, self._lex_error) if token.kind != TokenKind.NEWLINE]
         self.index = 0
         self.depth = 0
         self.variables: list[str] = []
@@ -205,7 +204,9 @@ class _ExpressionParser:
         if self.at("not") and self.index + 1 < len(self.tokens) and self.tokens[self.index + 1].text == "in":
             self.advance()
             self.advance()
-            return Node("not", None, (Node("in", None, (node, self.sum()), token.position.column),), token.position.column)
+            return Node(
+                "not", None, (Node("in", None, (node, self.sum()), token.position.column),), token.position.column
+            )
         return node
 
     def sum(self) -> Node:
@@ -263,7 +264,9 @@ class _ExpressionParser:
             self.advance()
             name = self.peek()
             if name.kind != TokenKind.NAME or name.text in _KEYWORDS:
-                raise ExpressionError(f"expected a variable name inside {{ }}, found {name.describe()}", name.position.column)
+                raise ExpressionError(
+                    f"expected a variable name inside {{ }}, found {name.describe()}", name.position.column
+                )
             self.advance()
             self.expect("}")
             self.variables.append(name.text)
@@ -329,9 +332,13 @@ def _evaluate(node: Node, variables: dict[str, Any]) -> Any:
         condition, then, otherwise = node.children
         return _evaluate(then if _truth(_evaluate(condition, variables), where) else otherwise, variables)
     if kind == "or":
-        return _truth(_evaluate(node.children[0], variables), where) or _truth(_evaluate(node.children[1], variables), where)
+        return _truth(_evaluate(node.children[0], variables), where) or _truth(
+            _evaluate(node.children[1], variables), where
+        )
     if kind == "and":
-        return _truth(_evaluate(node.children[0], variables), where) and _truth(_evaluate(node.children[1], variables), where)
+        return _truth(_evaluate(node.children[0], variables), where) and _truth(
+            _evaluate(node.children[1], variables), where
+        )
     if kind == "not":
         return not _truth(_evaluate(node.children[0], variables), where)
     if kind == "negate":

@@ -75,7 +75,7 @@ def program_gbnf(registry: ToolRegistry, max_steps: int = 12) -> str:
     lines += [f"{_rule_name(spec.name)} ::= {_gbnf_call(spec)}" for spec in tools]
     lines += [
         "variable ::= [A-Z] [A-Z0-9_]{0,15}",
-        "string ::= \"'\" [^'\\n\\\\]{0,120} \"'\"",
+        'string ::= "\'" [^\'\\n\\\\]{0,120} "\'"',
         'string-list ::= "[" string (", " string){0,15} "]"',
         'number ::= "-"? [0-9]{1,9} ("." [0-9]{1,6})?',
         'boolean ::= "True" | "False"',
@@ -95,7 +95,8 @@ _EXPRESSION_GBNF = [
     'comparison ::= sum (" " ("==" | "!=" | "<=" | ">=" | "<" | ">" | "in" | "not in") " " sum)?',
     'sum ::= product (" " ("+" | "-") " " product)*',
     'product ::= atom (" " ("*" | "//" | "/" | "%") " " atom)*',
-    'atom ::= number | "\'" [^\'"\\n\\\\]{0,60} "\'" | variable | "True" | "False" | function "(" expr (", " expr)* ")" | "(" expr ")"',
+    'atom ::= number | text | variable | "True" | "False" | function "(" expr (", " expr)* ")" | "(" expr ")"',
+    'text ::= "\'" [^\'"\\n\\\\]{0,60} "\'"',
     f"function ::= {_FUNCTIONS}",
 ]
 

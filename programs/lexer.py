@@ -67,7 +67,9 @@ def tokenize(source: str, error: Callable[[str, SourcePosition], Exception]) -> 
             text = source[start:index]
             tokens.append(Token(TokenKind.NAME, text, text, position()))
             column += index - start
-        elif char.isascii() and (char.isdigit() or (char == "." and index + 1 < length and source[index + 1].isdigit())):
+        elif char.isascii() and (
+            char.isdigit() or (char == "." and index + 1 < length and source[index + 1].isdigit())
+        ):
             start, here = index, position()
             while index < length and source[index].isascii() and source[index].isdigit():
                 index += 1
@@ -88,7 +90,7 @@ def tokenize(source: str, error: Callable[[str, SourcePosition], Exception]) -> 
                         index += 1
             text = source[start:index]
             if index < length and source[index].isascii() and (source[index].isalpha() or source[index] == "_"):
-                raise error(f"a number cannot run into a name: {source[start:index + 1]!r}", here)
+                raise error(f"a number cannot run into a name: {source[start : index + 1]!r}", here)
             value: object = float(text) if is_float else int(text)
             tokens.append(Token(TokenKind.NUMBER, text, value, here))
             column += index - start

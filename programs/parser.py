@@ -69,7 +69,9 @@ class _Parser:
             steps.append(self.step())
             token = self.peek()
             if token.kind not in (TokenKind.NEWLINE, TokenKind.END):
-                raise self.error(f"expected the end of the line after the step, found {token.describe()}", token.position)
+                raise self.error(
+                    f"expected the end of the line after the step, found {token.describe()}", token.position
+                )
         return Program(steps=tuple(steps), source=self.source)
 
     def step(self) -> Step:

@@ -16,7 +16,6 @@ from typing import Any
 from pydantic import BaseModel
 
 from programs.trace_html import render_trace_html
-
 from tools.audio import AudioRef
 from tools.detections import Detections
 from tools.images import ImageRef

@@ -40,7 +40,8 @@ h1{font-size:20px;margin:0 0 12px} h2{font-size:15px;margin:0}
 .status.failed{background:#ffebee;color:#c62828}.status.skipped{background:#eee;color:#555}
 .io{display:grid;grid-template-columns:1fr 1fr;gap:16px;margin-top:10px}
 .io h3{font-size:12px;text-transform:uppercase;color:#888;margin:0 0 6px}
-.value{margin:4px 0 10px}.value img{display:block;max-width:100%;max-height:360px;border-radius:4px;border:1px solid #eee}
+.value{margin:4px 0 10px}
+.value img{display:block;max-width:100%;max-height:360px;border-radius:4px;border:1px solid #eee}
 .value.small img{max-height:150px}.value.small table,.value.small .meta{display:none}
 .name{font-weight:600;font-family:ui-monospace,monospace}
 .error{color:#c62828;font-family:ui-monospace,monospace;font-size:12px;white-space:pre-wrap}

@@ -123,7 +123,9 @@ class _Validator:
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]}?" if close else ""
         inputs = ", ".join(self.declared_inputs) if self.declared_inputs is not None else "IMAGE, AUDIO, QUESTION"
-        self.issue(f"{name} is not defined: no earlier step assigns it and it is not an input ({inputs}){hint}", position)
+        self.issue(
+            f"{name} is not defined: no earlier step assigns it and it is not an input ({inputs}){hint}", position
+        )
         return None
 
     def check_value(self, step: Step, param: ParamSpec, value: Value, reads: list[str]) -> None:
@@ -156,7 +158,10 @@ class _Validator:
                 if item.name in self.kinds:
                     reads.append(item.name)
                 if kind is not None and not accepts(ValueKind.TEXT, kind):
-                    self.issue(f"{step.tool}: list items of '{param.name}' must be text; {item.name} holds {kind.value}", item.position)
+                    self.issue(
+                        f"{step.tool}: list items of '{param.name}' must be text; {item.name} holds {kind.value}",
+                        item.position,
+                    )
 
     def check_expression(self, step: Step, value: Value, reads: list[str]) -> None:
         if not isinstance(value, Literal) or not isinstance(value.value, str):
@@ -174,12 +179,16 @@ class _Validator:
                 reads.append(name)
             if kind in (ValueKind.IMAGE, ValueKind.DETECTIONS, ValueKind.AUDIO):
                 hint = " (use COUNT first)" if kind == ValueKind.DETECTIONS else ""
-                self.issue(f"{step.tool}: {name} holds {kind.value}, which an expression cannot use{hint}", value.position)
+                self.issue(
+                    f"{step.tool}: {name} holds {kind.value}, which an expression cannot use{hint}", value.position
+                )
 
     def check_step(self, step: Step) -> None:
         if step.target in self.kinds:
             line = self.defined_at[step.target].line
-            self.issue(f"{step.target} is assigned again (first assigned on line {line}); use a new name", step.position)
+            self.issue(
+                f"{step.target} is assigned again (first assigned on line {line}); use a new name", step.position
+            )
         elif self.input_kind(step.target) is not None:
             self.issue(f"{step.target} is an input name and cannot be assigned; use another name", step.position)
         reads: list[str] = []
@@ -253,7 +262,9 @@ class _Validator:
         )
 
 
-def validate_program(program: Program, registry: ToolRegistry, inputs: dict[str, Any] | None = None) -> ValidatedProgram:
+def validate_program(
+    program: Program, registry: ToolRegistry, inputs: dict[str, Any] | None = None
+) -> ValidatedProgram:
     """Check ``program`` against ``registry``; ``inputs`` maps input names to kinds (or values).
 
     Without ``inputs``, names follow the convention IMAGE / IMAGE_* / AUDIO / AUDIO_* / QUESTION.
@@ -263,5 +274,7 @@ def validate_program(program: Program, registry: ToolRegistry, inputs: dict[str,
     if inputs is not None:
         from tools.types import kind_of_value
 
-        kinds = {name: value if isinstance(value, ValueKind) else kind_of_value(value) for name, value in inputs.items()}
+        kinds = {
+            name: value if isinstance(value, ValueKind) else kind_of_value(value) for name, value in inputs.items()
+        }
     return _Validator(program, registry, kinds).validate()

@@ -15,7 +15,9 @@ from orchestrator.runtime import Runtime
 from tests.helpers import TEST_TOOLS
 from tools.catalog import builtin_tools
 
-COUNT_PROGRAM = "BOX0=TEST_BOXES(image=IMAGE, label='person', count=3)\nANSWER0=COUNT(box=BOX0)\nFINAL=RESULT(var=ANSWER0)"
+COUNT_PROGRAM = (
+    "BOX0=TEST_BOXES(image=IMAGE, label='person', count=3)\nANSWER0=COUNT(box=BOX0)\nFINAL=RESULT(var=ANSWER0)"
+)
 ANSWER = json.dumps({"verdict": "ANSWER", "reason": "the count answers it", "missing": ""})
 CONTINUE = json.dumps({"verdict": "CONTINUE", "reason": "doubtful", "missing": "try a crop"})
 
@@ -85,7 +87,7 @@ def test_continue_replans_with_the_evidence(make_agent, bus_path: Path) -> None:
 
 def test_failed_program_gets_a_rule_verdict_without_an_llm_call(make_agent, bus_path: Path) -> None:
     failing = "A=TEST_FAIL(message='model crashed')\nFINAL=RESULT(var=A)"
-    agent, llm = make_agent([failing, COUNT_PROGRAM, ANSWER, "3"])
+    agent, _ = make_agent([failing, COUNT_PROGRAM, ANSWER, "3"])
     answer = agent.ask(image=bus_path, question="How many people?")
     assert answer.verdicts[0].by_rule and answer.verdicts[0].verdict == "CONTINUE"
     assert answer.text == "3" and answer.timings.llm_calls == 4
@@ -136,7 +138,11 @@ def test_dead_llm_endpoint_is_a_typed_error(tmp_path: Path, bus_path: Path) -> N
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    llm = OpenAICompatibleBackend(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", model="m", timeout_s=5, max_retries=1)
-    runtime = Runtime.create(VisorchSettings(home=tmp_path / "home"), tools=[*builtin_tools(), *TEST_TOOLS], backends=[])
+    llm = OpenAICompatibleBackend(
+        base_url=f"http://127.0.0.1:{port}/v1", api_key="none", model="m", timeout_s=5, max_retries=1
+    )
+    runtime = Runtime.create(
+        VisorchSettings(home=tmp_path / "home"), tools=[*builtin_tools(), *TEST_TOOLS], backends=[]
+    )
     with Agent(runtime=runtime, llm=llm) as agent, pytest.raises(LLMUnreachableError):
         agent.ask(image=bus_path, question="How many people?")

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from tools.builtin.boxes import count, filter_boxes, select_box
-from tools.builtin.color import colour_of, name_colour, _to_lab
+from tools.builtin.color import _to_lab, colour_of, name_colour
 from tools.builtin.image_ops import crop, crop_above, crop_below, crop_left_of, crop_right_of, tag
 from tools.detections import Detections
 from tools.errors import ToolArgumentError
@@ -55,7 +55,7 @@ def test_crop_follows_boxes_found_on_a_crop(ctx, bus) -> None:
 
 def test_crop_of_empty_detections_is_a_clear_error(ctx, bus) -> None:
     empty = Detections.empty(bus, "test", notes=["no class for 'unicorn'"])
-    with pytest.raises(ToolArgumentError, match="no box to use.*unicorn"):
+    with pytest.raises(ToolArgumentError, match=r"no box to use.*unicorn"):
         crop(ctx, image=bus, box=empty)
 
 
@@ -118,7 +118,9 @@ def _saved(image: Image.Image, path: Path) -> Path:
     [(1041642, "yellow"), (1058555, "green"), (1062309, "orange"), (582104, "gray"), (164870, "red"),
      (1072508, "orange")],
 )  # fmt: skip
-def test_colour_of_real_coco_objects_with_their_masks(ctx, shared_data: Path, annotation_id: int, expected: str) -> None:
+def test_colour_of_real_coco_objects_with_their_masks(
+    ctx, shared_data: Path, annotation_id: int, expected: str
+) -> None:
     from pycocotools.coco import COCO
 
     coco = _coco(shared_data)

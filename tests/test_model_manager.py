@@ -31,7 +31,9 @@ class CountingModel:
         return [2 * item for item in items]
 
 
-def _test_backend(name: str, loads: list[str], memory_mb: float = 100.0, weights: bool = True, version: str = "1") -> Backend:
+def _test_backend(
+    name: str, loads: list[str], memory_mb: float = 100.0, weights: bool = True, version: str = "1"
+) -> Backend:
     def load(request: LoadRequest) -> CountingModel:
         time.sleep(0.2)
         loads.append(name)
@@ -86,7 +88,9 @@ def test_models_in_use_are_not_evicted(tmp_path: Path) -> None:
 
 def test_device_choice_and_overrides(tmp_path: Path) -> None:
     loads: list[str] = []
-    manager = ModelManager([_test_backend("a", loads), _test_backend("b", loads)], tmp_path, device_overrides={"b": "cuda:1"})
+    manager = ModelManager(
+        [_test_backend("a", loads), _test_backend("b", loads)], tmp_path, device_overrides={"b": "cuda:1"}
+    )
     assert manager.get("a").device == "cpu"
     assert manager.device_for(manager.backend("b")) == "cuda:1"
 
@@ -131,7 +135,9 @@ def test_concurrent_calls_are_batched(tmp_path: Path) -> None:
     results: dict[int, int] = {}
 
     def call(item: int) -> None:
-        results[item] = manager.run_batched("a", "double", item, lambda model, items: model.double(items), window_s=0.05)
+        results[item] = manager.run_batched(
+            "a", "double", item, lambda model, items: model.double(items), window_s=0.05
+        )
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(8)]
     for thread in threads:

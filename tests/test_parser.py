@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,7 +24,9 @@ def test_parses_steps_values_and_comments() -> None:
     assert [step.target for step in program.steps] == ["BOX0", "X", "FINAL"]
     first = program.steps[0]
     assert first.tool == "LOC"
-    assert first.argument("object") is not None and first.argument("object").value == Literal("person", first.argument("object").value.position)
+    assert first.argument("object") is not None and first.argument("object").value == Literal(
+        "person", first.argument("object").value.position
+    )
     x = program.steps[1]
     values = {argument.name: argument.value for argument in x.arguments}
     assert values["a"].value == 1 and values["b"].value == -2.5
@@ -87,15 +91,40 @@ def test_deeply_nested_lists_are_a_syntax_error_not_a_crash() -> None:
 @settings(max_examples=400, deadline=None)
 @given(st.text(max_size=200))
 def test_arbitrary_text_raises_only_language_errors(text: str) -> None:
-    try:
+    with contextlib.suppress(ProgramError):
         parse_program(text)
-    except ProgramError:
-        pass
 
 
 program_like = st.lists(
-    st.sampled_from(["A", "B0", "=", "LOC", "(", ")", ",", "image", "IMAGE", "'x'", "\"y\"", "1", "-", "2.5",
-                     "[", "]", "\n", " ", "#c", "True", "None", "\\", "'", "x=", "FINAL=RESULT(var=A)"]),
+    st.sampled_from(
+        [
+            "A",
+            "B0",
+            "=",
+            "LOC",
+            "(",
+            ")",
+            ",",
+            "image",
+            "IMAGE",
+            "'x'",
+            '"y"',
+            "1",
+            "-",
+            "2.5",
+            "[",
+            "]",
+            "\n",
+            " ",
+            "#c",
+            "True",
+            "None",
+            "\\",
+            "'",
+            "x=",
+            "FINAL=RESULT(var=A)",
+        ]
+    ),
     max_size=40,
 ).map("".join)
 
@@ -103,7 +132,5 @@ program_like = st.lists(
 @settings(max_examples=600, deadline=None)
 @given(program_like)
 def test_program_like_text_raises_only_language_errors(text: str) -> None:
-    try:
+    with contextlib.suppress(ProgramError):
         parse_program(text)
-    except ProgramError:
-        pass

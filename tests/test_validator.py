@@ -91,7 +91,9 @@ def test_reassignment_and_assigning_an_input() -> None:
 
 def test_result_rules() -> None:
     assert any("no RESULT step" in issue for issue in issues("A=COLOR(image=IMAGE)"))
-    assert any("RESULT must be the last step" in issue for issue in issues("FINAL=RESULT(var=IMAGE)\nA=COLOR(image=IMAGE)"))
+    assert any(
+        "RESULT must be the last step" in issue for issue in issues("FINAL=RESULT(var=IMAGE)\nA=COLOR(image=IMAGE)")
+    )
     assert any("2 RESULT steps" in issue for issue in issues("F=RESULT(var=IMAGE)\nG=RESULT(var=IMAGE)"))
     assert issues("") == ["line 1, column 1: the program has no steps"]
 
@@ -110,9 +112,7 @@ def test_eval_expressions_are_checked() -> None:
 def test_declared_inputs_replace_the_naming_convention() -> None:
     found = issues("A=COLOR(image=IMAGE2)\nFINAL=RESULT(var=A)", inputs={"IMAGE": ValueKind.IMAGE})
     assert "IMAGE2 is not defined" in found[0]
-    validated = validate_program(
-        parse_program("A=COLOR(image=IMAGE_LEFT)\nFINAL=RESULT(var=A)"), REGISTRY
-    )
+    validated = validate_program(parse_program("A=COLOR(image=IMAGE_LEFT)\nFINAL=RESULT(var=A)"), REGISTRY)
     assert validated.inputs == {"IMAGE_LEFT": ValueKind.IMAGE}
 
 

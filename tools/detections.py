@@ -113,20 +113,24 @@ class Detections:
 
     @property
     def masks(self) -> np.ndarray | None:
-        """(N, H, W) boolean masks, or None."""
-        return self.detections.mask
+        """(N, H, W) boolean masks, or None (supervision's compact masks are expanded)."""
+        mask = self.detections.mask
+        return None if mask is None else np.asarray(mask, dtype=bool)
 
     @property
     def areas(self) -> np.ndarray:
         """Box areas in pixels (mask areas where masks exist)."""
-        if self.detections.mask is not None:
-            return self.detections.mask.reshape(len(self), -1).sum(axis=1).astype(float)
-        return self.detections.box_area
+        masks = self.masks
+        if masks is not None:
+            return masks.reshape(len(self), -1).sum(axis=1).astype(float)
+        return np.asarray(self.detections.box_area, dtype=float)
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> Detections:
         """The boxes at ``indices``, in that order."""
         index = np.asarray(indices, dtype=int)
-        return Detections(self.detections[index], self.image, self.source, self.notes)
+        chosen = self.detections[index]
+        assert isinstance(chosen, sv.Detections)
+        return Detections(chosen, self.image, self.source, self.notes)
 
     def with_notes(self, *notes: str) -> Detections:
         """The same boxes with extra caveats."""
@@ -186,7 +190,7 @@ class Detections:
             return f"no boxes{note}"
         parts = []
         for record in self.records()[:limit]:
-            x1, y1, x2, y2 = (int(round(v)) for v in record.box)
+            x1, y1, x2, y2 = (round(v) for v in record.box)
             score = "" if record.score is None else f" {record.score:.2f}"
             text = "" if record.text is None else f" '{record.text}'"
             parts.append(f"{record.label}{score}{text} [{x1},{y1},{x2},{y2}]")

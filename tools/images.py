@@ -114,12 +114,23 @@ def decode_image_file(path: Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) ->
     return decode_image_bytes(path.read_bytes(), name=str(path), max_pixels=max_pixels)
 
 
+def _pil_open(data: io.BytesIO) -> Image.Image:
+    """PIL's own Image.open, also after ultralytics has patched it (its patch tries to pip-install a
+    HEIF plugin whenever a file is not an image, which must never happen offline or at run time)."""
+    opener = Image.open
+    if getattr(opener, "__module__", "").startswith("ultralytics"):
+        from ultralytics.utils import patches
+
+        opener = patches._image_open
+    return opener(data)
+
+
 def decode_image_bytes(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Image.Image:
     """Decode image bytes into RGB with EXIF orientation applied; typed errors on bad input."""
     if not data:
         raise ImageLoadError(f"image is empty (0 bytes): {name}")
     try:
-        with Image.open(io.BytesIO(data)) as opened:
+        with _pil_open(io.BytesIO(data)) as opened:
             width, height = opened.size
             if width * height > max_pixels:
                 raise ImageTooLargeError(

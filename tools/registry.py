@@ -100,9 +100,17 @@ def _parameter_description(annotation: Any) -> tuple[Any, str]:
 class Tool:
     """A program tool: its spec plus the function that runs it."""
 
-    def __init__(self, function: Callable[..., Any], spec: ToolSpec, wants_context: bool, wants_variables: bool) -> None:
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        spec: ToolSpec,
+        wants_context: bool,
+        wants_variables: bool,
+        availability: Callable[[ToolContext], bool] | None = None,
+    ) -> None:
         self.function = function
         self.spec = spec
+        self._availability = availability
         self._wants_context = wants_context
         self._wants_variables = wants_variables
 
@@ -112,8 +120,10 @@ class Tool:
         return self.spec.name
 
     def is_available(self, ctx: ToolContext) -> bool:
-        """Whether this tool can run here (its model capability has an installed backend)."""
-        return self.spec.capability is None or ctx.models.has_installed(self.spec.capability)
+        """Whether this tool can run here (its capability has an installed backend that suits it)."""
+        if self.spec.capability is not None and not ctx.models.has_installed(self.spec.capability):
+            return False
+        return self._availability is None or self._availability(ctx)
 
     def check_available(self, ctx: ToolContext) -> None:
         """Raise :class:`ToolNotInstalledError` with the fixing command if this tool cannot run here."""
@@ -199,8 +209,13 @@ def tool(
     capability: str | None = None,
     cacheable: bool = False,
     expression_param: str | None = None,
+    availability: Callable[[ToolContext], bool] | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]:
-    """Turn a typed function into a :class:`Tool`; the docstring's first line is its summary."""
+    """Turn a typed function into a :class:`Tool`; the docstring's first line is its summary.
+
+    ``availability`` refines "its capability is installed" when a tool needs more than that
+    (e.g. point prompts need a SAM-family segmenter, not any segmenter).
+    """
 
     def decorate(function: Callable[..., Any]) -> Tool:
         hints = typing.get_type_hints(function, include_extras=True)
@@ -249,6 +264,7 @@ def tool(
             spec,
             wants_context=CONTEXT_PARAMETER in signature.parameters,
             wants_variables=VARIABLES_PARAMETER in signature.parameters,
+            availability=availability,
         )
 
     return decorate

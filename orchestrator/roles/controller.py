@@ -17,8 +17,8 @@ from orchestrator.examples import WorkedExample
 from orchestrator.llm import ChatMessage, LLMBackend, LLMRequest, LLMResponse
 from orchestrator.state import ProgramAttempt, Verdict
 from programs.grammar import program_gbnf, program_json_schema
-from tools.registry import ToolRegistry
 from tools.cards import prompt_text
+from tools.registry import ToolRegistry
 
 SYSTEM_PROMPT = """You are the controller of a visual reasoning system. You answer a question about an image \
 by writing a short visual program: one tool call per line, VAR=TOOL(arg=value, ...). Values are 'quoted \
@@ -62,7 +62,8 @@ def user_prompt(plan: PlanRequest) -> str:
         if not attempt.valid:
             continue
         parts.append(
-            f"An earlier program for this question:\n{attempt.source}\nIts results:\n{attempt.evidence or attempt.error}\n"
+            f"An earlier program for this question:\n{attempt.source}\n"
+            f"Its results:\n{attempt.evidence or attempt.error}\n"
             f"Judgement: {verdict.reason} Missing: {verdict.missing}\n"
             "Write a different program that gets what is missing."
         )
@@ -70,7 +71,9 @@ def user_prompt(plan: PlanRequest) -> str:
     parts.append(f"Inputs: {inputs}\nQuestion: {plan.question}")
     if plan.rejected is not None:
         problems = "\n".join(f"- {issue}" for issue in plan.issues)
-        parts.append(f"Your previous program was invalid:\n{plan.rejected}\nProblems:\n{problems}\nWrite a corrected program.")
+        parts.append(
+            f"Your previous program was invalid:\n{plan.rejected}\nProblems:\n{problems}\nWrite a corrected program."
+        )
     parts.append("Program:")
     return "\n\n".join(parts)
 

@@ -51,7 +51,9 @@ def parse_verdict(text: str) -> Verdict:
         return Verdict(verdict=verdict, reason=f"unparsed judgement: {text[:200]}")  # type: ignore[arg-type]
 
 
-def decide(llm: LLMBackend, question: str, attempt: ProgramAttempt, round_number: int, max_rounds: int) -> tuple[Verdict, LLMResponse]:
+def decide(
+    llm: LLMBackend, question: str, attempt: ProgramAttempt, round_number: int, max_rounds: int
+) -> tuple[Verdict, LLMResponse]:
     """Ask the LLM for a verdict on one executed program."""
     user = (
         f"Question: {question}\nProgram:\n{attempt.source}\nResults:\n{attempt.evidence}\n"

@@ -13,7 +13,7 @@ which, what colour, a date, an amount, a name) reply with the bare answer only: 
 digits, or a few words copied from the results. For an open question reply with one short sentence. If the \
 results do not answer the question, reply: I cannot tell from the tools' results."""
 
-ANSWER_GRAMMAR = 'root ::= [^\\n]{1,200}\n'
+ANSWER_GRAMMAR = "root ::= [^\\n]{1,200}\n"
 CANNOT_TELL = "I cannot tell from the tools' results."
 
 

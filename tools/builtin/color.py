@@ -66,7 +66,7 @@ def dominant_colour(pixels: np.ndarray, clusters: int = 3, seed: int = 0) -> tup
         return name_colour(lab.mean(axis=0)), 1.0
     cv2.setRNGSeed(seed)
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 0.5)
-    _, assignment, centres = cv2.kmeans(lab, k, None, criteria, 3, cv2.KMEANS_PP_CENTERS)
+    _, assignment, centres = cv2.kmeans(lab, k, None, criteria, 3, cv2.KMEANS_PP_CENTERS)  # type: ignore[call-overload]
     counts = np.bincount(assignment.reshape(-1), minlength=k)
     # Clusters with the same name pool their pixels, so two shades of blue outvote one grey.
     shares: dict[str, float] = {}
@@ -87,7 +87,8 @@ def dominant_colour(pixels: np.ndarray, clusters: int = 3, seed: int = 0) -> tup
     category="attributes",
     example="COLOR0=COLOR(image=IMAGE, box=BOX0)",
     limitations=(
-        "Classical: k-means in CIELAB, clusters named by lightness/chroma/hue (11 basic names). Without a mask, the central 60% of the box "
+        "Classical: k-means in CIELAB, clusters named by lightness/chroma/hue (11 basic names). "
+        "Without a mask, the central 60% of the box "
         "is used to limit background; lighting and shadows can shift the name."
     ),
 )

@@ -67,7 +67,12 @@ def _crop_beside(ctx: ToolContext, image: ImageRef, box: Detections, index: int,
 _BESIDE_LIMITATIONS = "Uses the box centre as the border, so the box itself is half inside the crop."
 
 
-@tool(name="CROP_LEFTOF", category="image", example="IMAGE0=CROP_LEFTOF(image=IMAGE, box=BOX0)", limitations=_BESIDE_LIMITATIONS)
+@tool(
+    name="CROP_LEFTOF",
+    category="image",
+    example="IMAGE0=CROP_LEFTOF(image=IMAGE, box=BOX0)",
+    limitations=_BESIDE_LIMITATIONS,
+)
 def crop_left_of(
     image: Annotated[ImageRef, "the image to crop"],
     box: Annotated[Detections, "the reference box"],
@@ -78,7 +83,12 @@ def crop_left_of(
     return _crop_beside(ctx, image, box, index, "left")
 
 
-@tool(name="CROP_RIGHTOF", category="image", example="IMAGE0=CROP_RIGHTOF(image=IMAGE, box=BOX0)", limitations=_BESIDE_LIMITATIONS)
+@tool(
+    name="CROP_RIGHTOF",
+    category="image",
+    example="IMAGE0=CROP_RIGHTOF(image=IMAGE, box=BOX0)",
+    limitations=_BESIDE_LIMITATIONS,
+)
 def crop_right_of(
     image: Annotated[ImageRef, "the image to crop"],
     box: Annotated[Detections, "the reference box"],
@@ -89,7 +99,12 @@ def crop_right_of(
     return _crop_beside(ctx, image, box, index, "right")
 
 
-@tool(name="CROP_ABOVE", category="image", example="IMAGE0=CROP_ABOVE(image=IMAGE, box=BOX0)", limitations=_BESIDE_LIMITATIONS)
+@tool(
+    name="CROP_ABOVE",
+    category="image",
+    example="IMAGE0=CROP_ABOVE(image=IMAGE, box=BOX0)",
+    limitations=_BESIDE_LIMITATIONS,
+)
 def crop_above(
     image: Annotated[ImageRef, "the image to crop"],
     box: Annotated[Detections, "the reference box"],
@@ -100,7 +115,12 @@ def crop_above(
     return _crop_beside(ctx, image, box, index, "above")
 
 
-@tool(name="CROP_BELOW", category="image", example="IMAGE0=CROP_BELOW(image=IMAGE, box=BOX0)", limitations=_BESIDE_LIMITATIONS)
+@tool(
+    name="CROP_BELOW",
+    category="image",
+    example="IMAGE0=CROP_BELOW(image=IMAGE, box=BOX0)",
+    limitations=_BESIDE_LIMITATIONS,
+)
 def crop_below(
     image: Annotated[ImageRef, "the image to crop"],
     box: Annotated[Detections, "the reference box"],

@@ -25,7 +25,9 @@ class Batcher:
     caller pays at most ``window_s`` of extra latency.
     """
 
-    def __init__(self, function: Callable[[list[Any]], Sequence[Any]], max_batch: int = 8, window_s: float = 0.01) -> None:
+    def __init__(
+        self, function: Callable[[list[Any]], Sequence[Any]], max_batch: int = 8, window_s: float = 0.01
+    ) -> None:
         self.function = function
         self.max_batch = max_batch
         self.window_s = window_s

@@ -287,7 +287,9 @@ class ModelManager:
             raise ToolExecutionError(f"loading {backend.name} failed: {type(error).__name__}: {error}") from error
         seconds = time.perf_counter() - started
         measured = _resident_mb() - before
-        return _LoadedModel(model=model, memory_mb=max(measured, backend.memory_mb), device=device, load_seconds=seconds)
+        return _LoadedModel(
+            model=model, memory_mb=max(measured, backend.memory_mb), device=device, load_seconds=seconds
+        )
 
     def _make_room(self, needed_mb: float) -> None:
         if self.memory_budget_mb is None:

@@ -22,7 +22,9 @@ class Detector(Protocol):
 
     class_names: Sequence[str] | None
 
-    def detect(self, images: Sequence[Image.Image], queries: Sequence[str] | None, min_score: float) -> list[sv.Detections]:
+    def detect(
+        self, images: Sequence[Image.Image], queries: Sequence[str] | None, min_score: float
+    ) -> list[sv.Detections]:
         """One ``sv.Detections`` per image, with ``data['class_name']`` and ``confidence`` set.
 
         Closed-vocabulary detectors receive ``queries`` already mapped to their class names (or

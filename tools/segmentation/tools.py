@@ -86,8 +86,17 @@ def point_backend(ctx: ToolContext) -> Backend:
     )
 
 
+def _takes_points(ctx: ToolContext) -> bool:
+    """Whether an installed segmentation backend takes point prompts."""
+    return any(
+        "point" in backend.extra.get(PROMPTS, ()) and ctx.models.not_installed_reason(backend.name) is None
+        for backend in ctx.models.backends("segmentation")
+    )
+
+
 @tool(
     name="SEG_POINT",
+    availability=_takes_points,
     category="segmentation",
     capability="segmentation",
     cacheable=False,  # the backend may differ from the capability's default, which the cache key names
