@@ -20,8 +20,8 @@ from tools.text import Transcript
     limitations=(
         "Whisper models: numbers often come out as digits ('10 of clubs'), names and rare words may be "
         "misspelt, and long silences or music can produce invented text. The offline default is English "
-        "only; other languages need a multilingual backend (faster-whisper-base). Word times are approximate "
-        "(about a tenth of a second)."
+        "only; other languages need a multilingual backend (faster-whisper-base). Word times come from "
+        "attention alignment and are approximate."
     ),
 )
 def transcribe(
