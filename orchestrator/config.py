@@ -57,6 +57,8 @@ class VisorchSettings(BaseSettings):
 
     home: Path = Field(default_factory=default_home)
     """Root for weights, derived images and the result cache (``VISORCH_HOME``)."""
+    weights_dir: Path | None = None
+    """Where weights live when not under ``home`` (``VISORCH_WEIGHTS_DIR``), e.g. a shared disk."""
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     models: ModelSettings = Field(default_factory=ModelSettings)
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
@@ -68,7 +70,7 @@ class VisorchSettings(BaseSettings):
     @property
     def weights_root(self) -> Path:
         """Where model weights live."""
-        return self.home / "weights"
+        return self.weights_dir or self.home / "weights"
 
     @property
     def images_dir(self) -> Path:

@@ -323,7 +323,13 @@ class ModelManager:
 
 
 def default_weights_root() -> Path:
-    """Where weights live: $VISORCH_HOME/weights or the user cache dir (XDG)."""
+    """Where weights live: $VISORCH_WEIGHTS_DIR, else $VISORCH_HOME/weights, else the user cache dir (XDG).
+
+    The same rule as ``VisorchSettings.weights_root`` (without a config file).
+    """
+    explicit = os.environ.get("VISORCH_WEIGHTS_DIR")
+    if explicit:
+        return Path(explicit)
     home = os.environ.get("VISORCH_HOME")
     if home:
         return Path(home) / "weights"
