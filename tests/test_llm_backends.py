@@ -51,6 +51,10 @@ from orchestrator.llm.bench import SAMPLE_PLANNER_PROMPT as PLANNER_PREFIX
 from programs.errors import ProgramSyntaxError
 from programs.parser import parse_program
 
+# llama.cpp's OpenMP threads should sleep, not spin, while they wait (the backend sets this before its
+# first import of llama_cpp; a test below imports llama_cpp directly, so set it here too).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 COUNT_LINE_GRAMMAR = r"""root ::= target "=COUNT(box=" box ")"
 target ::= "ANSWER" [0-9]
 box ::= "BOX" [0-9]
@@ -470,6 +474,22 @@ def test_llama_cpp_generation_stops_at_the_deadline(llama_backend: LlamaCppBacke
     assert time.monotonic() - started < 10
 
 
+def test_prompt_state_cache_limit_counts_the_logits_rows() -> None:
+    import numpy as np
+    from llama_cpp.llama import LlamaState
+
+    from orchestrator.llm.llama_prompt_cache import PromptStateCache
+
+    cache = PromptStateCache(capacity_bytes=2**20)
+    for first_token in range(5):  # each state: 1 KB of KV data but 300 KB of logits rows
+        scores = np.zeros((75, 1000), dtype=np.single)
+        ids = np.array([first_token, 1, 2, 3], dtype=np.intc)
+        cache[ids.tolist()] = LlamaState(ids, scores, 4, bytes(1024), 1024, 0)
+    assert len(cache.cache_state) == 3
+    assert cache.cache_size <= 2**20
+    assert cache[[4, 1, 2, 9]].input_ids[0] == 4  # longest-prefix lookup still works
+
+
 def test_llama_cpp_missing_or_corrupt_gguf_says_how_to_install(tmp_path: Path) -> None:
     backend = LlamaCppBackend(tmp_path / "missing.gguf")
     with pytest.raises(LLMModelMissingError, match=r"visorch models install-offline"):
@@ -492,7 +512,9 @@ def llama_server(gguf_path: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path), "--host", "127.0.0.1"]
     command += ["--port", str(port), "--n_ctx", "2048", "--n_threads", str(os.cpu_count() or 1)]
     log = log_path.open("w")  # a file, not a pipe: the server's verbose log would fill a pipe and block it
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    # Passive OpenMP waiting, as the embedded backend sets it: spinning threads crawl on a busy machine.
+    environment = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ}
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
     base_url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 90
     try:

@@ -56,19 +56,24 @@ def _messages(system: str, question: str) -> list[ChatMessage]:
     return [ChatMessage(role="system", content=system), ChatMessage(role="user", content=question)]
 
 
-def _show(label: str, response: LLMResponse) -> None:
+def _run(backend: LlamaCppBackend, label: str, request: LLMRequest) -> LLMResponse:
+    """Complete ``request`` and print wall and CPU time (CPU time is less distorted on a busy machine)."""
+    cpu_started = time.process_time()
+    response = backend.complete(request)
+    cpu = time.process_time() - cpu_started
     print(
-        f"{label:<34} {response.seconds:6.2f} s  prompt {response.prompt_tokens:4d} tok "
+        f"{label:<46} {response.seconds:6.2f} s (cpu {cpu:6.2f} s)  prompt {response.prompt_tokens:4d} tok "
         f"(reused {response.cached_prompt_tokens:4d})  completion {response.completion_tokens:3d} tok"
     )
+    return response
 
 
 def measure_prefix_reuse(backend: LlamaCppBackend) -> None:
     """First call vs later calls that share the planner prefix (prompt evaluation only: max_tokens=1)."""
     backend.complete(LLMRequest(messages=[ChatMessage(role="user", content="Say hi.")], max_tokens=1))
     for index, question in enumerate(QUESTIONS):
-        response = backend.complete(LLMRequest(messages=_messages(SAMPLE_PLANNER_PROMPT, question), max_tokens=1))
-        _show("planner prefix, " + ("first call" if index == 0 else f"later call {index}"), response)
+        label = "planner prefix, " + ("first call" if index == 0 else f"later call {index}")
+        _run(backend, label, LLMRequest(messages=_messages(SAMPLE_PLANNER_PROMPT, question), max_tokens=1))
 
 
 def measure_alternating_roles(backend: LlamaCppBackend, label: str) -> float:
@@ -76,8 +81,9 @@ def measure_alternating_roles(backend: LlamaCppBackend, label: str) -> float:
     seconds = []
     for index in range(6):
         system = SAMPLE_PLANNER_PROMPT if index % 2 == 0 else SAMPLE_JUDGE_PROMPT
-        response = backend.complete(LLMRequest(messages=_messages(system, QUESTIONS[index % 4]), max_tokens=1))
-        _show(f"{label}, call {index + 1} ({'planner' if index % 2 == 0 else 'judge'})", response)
+        role = "planner" if index % 2 == 0 else "judge"
+        request = LLMRequest(messages=_messages(system, QUESTIONS[index % 4]), max_tokens=1)
+        response = _run(backend, f"{label}, call {index + 1} ({role})", request)
         if index >= 2:
             seconds.append(response.seconds)
     return statistics.mean(seconds)
@@ -87,9 +93,8 @@ def measure_decode(backend: LlamaCppBackend, grammar: str | None, label: str) ->
     """Decode speed with the prompt already cached, so the time is (almost) all generation."""
     request = LLMRequest(messages=_messages(SAMPLE_PLANNER_PROMPT, QUESTIONS[0]), max_tokens=64, grammar=grammar)
     backend.complete(request)
-    response = backend.complete(request)
-    _show(label, response)
-    print(f"{'':<34} {response.tokens_per_second:6.2f} tok/s  text: {response.text[:60]!r}")
+    response = _run(backend, label, request)
+    print(f"{'':<46} {response.tokens_per_second:6.2f} tok/s  text: {response.text[:60]!r}")
 
 
 def main() -> None:
@@ -101,7 +106,7 @@ def main() -> None:
     options = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores, threads {options.threads}")
 
-    backend = LlamaCppBackend(options.model, n_ctx=2048, n_threads=options.threads)
+    backend = LlamaCppBackend(options.model, n_ctx=2048, n_threads=options.threads, prompt_cache_mb=0)
     started = time.monotonic()
     backend.complete(LLMRequest(messages=[ChatMessage(role="user", content="hi")], max_tokens=1))
     print(f"{backend.model}: load + first token {time.monotonic() - started:.2f} s")

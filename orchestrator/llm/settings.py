@@ -37,13 +37,16 @@ class LLMSettings(BaseSettings):
     """How the openai backend asks the server to enforce grammars/schemas: gbnf, json_schema, vllm or none."""
     n_ctx: int = Field(default=4096, gt=0)
     n_threads: int = Field(default_factory=_cores, gt=0)
+    n_batch: int = Field(default=512, gt=0)
+    """llama-cpp: prompt tokens evaluated per batch; also the logits rows each cached prompt state keeps."""
     seed: int = 0
     timeout_s: float = Field(default=300.0, gt=0)
     """Deadline of one completion call, retries included."""
     max_retries: int = Field(default=2, ge=0)
     retry_backoff_s: float = Field(default=0.5, ge=0)
-    prompt_cache_mb: int = Field(default=0, ge=0)
-    """llama-cpp: RAM kept for the states of earlier prompts (0: reuse only the last prompt's prefix)."""
+    prompt_cache_mb: int = Field(default=1024, ge=0)
+    """llama-cpp: RAM for the states of earlier prompts, so alternating roles keep their prefixes
+    (0: reuse only the last prompt's prefix, which saves ~0.7 s per call when one prompt repeats)."""
     device: str = "cpu"
     """transformers: the torch device."""
 
@@ -69,6 +72,7 @@ def create_backend(settings: LLMSettings | None = None) -> LLMBackend:
         Path(settings.model) if settings.model else None,
         n_ctx=settings.n_ctx,
         n_threads=settings.n_threads,
+        n_batch=settings.n_batch,
         seed=settings.seed,
         timeout_s=settings.timeout_s,
         prompt_cache_mb=settings.prompt_cache_mb,
