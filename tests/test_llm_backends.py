@@ -48,12 +48,13 @@ from orchestrator.llm import (
 )
 from orchestrator.llm.bench import SAMPLE_JUDGE_PROMPT as JUDGE_PREFIX
 from orchestrator.llm.bench import SAMPLE_PLANNER_PROMPT as PLANNER_PREFIX
+from orchestrator.llm.llama_cpp_backend import OPENMP_SPINCOUNT, limit_openmp_spinning
 from programs.errors import ProgramSyntaxError
 from programs.parser import parse_program
 
-# llama.cpp's OpenMP threads should sleep, not spin, while they wait (the backend sets this before its
-# first import of llama_cpp; a test below imports llama_cpp directly, so set it here too).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The backend bounds llama.cpp's OpenMP spinning before its first import of llama_cpp; a test below
+# imports llama_cpp directly, so do it here too.
+limit_openmp_spinning()
 
 COUNT_LINE_GRAMMAR = r"""root ::= target "=COUNT(box=" box ")"
 target ::= "ANSWER" [0-9]
@@ -512,8 +513,8 @@ def llama_server(gguf_path: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path), "--host", "127.0.0.1"]
     command += ["--port", str(port), "--n_ctx", "2048", "--n_threads", str(os.cpu_count() or 1)]
     log = log_path.open("w")  # a file, not a pipe: the server's verbose log would fill a pipe and block it
-    # Passive OpenMP waiting, as the embedded backend sets it: spinning threads crawl on a busy machine.
-    environment = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ}
+    # Bounded OpenMP spinning, as the embedded backend sets it: spinning threads crawl on a busy machine.
+    environment = {"GOMP_SPINCOUNT": OPENMP_SPINCOUNT, **os.environ}
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
     base_url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 90
