@@ -30,6 +30,7 @@ from orchestrator.llm import (
     LlamaCppBackend,
     LLMAuthError,
     LLMConfigError,
+    LLMContextLengthError,
     LLMGrammarError,
     LLMModelMissingError,
     LLMOutputError,
@@ -454,6 +455,23 @@ def test_llama_cpp_reuses_prompt_prefixes(llama_backend: LlamaCppBackend) -> Non
         f"prefix reuse ({cold.prompt_tokens} prompt tokens): cold {cold.seconds:.2f} s, warm {warm.seconds:.2f} s, "
         f"other role {other_role.seconds:.2f} s, back from RAM cache {back.seconds:.2f} s"
     )
+
+
+@pytest.mark.slow
+def test_llama_cpp_runs_one_generation_at_a_time(llama_backend: LlamaCppBackend) -> None:
+    request = LLMRequest(messages=_user("Name a colour."), max_tokens=4)
+
+    async def both() -> list[LLMResponse]:
+        return list(await asyncio.gather(llama_backend.acomplete(request), llama_backend.acomplete(request)))
+
+    first, second = asyncio.run(both())
+    assert first.text == second.text and first.text.strip()
+
+
+@pytest.mark.slow
+def test_llama_cpp_refuses_a_request_longer_than_the_context(llama_backend: LlamaCppBackend) -> None:
+    with pytest.raises(LLMContextLengthError, match="VISORCH_LLM_N_CTX"):
+        llama_backend.complete(LLMRequest(messages=_user("hi"), max_tokens=llama_backend.n_ctx))
 
 
 @pytest.mark.slow

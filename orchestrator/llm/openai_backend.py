@@ -209,6 +209,7 @@ class OpenAICompatibleBackend(LLMBackend):
             except openai.APITimeoutError as error:
                 raise self._timeout_error() from error
             except openai.APIConnectionError as error:
+                cause: Exception = error
                 failure: Exception = LLMUnreachableError(
                     f"cannot reach the LLM server at {self.base_url} ({_cause(error)}); start the server or fix "
                     "OPENAI_BASE_URL / VISORCH_LLM_BASE_URL"
@@ -220,6 +221,7 @@ class OpenAICompatibleBackend(LLMBackend):
                     "set OPENAI_API_KEY or VISORCH_LLM_API_KEY"
                 ) from error
             except openai.APIStatusError as error:
+                cause = error
                 failure = LLMResponseError(
                     f"{self.base_url} answered HTTP {error.status_code}: {_server_message(error)}"
                 )
@@ -231,7 +233,7 @@ class OpenAICompatibleBackend(LLMBackend):
             attempt += 1
             delay = retry_after if retry_after is not None else self.retry_backoff_s * 2 ** (attempt - 1)
             if attempt > self.max_retries or time.monotonic() + delay >= deadline:
-                raise failure
+                raise failure from cause
             time.sleep(delay)
 
     def _timeout_error(self) -> LLMTimeoutError:
