@@ -361,9 +361,11 @@ def test_constraint_mode_decides_what_the_server_receives(http_script, mode, req
 @pytest.fixture(scope="module")
 def random_transformers_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny Llama-architecture model with random weights and a byte-level BPE tokenizer, built offline."""
+    import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+    torch.manual_seed(0)  # the same random weights on every run
     directory = tmp_path_factory.mktemp("random-llm")
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -407,6 +409,13 @@ def test_transformers_backend_random_weights_code_path(random_transformers_model
     assert 1 <= first.completion_tokens <= 8
     assert first.finish_reason in {"stop", "length"}
     assert (first.backend, first.constraint_enforced) == ("transformers", False)
+    assert len(first.text) >= 4  # seeded random weights: 8 tokens of gibberish
+    stop = first.text[2:4]  # a stop string ends the text before it, as OpenAI-style APIs do
+    stopped = backend.complete(request.model_copy(update={"stop": [stop]}))
+    assert stopped.text == first.text[: first.text.find(stop)]
+    backend.timeout_s = 1e-4
+    with pytest.raises(LLMTimeoutError, match="transformers model did not finish"):
+        backend.complete(request.model_copy(update={"max_tokens": 64}))
     backend.close()
 
 
