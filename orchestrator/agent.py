@@ -58,6 +58,11 @@ class AgentConfig(BaseModel):
     """SQLite file for LangGraph checkpoints (default: <home>/agent-checkpoints.sqlite)."""
     llm: LLMSettings = Field(default_factory=LLMSettings)
 
+    @classmethod
+    def from_settings(cls, settings: VisorchSettings) -> AgentConfig:
+        """The [agent] and [llm] sections of the settings (config file), over VISORCH_LLM_* variables."""
+        return cls.model_validate({**settings.agent, "llm": LLMSettings(**settings.llm)})
+
 
 class Timings(BaseModel):
     """Where the time of one question went."""
@@ -146,9 +151,9 @@ class Agent:
         llm: LLMBackend | None = None,
         runtime: Runtime | None = None,
     ) -> None:
-        self.config = config or AgentConfig()
         self.runtime = runtime or Runtime.create(settings)
         settings = self.runtime.settings
+        self.config = config or AgentConfig.from_settings(settings)
         if llm is None:
             llm_settings = self.config.llm
             if llm_settings.backend == "llama-cpp" and not llm_settings.model:

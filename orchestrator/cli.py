@@ -229,10 +229,14 @@ def ask(
 ) -> None:
     """Ask a question about an image: the agent plans, runs and checks visual programs."""
     from orchestrator.agent import Agent, AgentConfig
+    from orchestrator.config import VisorchSettings
 
-    config = AgentConfig() if max_rounds is None else AgentConfig(max_rounds=max_rounds)
+    settings = VisorchSettings()
+    config = AgentConfig.from_settings(settings)
+    if max_rounds is not None:
+        config = config.model_copy(update={"max_rounds": max_rounds})
     extra: dict[str, str | Path] = {name: path for name, path in _split_named(more_images, "IMAGE2").items()}
-    with Agent(config) as agent:
+    with Agent(config, settings=settings) as agent:
         progress = StepProgress(stderr, quiet=quiet)
         answer = None
         with progress.active():
@@ -349,7 +353,7 @@ def _open_evaluation_runtime(config_file: Path | None) -> Any:
     runtime = Runtime.create(settings)
 
     def make_answerer(backend: str | None) -> Agent:
-        config = AgentConfig.model_validate(settings.agent)
+        config = AgentConfig.from_settings(settings)
         if backend:
             config = config.model_copy(update={"llm": config.llm.model_copy(update={"backend": backend})})
         return Agent(config, runtime=runtime)

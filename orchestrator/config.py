@@ -63,9 +63,9 @@ class VisorchSettings(BaseSettings):
     models: ModelSettings = Field(default_factory=ModelSettings)
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     agent: dict[str, Any] = Field(default_factory=dict)
-    """Agent options (see orchestrator.agent.AgentConfig); kept loose here to avoid a cycle."""
+    """The config file's [agent] section (fields of orchestrator.agent.AgentConfig)."""
     llm: dict[str, Any] = Field(default_factory=dict)
-    """LLM backend options (see orchestrator.llm); kept loose here to avoid a cycle."""
+    """The config file's [llm] section (fields of orchestrator.llm.LLMSettings, which also reads VISORCH_LLM_*)."""
 
     @property
     def weights_root(self) -> Path:

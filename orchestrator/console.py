@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,8 +16,9 @@ from programs.executor import StepEvent
 from programs.trace import StepStatus
 from tools.registry import ToolRegistry
 
-stderr = Console(stderr=True, highlight=False)
-stdout = Console(highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+# Tables need a width; when output goes to a file or pipe, rich would assume 80 columns.
+stdout = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 class StepProgress:

@@ -30,6 +30,8 @@ def build_graph(services: AgentServices, checkpointer: BaseCheckpointSaver[Any] 
         graph.add_node(name, nodes[name])
 
     def after_validate(state: AgentState) -> str:
+        if state.get("stop_reason"):
+            return "refine"
         if not state.get("issues"):
             needs_approval = limits.approve_plans and state.get("approved_program") != state.get("program")
             return "approve" if needs_approval else "execute"

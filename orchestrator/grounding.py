@@ -59,18 +59,37 @@ def _yes_no(text: str) -> str | None:
     return None
 
 
-def check_consistency(answer: str, result: Any) -> tuple[str, list[str]]:
-    """Keep ``answer`` unless it contradicts a numeric or yes/no program result; then use the result.
+_YES_NO_START = ("is", "are", "does", "do", "did", "can", "could", "was", "were", "has", "have", "will", "should")
+_COUNT_START = ("how many", "count", "what is the number of", "what number of")
 
-    Returns (answer, corrections made). Text results are left to the refiner.
+
+def question_form(question: str) -> str:
+    """'yes_no', 'count' or 'open', from how the question starts."""
+    text = question.strip().lower()
+    if text.startswith(_COUNT_START):
+        return "count"
+    words = re.findall(r"[a-z]+", text)
+    if words and words[0] in _YES_NO_START:
+        return "yes_no"
+    return "open"
+
+
+def check_consistency(answer: str, result: Any, question: str) -> tuple[str, list[str]]:
+    """Keep ``answer`` unless it contradicts the program's result of the question's own form.
+
+    A yes/no question with a yes/no result, or a counting question with a numeric result, must
+    state that result; otherwise the result replaces the answer. Returns (answer, corrections).
+    Other combinations (text results, a count behind a yes/no question) are left to the refiner.
     """
-    if isinstance(result, bool) or (isinstance(result, str) and result.strip().lower() in ("yes", "no")):
+    form = question_form(question)
+    is_yes_no = isinstance(result, bool) or (isinstance(result, str) and result.strip().lower() in ("yes", "no"))
+    if form == "yes_no" and is_yes_no:
         expected = ("yes" if result else "no") if isinstance(result, bool) else result.strip().lower()
         said = _yes_no(answer)
         if said != expected:
             return expected, [f"the answer {answer!r} did not match the program's result {expected!r}; used the result"]
         return answer, []
-    if isinstance(result, int | float):
+    if form == "count" and isinstance(result, int | float) and not isinstance(result, bool):
         numbers = _numbers_in(answer)
         if float(result) not in numbers or len(set(numbers)) > 1:
             expected = format_number(result)

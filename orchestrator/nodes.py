@@ -17,7 +17,7 @@ from langgraph.types import interrupt
 from orchestrator.evidence import result_text, trace_evidence
 from orchestrator.examples import ExampleSelector
 from orchestrator.grounding import check_consistency, grounded_boxes
-from orchestrator.llm import LLMBackend, LLMResponse
+from orchestrator.llm import LLMBackend
 from orchestrator.roles.controller import PlanRequest, plan_program
 from orchestrator.roles.decision import decide, rule_verdict
 from orchestrator.roles.refiner import refine_answer
@@ -67,8 +67,9 @@ def _emit(event: str, **data: Any) -> None:
     writer({"event": event, **data})
 
 
-def _llm_update(response: LLMResponse) -> dict[str, Any]:
-    return {"llm_seconds": response.seconds, "llm_calls": 1}
+def _llm_update(seconds: float) -> dict[str, Any]:
+    """LLM time is the wall time of the call: model loading and prompt-cache restores included."""
+    return {"llm_seconds": seconds, "llm_calls": 1}
 
 
 def describe_inputs(inputs: dict[str, Any]) -> dict[str, str]:
@@ -90,18 +91,28 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
 
     def plan(state: AgentState) -> dict[str, Any]:
         history = [attempt for attempt in state.get("attempts", []) if attempt.round < state["round"]]
+        selecting = time.perf_counter()
+        examples = services.selector.select(state["question"], limits.examples)
+        embedding_seconds = time.perf_counter() - selecting  # an embedding model call: model time
         request = PlanRequest(
             question=state["question"],
             inputs=describe_inputs(state["inputs"]),
-            examples=services.selector.select(state["question"], limits.examples),
+            examples=examples,
             history=[a for a in history if a.valid],
             verdicts=state.get("verdicts", []),
             issues=state.get("issues", []),
             rejected=state.get("program") if state.get("issues") else None,
         )
-        program, response = plan_program(services.llm, services.registry, request, limits.max_steps)
-        _emit("planned", round=state["round"], program=program, llm_seconds=response.seconds)
-        return {"program": program, "plan_attempts": state.get("plan_attempts", 0) + 1, **_llm_update(response)}
+        calling = time.perf_counter()
+        program, _ = plan_program(services.llm, services.registry, request, limits.max_steps)
+        seconds = time.perf_counter() - calling
+        _emit("planned", round=state["round"], program=program, llm_seconds=seconds)
+        return {
+            "program": program,
+            "plan_attempts": state.get("plan_attempts", 0) + 1,
+            "model_seconds": embedding_seconds,
+            **_llm_update(seconds),
+        }
 
     def validate(state: AgentState) -> dict[str, Any]:
         program = state.get("program") or ""
@@ -116,6 +127,10 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
         except ProgramError as error:
             issues = [str(error)]
         if not issues:
+            executed = {a.source.strip() for a in state.get("attempts", []) if a.valid and a.trace_id}
+            if program.strip() in executed:
+                _emit("repeated", round=state["round"], program=program)
+                return {"issues": [], "stop_reason": "the planner repeated a program it had already run"}
             return {"issues": []}
         _emit("invalid", round=state["round"], program=program, issues=issues)
         attempt = ProgramAttempt(round=state["round"], source=program, valid=False, issues=issues)
@@ -152,15 +167,17 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
         verdict = rule_verdict(attempt)
         update: dict[str, Any] = {}
         if verdict is None:
-            verdict, response = decide(services.llm, state["question"], attempt, state["round"], limits.max_rounds)
-            update.update(_llm_update(response))
+            calling = time.perf_counter()
+            verdict, _ = decide(services.llm, state["question"], attempt, state["round"], limits.max_rounds)
+            update.update(_llm_update(time.perf_counter() - calling))
         _emit("verdict", round=state["round"], verdict=verdict.verdict, reason=verdict.reason, missing=verdict.missing)
         update.update({"verdicts": [verdict], "round": state["round"] + 1, "plan_attempts": 0, "issues": []})
         return update
 
     def refine(state: AgentState) -> dict[str, Any]:
-        answer, response = refine_answer(services.llm, state["question"], state.get("attempts", []))
-        return {"draft_answer": answer, **_llm_update(response)}
+        calling = time.perf_counter()
+        answer, _ = refine_answer(services.llm, state["question"], state.get("attempts", []))
+        return {"draft_answer": answer, **_llm_update(time.perf_counter() - calling)}
 
     def verify(state: AgentState) -> dict[str, Any]:
         answer = state.get("draft_answer") or ""
@@ -169,7 +186,7 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
         boxes = []
         if executed:
             trace = services.traces[executed[-1].trace_id or ""]
-            answer, corrections = check_consistency(answer, trace.result)
+            answer, corrections = check_consistency(answer, trace.result, state["question"])
             boxes = grounded_boxes(trace, state["inputs"])
         _emit("answer", answer=answer, corrections=corrections)
         return {"answer": answer, "corrections": corrections, "boxes": boxes, "stop_reason": stop_reason(state)}

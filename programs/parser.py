@@ -27,6 +27,7 @@ class _Parser:
         self.tokens = tokenize(source, self.error)
         self.index = 0
         self.depth = 0  # brackets open: newlines inside them are not line ends
+        self.last: Token | None = None
 
     def error(self, message: str, position: SourcePosition) -> ProgramSyntaxError:
         return ProgramSyntaxError(message, position, self.source)
@@ -42,7 +43,20 @@ class _Parser:
         token = self.peek()
         if token.kind != TokenKind.END:
             self.index += 1
+        self.last = token
         return token
+
+    def unclosed(self, tool: Token) -> ProgramSyntaxError | None:
+        """An error at the end of the line when a call's ')' is missing before a new line starts."""
+        token = self.peek()
+        if self.last is None or token.position.line == self.last.position.line:
+            return None
+        line = self.last.position.line
+        text = self.source.splitlines()[line - 1]
+        end = len(text.split("#", 1)[0].rstrip()) + 1
+        return self.error(
+            f"expected ')' to close the call to {tool.text} at the end of line {line}", SourcePosition(line, end)
+        )
 
     def is_operator(self, text: str) -> bool:
         token = self.peek()
@@ -91,8 +105,12 @@ class _Parser:
             seen.add(name.text)
             self.expect_operator("=", f"after the argument name {name.text}")
             arguments.append(Argument(name.text, self.value(), name.position))
-            if not self.is_operator(")"):
-                self.expect_operator(",", "between arguments")
+            if not self.is_operator(")") and not self.is_operator(","):
+                raise self.unclosed(tool) or self.error(
+                    f"expected ',' between arguments, found {self.peek().describe()}", self.peek().position
+                )
+            if self.is_operator(","):
+                self.advance()
         self.depth -= 1
         self.advance()
         line_text = self.source.splitlines()[target.position.line - 1].strip()

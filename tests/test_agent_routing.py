@@ -94,9 +94,24 @@ def test_failed_program_gets_a_rule_verdict_without_an_llm_call(make_agent, bus_
 
 
 def test_round_limit(make_agent, bus_path: Path) -> None:
-    agent, _ = make_agent([COUNT_PROGRAM, CONTINUE, COUNT_PROGRAM, CONTINUE, "3"], max_rounds=2)
+    second = COUNT_PROGRAM.replace("count=3", "count=2")
+    agent, _ = make_agent([COUNT_PROGRAM, CONTINUE, second, CONTINUE, "2"], max_rounds=2)
     answer = agent.ask(image=bus_path, question="How many people?")
-    assert answer.stop_reason == "reached the limit of 2 rounds" and answer.text == "3"
+    assert answer.stop_reason == "reached the limit of 2 rounds" and answer.text == "2"
+
+
+def test_a_repeated_program_is_not_run_again(make_agent, bus_path: Path) -> None:
+    agent, llm = make_agent([COUNT_PROGRAM, CONTINUE, COUNT_PROGRAM, "3"], max_rounds=3)
+    events = list(agent.stream(image=bus_path, question="How many people?"))
+    answer = events[-1].answer
+    assert answer is not None and answer.stop_reason == "the planner repeated a program it had already run"
+    assert [e.event for e in events].count("step_started") == 3 and llm.remaining == 0
+
+
+def test_consistency_applies_only_to_the_question_form(make_agent, bus_path: Path) -> None:
+    agent, _ = make_agent([COUNT_PROGRAM, ANSWER, "yes"])
+    answer = agent.ask(image=bus_path, question="Is there a person and does the speaker mention one?")
+    assert answer.text == "yes" and answer.corrections == []
 
 
 def test_refined_answer_contradicting_the_result_is_corrected(make_agent, bus_path: Path) -> None:

@@ -20,7 +20,6 @@ from PIL import Image
 
 from tools.context import ToolContext
 from tools.detection.backends import BACKENDS, CENTERNET, NANODET, OWLV2, yolo_backend
-from tools.detection.coco_eval import coco_map
 from tools.detection.common import build_detections, class_filter, resize_to_square
 from tools.detection.tools import TOOLS, find_objects, locate
 from tools.detections import Detections
@@ -163,27 +162,31 @@ def test_centernet_loc_finds_people_and_cars(tmp_path: Path, bus_path: Path) -> 
     assert len(locate(ctx, image=image, object="cars")) == 0  # no car in the photo
 
 
-def _coco_score(name: str, shared_data: Path) -> tuple[float, float]:
-    manager = _offline_manager(name)
-    coco = shared_data / "coco128"
-    with manager.use(name) as detector:
-        score = coco_map(detector, name, coco / "train2017", coco / "annotations" / "instances_train2017.json")
-    print(f"\n{name} on COCO128: mAP@0.5 {score.map_50:.3f}, mAP@0.5:0.95 {score.map_50_95:.3f}, "
-          f"{score.seconds_per_image * 1000:.0f} ms/image, {score.images} images")  # fmt: skip
-    assert score.images == 128
-    return score.map_50, score.map_50_95
+def _coco_score(name: str, shared_data: Path, tmp_path: Path) -> tuple[float, float]:
+    """mAP through the evaluation harness's detect task (pycocotools COCOeval), min score 0.05."""
+    from orchestrator.evaluation.predictors import BackendDetector
+    from orchestrator.evaluation.runner import run_evaluation
+
+    predictor = BackendDetector(_offline_manager(name), name, min_score=0.05)
+    summary = run_evaluation(
+        "detect", shared_data / "coco128", tmp_path / name, predictor=predictor, show_progress=False
+    )
+    map_50, map_50_95 = summary.metrics["map_50"], summary.metrics["map_50_95"]
+    print(f"\n{name} on COCO128: mAP@0.5 {map_50:.3f}, mAP@0.5:0.95 {map_50_95:.3f}, {summary.items} images")
+    assert summary.items == 128 and summary.errors == 0
+    return float(map_50), float(map_50_95)
 
 
 @pytest.mark.slow
-def test_nanodet_map_on_coco128(shared_data: Path) -> None:
-    map_50, map_50_95 = _coco_score("nanodet-m", shared_data)
+def test_nanodet_map_on_coco128(shared_data: Path, tmp_path: Path) -> None:
+    map_50, map_50_95 = _coco_score("nanodet-m", shared_data, tmp_path)
     assert map_50 >= NANODET_MAP50_FLOOR
     assert map_50_95 >= NANODET_MAP_FLOOR
 
 
 @pytest.mark.slow
-def test_centernet_map_on_coco128(shared_data: Path) -> None:
-    map_50, map_50_95 = _coco_score("centernet-mb3", shared_data)
+def test_centernet_map_on_coco128(shared_data: Path, tmp_path: Path) -> None:
+    map_50, map_50_95 = _coco_score("centernet-mb3", shared_data, tmp_path)
     assert map_50 >= CENTERNET_MAP50_FLOOR
     assert map_50_95 >= CENTERNET_MAP_FLOOR
 

@@ -45,13 +45,50 @@ def test_grammar_rejects_unknown_tools_and_arguments() -> None:
     assert not pattern.fullmatch("BOX0=SELECT(box=BOX0, by='biggest')\nFINAL=RESULT(var=BOX0)")
 
 
+def test_grammar_names_variables_by_kind_so_kinds_fit() -> None:
+    pattern = re.compile(program_regex(REGISTRY))
+    ok = "TEXT0=OCR(image=IMAGE)\nANSWER0=EVAL(expr=\"'total' in TEXT0\")\nFINAL=RESULT(var=ANSWER0)"
+    assert pattern.fullmatch(ok)
+    assert not pattern.fullmatch("TEXT0=OCR(image=IMAGE)\nTEXT1=OCR(image=TEXT0)\nFINAL=RESULT(var=TEXT1)")
+    assert not pattern.fullmatch("ANSWER0=OCR(image=IMAGE)\nFINAL=RESULT(var=ANSWER0)")
+    assert not pattern.fullmatch("BOX0=LOC(image=IMAGE, object='bus')\nBOX1=COUNT(box=BOX0)\nFINAL=RESULT(var=BOX1)")
+
+
+def _rules(grammar: str) -> tuple[set[str], set[str]]:
+    """(defined rule names, referenced rule names) of a GBNF text."""
+    defined, referenced = set(), set()
+    for line in grammar.splitlines():
+        name, _, body = line.partition("::=")
+        defined.add(name.strip())
+        body = re.sub(r'"(?:\\.|[^"\\])*"', " ", body)  # drop literals
+        body = re.sub(r"\[(?:\\.|[^\]\\])*\]", " ", body)  # drop character classes
+        referenced |= set(re.findall(r"[a-z][a-z0-9-]*", body))
+    return defined, referenced
+
+
+def test_gbnf_defines_every_rule_it_uses() -> None:
+    grammar = program_gbnf(REGISTRY)
+    defined, referenced = _rules(grammar)
+    assert referenced <= defined, f"undefined rules: {referenced - defined}"
+    for item in REGISTRY:
+        if item.name != "RESULT":
+            assert f"{item.name}(" in grammar
+
+
+@pytest.mark.slow
 def test_gbnf_compiles_in_llama_cpp() -> None:
     llama_cpp = pytest.importorskip("llama_cpp")
-    grammar = program_gbnf(REGISTRY)
-    for spec in REGISTRY:
-        if spec.name != "RESULT":
-            assert f"{spec.name}(" in grammar
-    assert llama_cpp.LlamaGrammar.from_string(grammar, verbose=False) is not None
+    from orchestrator.llm.llama_cpp_backend import default_gguf_path
+
+    path = default_gguf_path()
+    if not path.is_file():
+        pytest.skip("the planner GGUF is not installed: run visorch models install-offline")
+    from llama_cpp import Llama
+
+    from orchestrator.llm.llama_cpp_backend import _compile_grammar
+
+    vocab = Llama(str(path), vocab_only=True, verbose=False)
+    assert _compile_grammar(llama_cpp.llama_model_get_vocab(vocab.model), program_gbnf(REGISTRY)) is not None
 
 
 def test_json_schema_pattern_is_the_program_regex() -> None:

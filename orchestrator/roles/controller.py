@@ -27,9 +27,14 @@ strings', numbers, True/False, or variables assigned on earlier lines. Inputs: I
 always FINAL=RESULT(var=...).
 Tools (argument names and kinds must match exactly):
 {tools}
-Rules: use the fewest steps that answer the question; name objects with simple nouns ('person', 'car'); \
-for yes/no questions COUNT the objects and EVAL a yes/no answer; never invent tools or arguments. \
-Reply with the program only."""
+Rules:
+- Use the fewest steps that answer the question. Name objects with simple nouns ('person', 'car').
+- Name each variable after what it holds: IMAGE0 for images, BOX0 for boxes, TEXT0 for text read (OCR) \
+or heard (TRANSCRIBE), ANSWER0 for numbers, yes/no and words.
+- Counting: LOC then COUNT. Yes/no about objects: LOC, COUNT, then EVAL 'yes' or 'no'.
+- To read a value (a total, a date, a name) or what someone says, end with the OCR or TRANSCRIBE result \
+itself: the final answer is written from it afterwards. Do not test text with EVAL.
+- Never invent tools or arguments. Reply with the program only."""
 
 
 @dataclass(frozen=True)
@@ -53,11 +58,28 @@ def system_prompt(registry: ToolRegistry) -> str:
     return SYSTEM_PROMPT.format(tools=prompt_text(item.spec for item in registry if item.name != "RESULT"))
 
 
+def _question_text(question: str, inputs: dict[str, str]) -> str:
+    described = ", ".join(f"{name} ({description})" for name, description in inputs.items())
+    return f"Inputs: {described}\nQuestion: {question}"
+
+
+def example_messages(examples: Sequence[WorkedExample]) -> list[ChatMessage]:
+    """Worked examples as earlier turns of the conversation (models imitate their own turns best)."""
+    messages = []
+    for example in examples:
+        inputs = {"IMAGE": "image"}
+        if "AUDIO" in example.program:
+            inputs["AUDIO"] = "audio"
+        if "IMAGE2" in example.program:
+            inputs["IMAGE2"] = "image"
+        messages.append(ChatMessage(role="user", content=_question_text(example.question, inputs)))
+        messages.append(ChatMessage(role="assistant", content=example.program))
+    return messages
+
+
 def user_prompt(plan: PlanRequest) -> str:
-    """The per-question part: examples, inputs, earlier rounds and validation feedback."""
-    parts = ["Examples:"]
-    for example in plan.examples:
-        parts.append(f"Question: {example.question}\nProgram:\n{example.program}")
+    """The question's own turn: inputs, earlier rounds and validation feedback."""
+    parts = []
     for attempt, verdict in zip(plan.history, plan.verdicts, strict=False):
         if not attempt.valid:
             continue
@@ -65,7 +87,7 @@ def user_prompt(plan: PlanRequest) -> str:
             f"An earlier program for this question:\n{attempt.source}\n"
             f"Its results:\n{attempt.evidence or attempt.error}\n"
             f"Judgement: {verdict.reason} Missing: {verdict.missing}\n"
-            "Write a different program that gets what is missing."
+            "Write a different program that gets what is missing; do not repeat the earlier program."
         )
     inputs = ", ".join(f"{name} ({description})" for name, description in plan.inputs.items())
     parts.append(f"Inputs: {inputs}\nQuestion: {plan.question}")
@@ -97,6 +119,7 @@ def plan_program(llm: LLMBackend, registry: ToolRegistry, plan: PlanRequest, max
     base = LLMRequest(
         messages=[
             ChatMessage(role="system", content=system_prompt(registry)),
+            *example_messages(plan.examples),
             ChatMessage(role="user", content=user_prompt(plan)),
         ],
         max_tokens=48 * (max_steps + 1),

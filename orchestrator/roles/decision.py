@@ -14,14 +14,15 @@ wrong: detectors miss small or unusual objects, give low scores (below 0.4 is do
 they do not know ('no class for X' means the detector cannot name X, not that X is absent); OCR can misread; \
 speech recognition can mishear. Reply ANSWER when the results answer the question well enough. Reply CONTINUE \
 when something needed is missing or doubtful, and say what to try instead (another object name, a crop, a \
-different tool). Reply in JSON: {"verdict": "ANSWER" or "CONTINUE", "reason": "...", "missing": "..."}"""
+different tool). Reply in JSON with a few words per field: {"verdict": "ANSWER" or "CONTINUE", "reason": "...", \
+"missing": "..."}"""
 
 VERDICT_SCHEMA = {
     "type": "object",
     "properties": {
         "verdict": {"type": "string", "enum": ["ANSWER", "CONTINUE"]},
-        "reason": {"type": "string", "maxLength": 160},
-        "missing": {"type": "string", "maxLength": 160},
+        "reason": {"type": "string", "maxLength": 100},
+        "missing": {"type": "string", "maxLength": 100},
     },
     "required": ["verdict", "reason", "missing"],
     "additionalProperties": False,
@@ -61,11 +62,9 @@ def decide(
     )
     request = LLMRequest(
         messages=[ChatMessage(role="system", content=SYSTEM_PROMPT), ChatMessage(role="user", content=user)],
-        max_tokens=160,
+        max_tokens=120,
         temperature=0.0,
-        json_schema=VERDICT_SCHEMA if (llm.supports_json_schema or llm.supports_grammar) else None,
+        json_schema=VERDICT_SCHEMA if llm.supports_json_schema else None,
     )
-    if request.json_schema is not None and not llm.supports_json_schema:
-        request = request.model_copy(update={"json_schema": None})
     response = llm.complete(request)
     return parse_verdict(response.text), response
