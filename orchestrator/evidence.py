@@ -10,16 +10,21 @@ OCR_LIMIT = 2500
 
 
 def trace_evidence(trace: Trace) -> str:
-    """One line per step: its output (described) or its error; OCR text in full up to a limit."""
+    """One line per step: the call and its output (described) or its error; texts in full up to a limit.
+
+    The RESULT step is left out: it repeats the output of the step it names.
+    """
     lines = []
     for record in trace.steps:
+        if record.tool == "RESULT" and record.status == StepStatus.OK:
+            continue
         if record.status == StepStatus.OK:
-            limit = OCR_LIMIT if record.tool in ("OCR", "TRANSCRIBE", "RESULT") else STEP_LIMIT
-            lines.append(f"{record.target} = {describe_value(record.output, limit=limit)}")
+            limit = OCR_LIMIT if record.tool in ("OCR", "TRANSCRIBE") else STEP_LIMIT
+            lines.append(f"{record.text} gave {describe_value(record.output, limit=limit)}")
         elif record.status == StepStatus.SKIPPED:
-            lines.append(f"{record.target}: not run ({record.error})")
+            lines.append(f"{record.text}: not run ({record.error})")
         else:
-            lines.append(f"{record.target}: FAILED ({record.error_type}: {record.error})")
+            lines.append(f"{record.text}: FAILED ({record.error_type}: {record.error})")
     return "\n".join(lines)
 
 

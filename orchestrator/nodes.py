@@ -31,6 +31,7 @@ from programs.validator import validate_program
 from tools.audio import AudioRef
 from tools.images import ImageRef
 from tools.registry import ToolRegistry
+from tools.types import ValueKind
 
 
 @dataclass
@@ -85,6 +86,14 @@ def describe_inputs(inputs: dict[str, Any]) -> dict[str, str]:
     return described
 
 
+def tools_for(registry: ToolRegistry, inputs: dict[str, Any]) -> ToolRegistry:
+    """The planner's tools for this question: those needing audio only when an audio input is given."""
+    if any(isinstance(value, AudioRef) for value in inputs.values()):
+        return registry
+    needs_audio = [item.name for item in registry if any(p.kind == ValueKind.AUDIO for p in item.spec.params)]
+    return registry.without(*needs_audio)
+
+
 def make_nodes(services: AgentServices) -> dict[str, Any]:
     """The node functions of the agent graph, bound to ``services``."""
     limits = services.limits
@@ -104,7 +113,9 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
             rejected=state.get("program") if state.get("issues") else None,
         )
         calling = time.perf_counter()
-        program, _ = plan_program(services.llm, services.registry, request, limits.max_steps)
+        program, _ = plan_program(
+            services.llm, tools_for(services.registry, state["inputs"]), request, limits.max_steps
+        )
         seconds = time.perf_counter() - calling
         _emit("planned", round=state["round"], program=program, llm_seconds=seconds)
         return {

@@ -40,13 +40,13 @@ class _Atom:
     regex: str
 
 
-_NUMBERS = "[0-9]{1,2}"
+_NUMBERS = "[0-9]"
 ATOMS: dict[str, _Atom] = {
-    "image": _Atom('"IMAGE" [0-9]{0,2}', r"IMAGE[0-9]{0,2}"),
+    "image": _Atom('"IMAGE" [0-9]?', r"IMAGE[0-9]?"),
     "box": _Atom(f'"BOX" {_NUMBERS}', f"BOX{_NUMBERS}"),
     "text-variable": _Atom(f'"TEXT" {_NUMBERS}', f"TEXT{_NUMBERS}"),
     "answer": _Atom(f'"ANSWER" {_NUMBERS}', f"ANSWER{_NUMBERS}"),
-    "audio": _Atom('"AUDIO" [0-9]{0,2}', r"AUDIO[0-9]{0,2}"),
+    "audio": _Atom('"AUDIO"', "AUDIO"),
     "question": _Atom('"QUESTION"', "QUESTION"),
     "string": _Atom('"\'" [^\'\\n\\\\]{0,120} "\'"', r"'[^'\n\\]{0,120}'"),
     "number": _Atom('"-"? [0-9]{1,9} ("." [0-9]{1,6})?', r"-?[0-9]{1,9}(\.[0-9]{1,6})?"),
@@ -115,8 +115,9 @@ def _steps(registry: ToolRegistry) -> list[ToolSpec]:
 
 _FUNCTIONS = " | ".join(f'"{name}"' for name in sorted(FUNCTIONS))
 _EXPRESSION_GBNF = [
-    # EVAL's own expression language (programs/expression.py), inside double quotes; variables are
-    # only those that can hold numbers, text or yes/no (never boxes or images).
+    # EVAL's own expression language (programs/expression.py), inside double quotes. Generated
+    # expressions read only ANSWER variables (numbers, yes/no, words): boxes and images cannot be
+    # computed with, and long texts (OCR, transcripts) are for the semantic refiner to read.
     'expression ::= "\\"" expr "\\""',
     'expr ::= disjunction (" if " disjunction " else " expr)?',
     'disjunction ::= conjunction (" or " conjunction)*',
@@ -127,7 +128,7 @@ _EXPRESSION_GBNF = [
     'product ::= atom (" " ("*" | "//" | "/" | "%") " " atom)*',
     'atom ::= number | text | value-variable | "True" | "False" | function "(" expr (", " expr)* ")" | "(" expr ")"',
     'text ::= "\'" [^\'"\\n\\\\]{0,60} "\'"',
-    f"value-variable ::= {ATOMS['answer'].gbnf} | {ATOMS['text-variable'].gbnf} | {ATOMS['question'].gbnf}",
+    f"value-variable ::= {ATOMS['answer'].gbnf}",
     f"function ::= {_FUNCTIONS}",
 ]
 
@@ -143,7 +144,7 @@ def program_gbnf(registry: ToolRegistry, max_steps: int = 12) -> str:
     for spec in steps:
         name = spec.name.lower().replace("_", "-")
         prefix = _gbnf_literal(_prefix(spec))
-        lines.append(f'step-{name} ::= {prefix} [0-9]{{1,2}} "=" {_call(spec, gbnf=True)}')
+        lines.append(f'step-{name} ::= {prefix} [0-9] "=" {_call(spec, gbnf=True)}')
     lines.append(f"string ::= {ATOMS['string'].gbnf}")
     lines.append(f"number ::= {ATOMS['number'].gbnf}")
     lines += _EXPRESSION_GBNF
@@ -152,7 +153,7 @@ def program_gbnf(registry: ToolRegistry, max_steps: int = 12) -> str:
 
 def program_regex(registry: ToolRegistry, max_steps: int = 12) -> str:
     """A regular expression matching the same programs as :func:`program_gbnf` (expressions loosely)."""
-    steps = "|".join(f"{_prefix(spec)}[0-9]{{1,2}}={_call(spec, gbnf=False)}" for spec in _steps(registry))
+    steps = "|".join(f"{_prefix(spec)}[0-9]={_call(spec, gbnf=False)}" for spec in _steps(registry))
     result = "|".join(ATOMS[name].regex for name in _KIND_ATOMS[ValueKind.ANY])
     return rf"(({steps})\n){{1,{max_steps}}}FINAL=RESULT\(var=({result})\)"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from programs.registry import program_registry
@@ -25,5 +26,11 @@ def test_every_tool_has_a_summary_example_and_described_arguments() -> None:
         assert f"={spec.name}(" in spec.example, spec.name
         for param in spec.params:
             assert param.description, f"{spec.name}.{param.name} has no description"
+    from programs.grammar import OUTPUT_PREFIX
+
+    for item in registry:
+        if item.name != "RESULT":
+            prefix = OUTPUT_PREFIX.get(item.spec.output, "ANSWER")
+            assert re.fullmatch(prefix + "[0-9]", item.spec.example.split("=")[0]), item.spec.example
     prompt = prompt_text(item.spec for item in registry)
     assert all(f"{item.name}(" in prompt for item in registry)

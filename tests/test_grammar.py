@@ -47,7 +47,10 @@ def test_grammar_rejects_unknown_tools_and_arguments() -> None:
 
 def test_grammar_names_variables_by_kind_so_kinds_fit() -> None:
     pattern = re.compile(program_regex(REGISTRY))
-    ok = "TEXT0=OCR(image=IMAGE)\nANSWER0=EVAL(expr=\"'total' in TEXT0\")\nFINAL=RESULT(var=ANSWER0)"
+    ok = (
+        "TEXT0=OCR(image=IMAGE)\nBOX0=LOC(image=IMAGE, object=TEXT0)\n"
+        "ANSWER0=COUNT(box=BOX0)\nFINAL=RESULT(var=ANSWER0)"
+    )
     assert pattern.fullmatch(ok)
     assert not pattern.fullmatch("TEXT0=OCR(image=IMAGE)\nTEXT1=OCR(image=TEXT0)\nFINAL=RESULT(var=TEXT1)")
     assert not pattern.fullmatch("ANSWER0=OCR(image=IMAGE)\nFINAL=RESULT(var=ANSWER0)")

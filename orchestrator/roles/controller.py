@@ -31,9 +31,10 @@ Rules:
 - Use the fewest steps that answer the question. Name objects with simple nouns ('person', 'car').
 - Name each variable after what it holds: IMAGE0 for images, BOX0 for boxes, TEXT0 for text read (OCR) \
 or heard (TRANSCRIBE), ANSWER0 for numbers, yes/no and words.
-- Counting: LOC then COUNT. Yes/no about objects: LOC, COUNT, then EVAL 'yes' or 'no'.
-- To read a value (a total, a date, a name) or what someone says, end with the OCR or TRANSCRIBE result \
-itself: the final answer is written from it afterwards. Do not test text with EVAL.
+- Counting objects in the image: LOC then COUNT. Yes/no about objects: LOC, COUNT, then EVAL 'yes' or 'no'.
+- To read a value (a total, a date, a name) or to answer about what someone says, end with the OCR or \
+TRANSCRIBE result itself: the final answer is written from that text afterwards.
+- What the speaker names, lists or mentions is only in the audio: TRANSCRIBE it; do not LOC it in the image.
 - Never invent tools or arguments. Reply with the program only."""
 
 

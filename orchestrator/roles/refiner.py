@@ -7,28 +7,65 @@ from collections.abc import Sequence
 from orchestrator.llm import ChatMessage, LLMBackend, LLMRequest, LLMResponse
 from orchestrator.state import ProgramAttempt
 
-SYSTEM_PROMPT = """You write the final answer to a question from the results of visual tools. Use only \
-facts stated in the results; never add anything they do not say. For a closed question (yes/no, how many, \
-which, what colour, a date, an amount, a name) reply with the bare answer only: yes or no, a number in \
-digits, or a few words copied from the results. For an open question reply with one short sentence. If the \
-results do not answer the question, reply: I cannot tell from the tools' results."""
+SYSTEM_PROMPT = """You write the final answer to a question from the results of visual tools (detection, \
+OCR that reads text in the image, TRANSCRIBE that hears speech in the audio). Use only facts in the results; \
+never add anything they do not say. For a closed question (yes/no, how many, which, what colour, a date, an \
+amount, a name) reply with the bare answer only: yes or no, a number in digits, or a few words copied from the \
+results. For an open question reply with one short sentence. If the results do not answer the question, reply: \
+I cannot tell from the tools' results."""
 
 ANSWER_GRAMMAR = "root ::= [^\\n]{1,200}\n"
 CANNOT_TELL = "I cannot tell from the tools' results."
+
+# Worked examples, as earlier turns: small models follow demonstrations better than instructions.
+EXAMPLES: list[tuple[str, str, str]] = [
+    (
+        "BOX0=LOC(image=IMAGE, object='dog') gave 2 boxes: dog 0.81 [12,40,200,310], dog 0.55 [220,60,380,300]\n"
+        "ANSWER0=COUNT(box=BOX0) gave 2",
+        "How many dogs are there?",
+        "2",
+    ),
+    (
+        "TEXT0=TRANSCRIBE(audio=AUDIO) gave transcript: 'Queen of hearts.'",
+        "Which card does the speaker name?",
+        "queen of hearts",
+    ),
+    (
+        "TEXT0=OCR(image=IMAGE) gave 5 text lines: CAFE LUNA | 2 x LATTE 9.00 | TAX 0.54 | TOTAL 9.54 | 12/03/2019",
+        "What is the total amount on the receipt?",
+        "9.54",
+    ),
+    (
+        "TEXT0=TRANSCRIBE(audio=AUDIO) gave transcript: 'Two of spades, five of hearts.'",
+        "How many cards does the speaker name?",
+        "2",
+    ),
+    (
+        "TEXT0=TRANSCRIBE(audio=AUDIO) gave transcript: 'He opened the door slowly.'\n"
+        "BOX0=LOC(image=IMAGE, object='person') gave no boxes\nANSWER0=COUNT(box=BOX0) gave 0",
+        "Does the speaker mention a man, and is there a person in the image?",
+        "no",
+    ),
+]
+
+
+def _turn(evidence: str, question: str) -> str:
+    return f"Results:\n{evidence}\n\nQuestion: {question}\nAnswer:"
 
 
 def refine_answer(llm: LLMBackend, question: str, attempts: Sequence[ProgramAttempt]) -> tuple[str, LLMResponse]:
     """Ask the LLM for the answer text given every executed attempt's evidence."""
     executed = [attempt for attempt in attempts if attempt.valid and attempt.evidence]
-    blocks = []
-    for attempt in executed[-2:]:
-        result = f"\nProgram result: {attempt.result}" if attempt.result is not None else ""
-        blocks.append(f"Program:\n{attempt.source}\nResults:\n{attempt.evidence}{result}")
-    evidence = "\n\n".join(blocks) if blocks else "(no tool produced results)"
+    evidence = "\n".join(attempt.evidence or "" for attempt in executed[-2:]) or "(no tool produced results)"
+    examples = []
+    for example_evidence, example_question, example_answer in EXAMPLES:
+        examples.append(ChatMessage(role="user", content=_turn(example_evidence, example_question)))
+        examples.append(ChatMessage(role="assistant", content=example_answer))
     request = LLMRequest(
         messages=[
             ChatMessage(role="system", content=SYSTEM_PROMPT),
-            ChatMessage(role="user", content=f"{evidence}\n\nQuestion: {question}\nAnswer:"),
+            *examples,
+            ChatMessage(role="user", content=_turn(evidence, question)),
         ],
         max_tokens=64,
         temperature=0.0,

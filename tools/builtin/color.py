@@ -85,7 +85,7 @@ def dominant_colour(pixels: np.ndarray, clusters: int = 3, seed: int = 0) -> tup
 @tool(
     name="COLOR",
     category="attributes",
-    example="COLOR0=COLOR(image=IMAGE, box=BOX0)",
+    example="ANSWER0=COLOR(image=IMAGE, box=BOX0)",
     limitations=(
         "Classical: k-means in CIELAB, clusters named by lightness/chroma/hue (11 basic names). "
         "Without a mask, the central 60% of the box "

@@ -100,7 +100,7 @@ def locate(
     category="detection",
     capability="detection",
     cacheable=True,
-    example="OBJECTS=FIND(image=IMAGE)",
+    example="BOX0=FIND(image=IMAGE)",
     limitations=(
         "Finds only what the detector has classes for (the 80 COCO classes offline; with OWLv2 it asks for "
         "those 80 too), at most 100 boxes per image. Small or crowded objects are often missed and labels "

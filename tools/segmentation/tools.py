@@ -37,7 +37,7 @@ def _notes(backend: Backend, masks: np.ndarray, labels: list[str]) -> list[str]:
     category="segmentation",
     capability="segmentation",
     cacheable=True,
-    example="MASK0=SEG(image=IMAGE, box=BOX0)",
+    example="BOX1=SEG(image=IMAGE, box=BOX0)",
     limitations=(
         "One mask per box, outlining the main object in it (a box around two objects gives one mask). "
         "Uses the best installed backend: SAM, MobileSAM, FastSAM, else classical GrabCut, which is rough "
@@ -100,7 +100,7 @@ def _takes_points(ctx: ToolContext) -> bool:
     category="segmentation",
     capability="segmentation",
     cacheable=False,  # the backend may differ from the capability's default, which the cache key names
-    example="MASK0=SEG_POINT(image=IMAGE, x=320, y=240)",
+    example="BOX0=SEG_POINT(image=IMAGE, x=320, y=240)",
     limitations=(
         "Needs a SAM-family model (SAM, SAM 2.1, MobileSAM); GrabCut and FastSAM take boxes only. "
         "A point is ambiguous (part or whole object): SAM's best-rated of three masks is kept."

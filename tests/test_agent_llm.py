@@ -1,0 +1,61 @@
+"""The agent end to end on the embedded LLM (Qwen2.5-Coder-1.5B GGUF) and the offline tools.
+
+Slow: each question costs a few LLM calls on the CPU. Needs the offline pack (CI installs it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.agent import Agent, AgentConfig
+from orchestrator.config import VisorchSettings
+from orchestrator.evaluation.answers import exact_match
+from orchestrator.evaluation.questions import load_questions
+from orchestrator.llm.llama_cpp_backend import default_gguf_path
+from tools.models.manager import default_weights_root
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory: pytest.TempPathFactory):
+    if not default_gguf_path().is_file() or not (default_weights_root() / "nanodet-m" / "nanodet.onnx").is_file():
+        pytest.skip("the offline pack is not installed: run visorch models install-offline")
+    home = tmp_path_factory.mktemp("home")
+    settings = VisorchSettings(home=home, weights_dir=default_weights_root())
+    with Agent(AgentConfig(max_rounds=2), settings=settings) as running:
+        yield running
+
+
+def test_counts_the_people_on_the_bus_photo_with_grounded_boxes(agent: Agent, bus_path: Path, tmp_path: Path) -> None:
+    answer = agent.ask(image=bus_path, question="How many people are in the picture?")
+    assert answer.programs and all(program.valid for program in answer.programs if program.trace_id)
+    assert answer.trace is not None and answer.trace.ok
+    counted = [record.output for record in answer.trace.steps if record.tool == "COUNT"]
+    assert counted, "the program should count detections"
+    assert answer.text == str(counted[-1])
+    assert len([box for box in answer.boxes if box.label == "person"]) == counted[-1] >= 3
+    assert answer.timings.llm_calls >= 3 and answer.timings.llm_s > 0
+    page = answer.save_html(tmp_path / "answer.html").read_text(encoding="utf-8")
+    assert "How many people are in the picture?" in page and "data:image/jpeg;base64," in page
+
+
+QUESTION_IDS = ["receipt-total-029", "receipt-date-032", "exists-338-refrigerator", "speech-card-003"]
+
+
+def test_answers_a_handful_of_the_question_set(agent: Agent, shared_data: Path) -> None:
+    questions = {question.id: question for question in load_questions(data_root=shared_data)}
+    results = {}
+    for identifier in QUESTION_IDS:
+        question = questions[identifier]
+        answer = agent.ask(image=question.image_path, question=question.question, audio=question.audio_path)
+        results[identifier] = (
+            answer.text,
+            question.answer,
+            exact_match(answer.text, question.answer, question.answer_type),
+        )
+        assert all(program.valid for program in answer.programs if program.trace_id)
+    correct = sum(ok for _, _, ok in results.values())
+    assert correct >= 3, f"answers (given, expected, correct): {results}"
