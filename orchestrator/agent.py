@@ -7,6 +7,7 @@ LangGraph graph checkpointed to SQLite, so a run can be resumed by its thread id
 from __future__ import annotations
 
 import asyncio
+import html
 import queue
 import sqlite3
 import threading
@@ -16,6 +17,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import supervision as sv
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -32,7 +35,10 @@ from orchestrator.nodes import AgentLimits, AgentServices
 from orchestrator.runtime import Runtime
 from orchestrator.state import GroundedBox, ProgramAttempt, Verdict
 from programs.trace import Trace
+from programs.trace_html import image_tag, render_trace_html
+from tools.drawing import annotate
 from tools.errors import InputError, VisorchError
+from tools.images import ImageRef
 
 _STATE_TYPES = [
     ("tools.images", "ImageRef"),
@@ -105,8 +111,6 @@ class Answer(BaseModel):
 
     def to_html(self) -> str:
         """The answer above the visual trace, as a standalone HTML page."""
-        import html
-
         header = (
             f"<div class='answer'><b>Q:</b> {html.escape(self.question)}<br><b>A:</b> {html.escape(self.text)}"
             f"<div class='meta'>stopped: {html.escape(self.stop_reason)} · {len(self.programs)} program(s) · "
@@ -115,9 +119,22 @@ class Answer(BaseModel):
         )
         if self.trace is None:
             return f"<!DOCTYPE html><html><body>{header}</body></html>"
-        from programs.trace_html import render_trace_html
+        return render_trace_html(self.trace, title="visorch answer", heading=header + self._grounding_html())
 
-        return render_trace_html(self.trace, title="visorch answer", heading=header)
+    def _grounding_html(self) -> str:
+        """The boxes the answer rests on, drawn on their input images."""
+        if self.trace is None or not self.boxes:
+            return ""
+        parts = []
+        for name in dict.fromkeys(box.image for box in self.boxes):
+            image = self.trace.inputs.get(name)
+            if not isinstance(image, ImageRef):
+                continue
+            chosen = [box for box in self.boxes if box.image == name]
+            detections = sv.Detections(xyxy=np.array([box.box for box in chosen], dtype=np.float32))
+            labels = [f"{box.label} {box.score:.2f}" if box.score is not None else box.label for box in chosen]
+            parts.append(image_tag(annotate(image.pil(), detections, labels), f"grounding on {name}"))
+        return f"<div class='step'><div class='head'><h2>Grounded on</h2></div>{''.join(parts)}</div>"
 
     def save_html(self, path: str | Path) -> Path:
         """Write :meth:`to_html` to ``path``."""

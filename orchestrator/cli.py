@@ -301,6 +301,20 @@ def models(ctx: typer.Context, debug: DebugOption = False) -> None:
         title = status.name + (" [dim](classical)[/dim]" if status.classical else "")
         size = f"{status.size_mb:,.0f} MB" if status.size_mb else "-"
         table.add_row(title, status.capability, state, size, status.license, _plain(status.install_command))
+    from orchestrator.agent import AgentConfig
+    from orchestrator.llm.llama_cpp_backend import default_gguf_path
+
+    llm = AgentConfig.from_settings(runtime.settings).llm
+    if llm.backend == "llama-cpp":
+        gguf = Path(llm.model) if llm.model else default_gguf_path(runtime.settings.weights_root)
+        present = gguf.is_file()
+        state = "[green]installed[/green]" if present else "[red]missing[/red] [dim](missing weights)[/dim]"
+        size = f"{gguf.stat().st_size / 2**20:,.0f} MB" if present else "1,066 MB"
+        name = f"planner LLM ({gguf.stem})"
+        table.add_row(name, "llm", state, size, "Apache-2.0 (Qwen2.5)", "visorch models install-offline")
+    else:
+        table.add_row(f"planner LLM: {llm.model or '(server default)'}", "llm", f"[cyan]{llm.backend}[/cyan]", "-", "-",
+                      "set VISORCH_LLM_* (see README)")  # fmt: skip
     stdout.print(table)
 
 

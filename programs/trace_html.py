@@ -63,7 +63,8 @@ def _name(name: str) -> str:
     return f'<span class="name" style="color:{variable_colour(name)}">{html.escape(name)}</span>'
 
 
-def _image_tag(image: Image.Image, alt: str) -> str:
+def image_tag(image: Image.Image, alt: str) -> str:
+    """An <img> with the image as an embedded JPEG thumbnail."""
     thumbnail = image.copy()
     thumbnail.thumbnail((THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
     buffer = io.BytesIO()
@@ -83,7 +84,7 @@ def _detections_html(value: Detections) -> str:
     pixels = _pixels(value.image)
     parts = []
     if pixels is not None:
-        parts.append(_image_tag(annotate(pixels, value.detections, value.labels), value.describe(3)))
+        parts.append(image_tag(annotate(pixels, value.detections, value.labels), value.describe(3)))
     if len(value) == 0:
         note = "; ".join(value.notes)
         parts.append(f"<div>no boxes{' — ' + html.escape(note) if note else ''}</div>")
@@ -109,7 +110,7 @@ def value_html(value: Any) -> str:
     if isinstance(value, ImageRef):
         pixels = _pixels(value)
         size = f"<div class='meta'>{value.width}x{value.height}, {value.short_id}</div>"
-        return (_image_tag(pixels, repr(value)) if pixels is not None else "") + size
+        return (image_tag(pixels, repr(value)) if pixels is not None else "") + size
     if isinstance(value, OCRText):
         detections = value.to_detections()
         return f"<div class='text'>{html.escape(value.text) or '(no text found)'}</div>" + _detections_html(detections)
