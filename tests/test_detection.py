@@ -23,6 +23,7 @@ from tools.detection.backends import BACKENDS, CENTERNET, NANODET, OWLV2, yolo_b
 from tools.detection.common import build_detections, class_filter, resize_to_square
 from tools.detection.tools import TOOLS, find_objects, locate
 from tools.detections import Detections
+from tools.errors import UnknownClassError
 from tools.images import ImageRef, ImageStore
 from tools.models.manager import ModelManager, default_weights_root
 from tools.models.pack import INSTALL_COMMAND
@@ -136,11 +137,10 @@ def test_nanodet_loc_finds_the_people_and_the_bus(tmp_path: Path, bus_path: Path
 
 
 @pytest.mark.slow
-def test_nanodet_unknown_class_returns_empty_with_a_note(tmp_path: Path, bus_path: Path) -> None:
+def test_nanodet_unknown_class_is_a_clear_error_not_an_empty_guess(tmp_path: Path, bus_path: Path) -> None:
     ctx = _context(tmp_path, _offline_manager("nanodet-m"))
-    found = locate(ctx, image=ctx.images.load(bus_path), object="unicorn")
-    assert len(found) == 0
-    assert found.notes == ("no class for 'unicorn' in nanodet-m (it knows the 80 COCO classes)",)
+    with pytest.raises(UnknownClassError, match=r"no class for .unicorn. in nanodet-m \(it knows the 80 COCO"):
+        locate(ctx, image=ctx.images.load(bus_path), object="unicorn")
 
 
 @pytest.mark.slow
@@ -259,8 +259,31 @@ def test_yolo_pt_loader_random_weights_flows_through_loc_and_find(tmp_path: Path
     assert all(
         0 <= box[0] <= box[2] <= image.width and 0 <= box[1] <= box[3] <= image.height for box in everything.xyxy
     )
-    unknown = locate(ctx, image=image, object="unicorn")
-    assert unknown.notes == ("no class for 'unicorn' in yolo (it knows the 80 COCO classes)",)
+    with pytest.raises(UnknownClassError, match=r"no class for 'unicorn' in yolo \(it knows the 80 COCO classes\)"):
+        locate(ctx, image=image, object="unicorn")
+
+
+@pytest.mark.slow
+def test_yolo_random_weights_flow_through_the_runtime_executor_and_cache(tmp_path: Path, bus_path: Path) -> None:
+    from orchestrator.config import VisorchSettings
+    from orchestrator.runtime import Runtime
+
+    settings = VisorchSettings(home=tmp_path / "home")
+    _random_yolo_weights(settings.weights_root / "yolo")
+    runtime = Runtime.create(settings, backends=BACKENDS)
+    program = (
+        "BOX0=LOC(image=IMAGE, object='people', min_score=0.0)\nIMAGE0=CROP(image=IMAGE, box=BOX0)\n"
+        "ANSWER0=COUNT(box=BOX0)\nFINAL=RESULT(var=ANSWER0)"
+    )
+    inputs = runtime.load_inputs(images={"IMAGE": bus_path})
+    trace = runtime.run_program(program, inputs)
+    assert trace.ok, trace.error
+    boxes = trace.step("BOX0").output
+    assert isinstance(boxes, Detections) and boxes.source == "yolo" and set(boxes.labels) == {"person"}
+    assert isinstance(trace.result, int) and trace.result == len(boxes) > 0
+    assert isinstance(trace.step("IMAGE0").output, ImageRef)
+    again = runtime.run_program(program, inputs)
+    assert again.result == trace.result and again.step("BOX0").cached  # the result cache answered LOC
 
 
 @pytest.mark.slow

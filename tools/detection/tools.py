@@ -10,6 +10,7 @@ import supervision as sv
 from tools.context import ToolContext
 from tools.detection.backends import OPEN_VOCABULARY
 from tools.detections import Detections
+from tools.errors import UnknownClassError
 from tools.images import ImageRef
 from tools.models.backend import Backend
 from tools.registry import Tool, tool
@@ -65,7 +66,8 @@ def _detect(
     example="BOX0=LOC(image=IMAGE, object='bus')",
     limitations=(
         "The offline detectors (NanoDet-m, CenterNet) know only the 80 COCO classes (person, car, dog, chair, "
-        "cup, ...); other objects return no boxes with a note, unless an open-vocabulary detector (OWLv2) is "
+        "cup, ...); asking for another object fails with 'no class for X' (which says nothing about whether X is "
+        "there), unless an open-vocabulary detector (OWLv2) is "
         "installed. NanoDet-m misses many small, distant, crowded or partly hidden objects (0.48 mAP@0.5 even "
         "on COCO images it was trained on) and its scores are low, so raise min_score only when false boxes "
         "hurt. It does not tell instances apart by colour, pose or identity: combine with CROP, COLOR or FILTER."
@@ -88,8 +90,11 @@ def locate(
         else:
             open_backend = _open_vocabulary_backend(ctx)
             if open_backend is None:
-                note = f"no class for '{object}' in {backend.name} (it knows {_vocabulary_phrase(class_names)})"
-                return Detections.empty(image, backend.name, notes=[note])
+                raise UnknownClassError(
+                    f"no class for '{object}' in {backend.name} (it knows {_vocabulary_phrase(class_names)}), "
+                    f"so it cannot tell whether there is one; ask for one of its classes, or install an "
+                    f"open-vocabulary detector: visorch models pull owlv2"
+                )
             backend = open_backend
     found = _detect(ctx, backend, image, queries, min_score)
     return Detections(found, image, source=backend.name)
