@@ -34,9 +34,11 @@ class ModelSettings(BaseModel):
     device: str | None = None
     """Force a device for every backend ('cpu', 'cuda', 'mps'); default: best available per backend."""
     device_overrides: dict[str, str] = Field(default_factory=dict)
-    """Per-backend device, e.g. {"owlv2": "cpu"}."""
+    """Device per backend or per capability (the tools using it), e.g. {"owlv2": "cpu", "ocr": "cpu"}."""
     memory_budget_mb: float | None = None
-    """Evict least-recently-used models beyond this much memory; None means no limit."""
+    """Evict least-recently-used models beyond this much RAM; None means no limit."""
+    vram_budget_mb: float | None = None
+    """Evict least-recently-used GPU models beyond this much GPU memory; None means no limit."""
     preferred: dict[str, str] = Field(default_factory=dict)
     """Backend per capability, e.g. {"detection": "yolo", "ocr": "easyocr"}; default: best installed."""
     cache_results: bool = True

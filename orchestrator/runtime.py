@@ -50,6 +50,7 @@ class Runtime:
             device=settings.models.device,
             device_overrides=settings.models.device_overrides,
             memory_budget_mb=settings.models.memory_budget_mb,
+            vram_budget_mb=settings.models.vram_budget_mb,
             preferred=settings.models.preferred,
         )
         results = ResultCache(settings.results_path) if settings.models.cache_results else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from pathlib import Path
@@ -196,3 +197,86 @@ def test_cacheable_tools_skip_repeated_calls(tmp_path: Path, bus_path: Path) -> 
     first = cached_for_test.run_cached(ctx, {"image": image})
     second = cached_for_test.run_cached(ctx, {"image": image})
     assert first == (2, False) and second == (2, True) and len(calls) == 1
+
+
+def test_replaced_weights_or_a_newly_installed_backend_do_not_reuse_cached_results(
+    tmp_path: Path, bus_path: Path
+) -> None:
+    weights = tmp_path / "weights-a"
+    weights.mkdir()
+    (weights / "model.bin").write_bytes(b"old")
+    other: list[Path] = []
+    backend_a = dataclasses.replace(_test_backend("a", []), locate=lambda root: weights)
+    backend_b = dataclasses.replace(
+        _test_backend("b", []), priority=200, locate=lambda root: other[0] if other else None
+    )
+    models = ModelManager([backend_a, backend_b], tmp_path)
+    ctx = ToolContext(images=ImageStore(tmp_path / "images"), models=models, results=ResultCache(None))
+    image = ctx.images.load(bus_path)
+    calls.clear()
+    cached_for_test.run_cached(ctx, {"image": image})
+    assert cached_for_test.run_cached(ctx, {"image": image})[1]
+    (weights / "model.bin").write_bytes(b"new weights")  # same backend version, new file
+    models.refresh()
+    assert not cached_for_test.run_cached(ctx, {"image": image})[1]
+    other.append(weights)  # a fallback backend appears
+    models.refresh()
+    assert not cached_for_test.run_cached(ctx, {"image": image})[1]
+    assert len(calls) == 3
+
+
+def _device_backend(name: str, loads: list[str], devices: tuple[str, ...], capability: str = "test") -> Backend:
+    return dataclasses.replace(_test_backend(name, loads), devices=devices, capability=capability)
+
+
+def test_device_order_cuda_then_mps_then_cpu_and_a_cpu_backend_does_not_pin_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tools.models.manager as manager_module
+
+    monkeypatch.setattr(manager_module, "available_devices", lambda: ["cuda", "mps", "cpu"])
+    loads: list[str] = []
+    manager = ModelManager(
+        [
+            _device_backend("onnx", loads, ("cpu",)),
+            _device_backend("torch", loads, ("cuda", "mps", "cpu")),
+            _device_backend("apple", loads, ("mps", "cpu")),
+        ],
+        tmp_path,
+    )
+    assert manager.device_for(manager.backend("onnx")) == "cpu"  # asked first: must not pin the rest to cpu
+    assert manager.device_for(manager.backend("torch")) == "cuda"
+    assert manager.device_for(manager.backend("apple")) == "mps"
+    monkeypatch.setattr(manager_module, "available_devices", lambda: ["mps", "cpu"])
+    assert (
+        ModelManager([_device_backend("torch", loads, ("cuda", "mps", "cpu"))], tmp_path).device_for(
+            _device_backend("torch", loads, ("cuda", "mps", "cpu"))
+        )
+        == "mps"
+    )
+
+
+def test_device_override_by_capability_covers_its_tools_and_a_backend_override_wins(tmp_path: Path) -> None:
+    loads: list[str] = []
+    manager = ModelManager(
+        [_device_backend("a", loads, ("cuda", "cpu"), "ocr"), _device_backend("b", loads, ("cuda", "cpu"), "ocr")],
+        tmp_path,
+        device_overrides={"ocr": "cpu", "b": "cuda:1"},
+    )
+    assert manager.device_for(manager.backend("a")) == "cpu"
+    assert manager.device_for(manager.backend("b")) == "cuda:1"
+
+
+def test_vram_budget_evicts_only_gpu_models(tmp_path: Path) -> None:
+    # test backends on a named device: nothing is really put on a GPU, so VRAM is the declared estimate
+    loads: list[str] = []
+    backends = [_test_backend(name, loads, memory_mb=100) for name in ("gpu1", "cpu1", "gpu2")]
+    manager = ModelManager(
+        backends, tmp_path, device_overrides={"gpu1": "cuda", "gpu2": "cuda", "cpu1": "cpu"}, vram_budget_mb=150
+    )
+    manager.get("gpu1")
+    manager.get("cpu1")
+    assert manager.loaded_vram_mb() == 100
+    manager.get("gpu2")
+    assert list(manager.loaded()) == ["cpu1", "gpu2"]  # the older GPU model went; the CPU one stays
+    assert manager.loaded()["gpu2"]["vram_mb"] == 100 and manager.loaded()["cpu1"]["vram_mb"] == 0

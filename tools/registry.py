@@ -180,12 +180,14 @@ class Tool:
         """Like :meth:`run`, but answer from ``ctx.results`` when the same call was made before.
 
         Returns (value, whether it came from the cache). Only tools marked ``cacheable`` are cached;
-        the key holds the backend's name and version, so new weights never reuse old results.
+        the key holds the installed backends' names, versions and weight fingerprints
+        (:meth:`ModelManager.result_version`), so new weights never reuse old results.
         """
         if not self.spec.cacheable or ctx.results is None or self.spec.capability is None:
             return self.run(ctx, arguments, variables), False
         backend = ctx.models.backend_for(self.spec.capability)
-        key = result_key(self.name, backend.name, backend.version, self.prepare_arguments(arguments))
+        version = ctx.models.result_version(self.spec.capability)
+        key = result_key(self.name, backend.name, version, self.prepare_arguments(arguments))
         found, value = ctx.results.lookup(key)
         if found:
             return value, True

@@ -1,13 +1,15 @@
 """The model manager: the one object that owns every loaded model.
 
 Models load lazily on first use, once even when many threads ask at the same moment, on the
-best device (cuda -> mps -> cpu, overridable per backend), and are evicted least-recently-used
-first when a memory budget would be exceeded. Nothing else in visorch holds models.
+best device (cuda -> mps -> cpu, overridable per backend or per capability), and are evicted
+least-recently-used first when a memory budget (RAM, and VRAM for models on a GPU) would be
+exceeded. Nothing else in visorch holds models.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import os
 import threading
@@ -48,6 +50,7 @@ class _LoadedModel:
     memory_mb: float
     device: str
     load_seconds: float
+    vram_mb: float = 0.0
     in_use: int = 0
 
 
@@ -58,6 +61,42 @@ def _resident_mb() -> float:
         return float(psutil.Process().memory_info().rss) / 2**20
     except ImportError:  # psutil is optional; fall back to the backend's estimate
         return 0.0
+
+
+def _cuda_allocated_mb(device: str) -> float:
+    """GPU memory torch has allocated on ``device`` (0 when it is not a CUDA device)."""
+    if not device.startswith("cuda") or importlib.util.find_spec("torch") is None:
+        return 0.0
+    import torch
+
+    if not torch.cuda.is_available():
+        return 0.0
+    return float(torch.cuda.memory_allocated(torch.device(device))) / 2**20
+
+
+def _release_gpu_memory(device: str) -> None:
+    """Hand cached GPU blocks back to the driver after a model on ``device`` was dropped."""
+    if device == "cpu" or importlib.util.find_spec("torch") is None:
+        return
+    import gc
+
+    import torch
+
+    gc.collect()
+    if device.startswith("cuda") and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    elif device == "mps" and getattr(torch, "mps", None) is not None and torch.backends.mps.is_available():
+        torch.mps.empty_cache()
+
+
+def _fingerprint(location: Path, max_files: int = 256) -> str:
+    """A short hash of the names, sizes and modification times of the files at ``location``."""
+    files = [location] if location.is_file() else sorted(p for p in location.rglob("*") if p.is_file())[:max_files]
+    digest = hashlib.sha256()
+    for path in files:
+        stat = path.stat()
+        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:16]
 
 
 def available_devices() -> list[str]:
@@ -86,6 +125,7 @@ class ModelManager:
         device_overrides: dict[str, str] | None = None,
         memory_budget_mb: float | None = None,
         preferred: dict[str, str] | None = None,
+        vram_budget_mb: float | None = None,
     ) -> None:
         self._backends: dict[str, Backend] = {}
         for backend in backends:
@@ -96,6 +136,7 @@ class ModelManager:
         self.device = device
         self.device_overrides = dict(device_overrides or {})
         self.memory_budget_mb = memory_budget_mb
+        self.vram_budget_mb = vram_budget_mb
         self.preferred = dict(preferred or {})
         self._loaded: OrderedDict[str, _LoadedModel] = OrderedDict()
         self._state_lock = threading.Lock()
@@ -103,6 +144,7 @@ class ModelManager:
         self._batchers: dict[tuple[str, str], Batcher] = {}
         self.load_counts: dict[str, int] = {name: 0 for name in self._backends}
         self._installed_cache: dict[str, str | None] = {}
+        self._fingerprints: dict[str, str] = {}
         self._devices: list[str] | None = None
 
     # --- what exists -------------------------------------------------------------------------
@@ -126,8 +168,30 @@ class ModelManager:
         return self._installed_cache[name]
 
     def refresh(self) -> None:
-        """Forget cached installation checks (after installing weights)."""
+        """Forget cached installation checks and weight fingerprints (after installing weights)."""
         self._installed_cache.clear()
+        self._fingerprints.clear()
+
+    def weights_fingerprint(self, name: str) -> str:
+        """Size and modification time of a backend's weight files: new weights give a new fingerprint."""
+        if name not in self._fingerprints:
+            location = self.backend(name).locate(self.weights_root)
+            self._fingerprints[name] = _fingerprint(location) if location is not None else "none"
+        return self._fingerprints[name]
+
+    def result_version(self, capability: str) -> str:
+        """What a cached result of ``capability`` depends on, besides the call's arguments.
+
+        The name, declared version and weights fingerprint of every installed backend of the
+        capability, the default first: a tool may fall back to another backend (LOC asks the
+        open-vocabulary detector for classes the default lacks), and replacing any of their
+        weights or installing a new one must not reuse old results.
+        """
+        default = self.backend_for(capability)
+        others = [
+            b for b in self.backends(capability) if b.name != default.name and self.not_installed_reason(b.name) is None
+        ]
+        return ";".join(f"{b.name}@{b.version}#{self.weights_fingerprint(b.name)}" for b in [default, *others])
 
     def has_installed(self, capability: str) -> bool:
         """Whether any backend of ``capability`` is installed."""
@@ -189,13 +253,20 @@ class ModelManager:
     # --- devices -----------------------------------------------------------------------------
 
     def device_for(self, backend: Backend) -> str:
-        """Per-backend override, else the manager's device, else the best the backend supports."""
-        wanted = self.device_overrides.get(backend.name) or self.device
+        """The device to load ``backend`` on.
+
+        An override for the backend's name, else for its capability (which names the tools that
+        use it: 'detection' covers LOC and FIND), else the manager's device, else the best device
+        present that the backend supports, in the order cuda -> mps -> cpu.
+        """
+        wanted = self.device_overrides.get(backend.name) or self.device_overrides.get(backend.capability)
+        wanted = wanted or self.device
         if wanted:
             return wanted
+        if all(device == "cpu" for device in backend.devices):
+            return "cpu"  # no need to import torch to find out
         if self._devices is None:
-            needs_torch = any(d != "cpu" for d in backend.devices)
-            self._devices = available_devices() if needs_torch else ["cpu"]
+            self._devices = available_devices()
         for device in self._devices:
             if device in backend.devices:
                 return device
@@ -265,19 +336,21 @@ class ModelManager:
                     entry.in_use += 1
                     return entry
             self._raise_if_missing(backend)
-            self._make_room(backend.memory_mb)
+            on_gpu = self.device_for(backend) != "cpu"
+            self._make_room(backend.memory_mb, gpu=on_gpu)
             entry = self._load(backend)
             with self._state_lock:
                 self._loaded[name] = entry
                 entry.in_use += 1
                 self.load_counts[name] += 1
-            self._make_room(0.0)
+            self._make_room(0.0, gpu=on_gpu)
             return entry
 
     def _load(self, backend: Backend) -> _LoadedModel:
         device = self.device_for(backend)
         weights = backend.locate(self.weights_root)
         before = _resident_mb()
+        vram_before = _cuda_allocated_mb(device)
         started = time.perf_counter()
         try:
             model = backend.load(LoadRequest(weights_dir=weights or self.weights_root, device=device))
@@ -287,39 +360,69 @@ class ModelManager:
             raise ToolExecutionError(f"loading {backend.name} failed: {type(error).__name__}: {error}") from error
         seconds = time.perf_counter() - started
         measured = _resident_mb() - before
+        vram = _cuda_allocated_mb(device) - vram_before if device != "cpu" else 0.0
+        if device != "cpu" and vram <= 0.0:
+            vram = backend.memory_mb  # mps (or a backend outside torch): the declared estimate
         return _LoadedModel(
-            model=model, memory_mb=max(measured, backend.memory_mb), device=device, load_seconds=seconds
+            model=model,
+            memory_mb=max(measured, backend.memory_mb),
+            device=device,
+            load_seconds=seconds,
+            vram_mb=vram,
         )
 
-    def _make_room(self, needed_mb: float) -> None:
-        if self.memory_budget_mb is None:
-            return
+    def _make_room(self, needed_mb: float, gpu: bool = False) -> None:
+        """Evict idle models, least recently used first, until ``needed_mb`` fits the budgets.
+
+        RAM counts every model; VRAM (checked when the model to fit goes on a GPU) counts the
+        models on a GPU. A model in use is never evicted: over budget beats a deadlock.
+        """
+        dropped: list[str] = []
         with self._state_lock:
-            while self._loaded and self.loaded_mb() + needed_mb > self.memory_budget_mb:
-                victim = next((name for name, e in self._loaded.items() if e.in_use == 0), None)
-                if victim is None:
-                    return  # everything loaded is in use: go over budget rather than deadlock
-                del self._loaded[victim]
+            while True:
+                ram_over = self.memory_budget_mb is not None and self.loaded_mb() + needed_mb > self.memory_budget_mb
+                vram_over = (
+                    gpu
+                    and self.vram_budget_mb is not None
+                    and (self.loaded_vram_mb() + needed_mb > self.vram_budget_mb)
+                )
+                if not (ram_over or vram_over):
+                    break
+                idle = [name for name, e in self._loaded.items() if e.in_use == 0 and (ram_over or e.vram_mb > 0)]
+                if not idle:
+                    break
+                dropped.append(self._loaded.pop(idle[0]).device)
+        for device in set(dropped):
+            _release_gpu_memory(device)
 
     def loaded_mb(self) -> float:
         """Memory held by loaded models, as measured at load time."""
         return sum(entry.memory_mb for entry in self._loaded.values())
 
+    def loaded_vram_mb(self) -> float:
+        """GPU memory held by loaded models, as measured at load time."""
+        return sum(entry.vram_mb for entry in self._loaded.values())
+
     def loaded(self) -> dict[str, dict[str, Any]]:
         """Loaded models, least recently used first, with their device, size and load time."""
         with self._state_lock:
             return {
-                name: {"device": e.device, "memory_mb": round(e.memory_mb, 1), "load_seconds": round(e.load_seconds, 3)}
+                name: {
+                    "device": e.device,
+                    "memory_mb": round(e.memory_mb, 1),
+                    "vram_mb": round(e.vram_mb, 1),
+                    "load_seconds": round(e.load_seconds, 3),
+                }
                 for name, e in self._loaded.items()
             }
 
     def unload(self, name: str | None = None) -> None:
-        """Drop one loaded model, or all of them."""
+        """Drop one loaded model, or all of them (GPU memory they held goes back to the driver)."""
         with self._state_lock:
-            if name is None:
-                self._loaded.clear()
-            else:
-                self._loaded.pop(name, None)
+            names = list(self._loaded) if name is None else [name]
+            devices = {entry.device for entry in (self._loaded.pop(n, None) for n in names) if entry is not None}
+        for device in devices:
+            _release_gpu_memory(device)
 
 
 def default_weights_root() -> Path:
