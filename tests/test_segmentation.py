@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.conftest import ultralytics_asset
 from tools.context import ToolContext
@@ -217,3 +218,13 @@ def test_sam2_ultralytics_segmenter_random_weights_gives_one_mask_per_box(tmp_pa
     image = bus_image(ctx)
     masks = UltralyticsSamSegmenter(checkpoint, "cpu").segment(image.pil(), bus_boxes(image).xyxy)
     assert masks.shape == (2, image.height, image.width) and masks.dtype == bool
+
+
+def test_grabcut_says_which_masks_are_fallback_guesses() -> None:
+    flat = Image.new("RGB", (120, 90), (128, 128, 128))  # no colours to tell object from background
+    masks, notes = GrabCutSegmenter().segment_with_notes(flat, np.array([[20, 20, 80, 70], [5, 5, 7, 60]]))
+    assert masks.shape == (2, 90, 120) and masks[0].any()
+    assert notes == [
+        "grabcut failed on box 0: its mask is the ellipse inscribed in the box, a guess",
+        "grabcut failed on box 1: its mask is the whole (thin) box, a guess",
+    ]

@@ -40,22 +40,35 @@ class GrabCutSegmenter:
 
     def segment(self, image: Image.Image, boxes: np.ndarray) -> np.ndarray:
         """(N, H, W) boolean masks, one per (N, 4) xyxy box prompt."""
+        return self.segment_with_notes(image, boxes)[0]
+
+    def segment_with_notes(self, image: Image.Image, boxes: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """The masks, and a note naming the boxes whose mask is not GrabCut's but a fallback shape."""
         pixels = cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2BGR)
         height, width = pixels.shape[:2]
         prompts = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         masks = np.zeros((len(prompts), height, width), dtype=bool)
+        methods = []
         for index, box in enumerate(prompts):
-            masks[index] = self._segment_box(pixels, box)
-        return masks
+            masks[index], method = self._segment_box(pixels, box)
+            methods.append(method)
+        notes = []
+        for method in ("ellipse", "box"):
+            indices = [str(i) for i, m in enumerate(methods) if m == method]
+            if indices:
+                shape = "the ellipse inscribed in the box" if method == "ellipse" else "the whole (thin) box"
+                notes.append(f"grabcut failed on box {', '.join(indices)}: its mask is {shape}, a guess")
+        return masks, notes
 
-    def _segment_box(self, pixels: np.ndarray, box: np.ndarray) -> np.ndarray:
+    def _segment_box(self, pixels: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, str]:
+        """One mask and how it was made: 'grabcut', or the fallback 'ellipse' / 'box'."""
         height, width = pixels.shape[:2]
         x1, y1 = int(np.clip(np.round(box[0]), 0, width - 1)), int(np.clip(np.round(box[1]), 0, height - 1))
         x2, y2 = int(np.clip(np.round(box[2]), x1 + 1, width)), int(np.clip(np.round(box[3]), y1 + 1, height))
         if x2 - x1 < _MIN_SIDE or y2 - y1 < _MIN_SIDE:
             full = np.zeros((height, width), dtype=bool)
             full[y1:y2, x1:x2] = True
-            return full
+            return full, "box"
         fallback = inscribed_ellipse(height, width, (x1, y1, x2, y2))
         # A window around the box supplies the background colours GrabCut learns from.
         pad_x, pad_y = max(8, round((x2 - x1) * self.margin)), max(8, round((y2 - y1) * self.margin))
@@ -75,12 +88,12 @@ class GrabCutSegmenter:
         try:
             cv2.grabCut(small, labels, rect, background, foreground, self.iterations, cv2.GC_INIT_WITH_RECT)
         except cv2.error:  # degenerate colour models (a flat window)
-            return fallback
+            return fallback, "ellipse"
         object_pixels = ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)).astype(np.uint8)
         if scale < 1:
             object_pixels = cv2.resize(object_pixels, (right - left, bottom - top), interpolation=cv2.INTER_NEAREST)
         full = np.zeros((height, width), dtype=bool)
         full[y1:y2, x1:x2] = object_pixels[y1 - top : y2 - top, x1 - left : x2 - left].astype(bool)
         if full.sum() < self.min_fill * (x2 - x1) * (y2 - y1):
-            return fallback
-        return full
+            return fallback, "ellipse"
+        return full, "grabcut"

@@ -53,11 +53,16 @@ def segment(
     backend = ctx.models.backend_for("segmentation")
     placed = boxes_on(image, box).astype(np.float32)
     prompts = np.clip(placed, 0, [image.width, image.height, image.width, image.height])
+    method_notes: list[str] = []
     if len(box) == 0:
         masks = np.zeros((0, image.height, image.width), dtype=bool)
     else:
         with ctx.models.use(backend.name) as segmenter:  # a tools.models.protocols.Segmenter
-            masks = np.asarray(segmenter.segment(image.pil(), prompts), dtype=bool)
+            if hasattr(segmenter, "segment_with_notes"):  # says where its masks are fallback guesses
+                found, method_notes = segmenter.segment_with_notes(image.pil(), prompts)
+            else:
+                found = segmenter.segment(image.pil(), prompts)
+            masks = np.asarray(found, dtype=bool)
     if masks.shape != (len(box), image.height, image.width):
         raise ToolArgumentError(f"{backend.name} returned masks of shape {masks.shape} for {len(box)} boxes")
     detections = sv.Detections(
@@ -67,7 +72,7 @@ def segment(
         class_id=box.detections.class_id,
         data=dict(box.detections.data),
     )
-    notes = [*box.notes, *_notes(backend, masks, box.labels)]
+    notes = [*box.notes, *_notes(backend, masks, box.labels), *method_notes]
     return Detections(detections, image, source_label(backend), tuple(notes))
 
 
