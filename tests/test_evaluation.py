@@ -8,6 +8,7 @@ metric, scoring and reporting machinery; they say nothing about any model's accu
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -155,6 +156,11 @@ def test_yes_no_and_text_normalise() -> None:
     assert parse_yes_no("No, there is not.") == "no"
     assert parse_yes_no("There is no dog in the image") == "no"
     assert parse_yes_no("A dog.") is None
+    # a hedge is not a "no": counting it as one would inflate POPE's accuracy on absent objects
+    assert parse_yes_no("I cannot tell from the tools' results.") is None
+    assert parse_yes_no("I don't know.") is None
+    assert parse_yes_no("Not sure, the detector cannot name it") is None
+    assert parse_yes_no("No, I cannot tell") == "no"  # a leading no is still a no
     assert normalise_text("The Ten of Clubs!") == "10 of clubs"
     assert normalise_text("25/12/2018") == normalise_text("25-12-2018") == "25 12 2018"
 
@@ -467,3 +473,29 @@ def test_missing_data_path_says_what_layout_is_expected(tmp_path: Path) -> None:
     for task in ("detect", "ocr", "asr", "pope"):
         with pytest.raises(DatasetLayoutError, match="give"):
             run_evaluation(task, tmp_path, tmp_path / "out", predictor=object(), show_progress=False)
+
+
+def test_ocr_receipts_with_missing_or_malformed_annotations_are_bad_items(shared_data: Path, tmp_path: Path) -> None:
+    source = shared_data / "receipts" / "data"
+    copy = tmp_path / "receipts"
+    for folder in ("img", "box", "key"):
+        (copy / folder).mkdir(parents=True)
+    ids = sorted(path.stem for path in (source / "img").glob("*.jpg"))[:4]
+    for receipt_id in ids:
+        shutil.copy(source / "img" / f"{receipt_id}.jpg", copy / "img")
+        shutil.copy(source / "box" / f"{receipt_id}.csv", copy / "box")
+        shutil.copy(source / "key" / f"{receipt_id}.json", copy / "key")
+    (copy / "box" / f"{ids[1]}.csv").unlink()
+    (copy / "key" / f"{ids[2]}.json").write_text("{not json")
+    with (copy / "box" / f"{ids[3]}.csv").open("a") as rows:
+        rows.write("12,oops\n")
+    summary = run_evaluation(
+        "ocr", copy, tmp_path / "report", predictor=ReferenceReaderForTest(copy), show_progress=False
+    )
+    assert summary.items == 4 and summary.errors == 3
+    errors = {json.loads(line)["id"]: json.loads(line) for line in (tmp_path / "report" / "results.jsonl").open()}
+    assert errors[ids[0]]["status"] == "ok"
+    assert "box.csv" not in str(errors[ids[1]]) and f"box/{ids[1]}.csv is missing" in str(errors[ids[1]])
+    assert f"key/{ids[2]}.json is not valid JSON" in str(errors[ids[2]])
+    assert f"box/{ids[3]}.csv line" in str(errors[ids[3]]) and "malformed" in str(errors[ids[3]])
+    assert summary.metrics["total_accuracy"] == 1.0  # only the good receipt counts, and its total is printed

@@ -8,9 +8,10 @@ The rules, applied to both the prediction and the reference:
 - number: the whole answer as one number ("two", "2", "2.0", "RM 9.00"), or else the one number
   the answer mentions ("There are 2 people." -> 2). Answers with no number, or with two different
   numbers, do not parse and never match.
-- yes/no: the first word when it is yes or no ("Yes, there is." -> yes); otherwise "no" when the
-  answer contains a negation ("There is not a dog"), "yes" when it contains the word yes; else the
-  answer does not parse and never matches.
+- yes/no: the first word when it is yes or no ("Yes, there is." -> yes); otherwise an answer that
+  hedges ("I cannot tell from the tools' results.", "I don't know", "not sure") does not parse, so it
+  is never counted as a "no"; then "no" when the answer contains a negation ("There is not a dog"),
+  "yes" when it contains the word yes; else the answer does not parse and never matches.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ _ARTICLES = {"a", "an", "the"}
 _YES = {"yes", "yeah", "yep", "true", "correct"}
 _NO = {"no", "nope", "false"}
 _NEGATIONS = {"no", "not", "none", "nothing", "nobody", "isnt", "arent", "doesnt", "dont", "cannot", "cant", "neither"}
+
+# Word sequences that say the answer is not known; checked after a leading yes/no, before negations.
+_HEDGES = (
+    ("cannot", "tell"), ("cant", "tell"), ("can", "not", "tell"), ("cannot", "determine"), ("cannot", "say"),
+    ("cant", "say"), ("dont", "know"), ("do", "not", "know"), ("not", "sure"), ("unsure",), ("unclear",),
+    ("unknown",), ("unable", "to"), ("not", "possible", "to"), ("impossible", "to"), ("no", "way", "to"),
+)  # fmt: skip
 
 # A numeral (with thousands separators only in groups of three) or a run of letters/digits.
 _TOKEN = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+|[^\W\d_]+|\d+")
@@ -100,6 +108,15 @@ def parse_number(text: str) -> Decimal | None:
     return distinct.pop() if len(distinct) == 1 else None
 
 
+def is_hedge(tokens: list[str]) -> bool:
+    """Whether the tokens say the answer is not known ("I cannot tell ...", "not sure")."""
+    for hedge in _HEDGES:
+        width = len(hedge)
+        if any(tuple(tokens[i : i + width]) == hedge for i in range(len(tokens) - width + 1)):
+            return True
+    return False
+
+
 def parse_yes_no(text: str) -> Literal["yes", "no"] | None:
     """'yes' or 'no' from a free-text answer, or None when it says neither."""
     tokens = _tokens(text)
@@ -109,6 +126,8 @@ def parse_yes_no(text: str) -> Literal["yes", "no"] | None:
         return "yes"
     if tokens[0] in _NO:
         return "no"
+    if is_hedge(tokens):
+        return None
     if _NEGATIONS.intersection(tokens):
         return "no"
     if "yes" in tokens:

@@ -205,7 +205,7 @@ def receipt_questions(receipts: Sequence[Receipt], data_root: Path, rng: random.
     questions: list[Question] = []
     for field, (kind, text, answer_type) in asked.items():
         usable = []
-        for receipt in receipts:
+        for receipt in (r for r in receipts if r.problem is None):
             value = receipt.fields.get(field, "").strip()
             transcript = "\n".join(line.text for line in receipt.lines)
             legible = (

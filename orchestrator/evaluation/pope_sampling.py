@@ -88,7 +88,8 @@ def build_pope_questions(
 ) -> list[PopeQuestion]:
     """POPE questions for every eligible image: per setting, ``objects_per_image`` yes and as many no.
 
-    Items come image by image, each image's settings together and in each setting yes and no
+    Images with fewer present or absent categories than ``objects_per_image`` are skipped. Items
+    come image by image, each image's settings together and in each setting yes and no
     shuffled, so the first N questions are close to balanced.
     """
     frequency = category_frequency(objects_by_image)
@@ -96,8 +97,8 @@ def build_pope_questions(
     questions: list[PopeQuestion] = []
     for image in sorted(objects_by_image):
         objects = objects_by_image[image]
-        if len(objects) < objects_per_image:
-            continue
+        if len(objects) < objects_per_image or len(set(categories) - objects) < objects_per_image:
+            continue  # too few present or absent categories to keep the setting at 50 % yes
         rng = random.Random(f"{seed}:{image}")
         present = rng.sample(sorted(objects), objects_per_image)
         for setting in settings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import statistics
 import time
 from collections import Counter
@@ -175,12 +176,24 @@ def _timings(started_at: datetime, wall: float, predicted_now: int, latencies: S
     )
 
 
-def _command(task: str, data: Path, limit: int | None, workers: int, seed: int, backend: str | None, out: Path) -> str:
+def _command(
+    task: str,
+    data: Path,
+    limit: int | None,
+    workers: int,
+    seed: int,
+    backend: str | None,
+    out: Path,
+    config_file: str | None = None,
+    retry_errors: bool = False,
+) -> str:
     parts = ["visorch", "eval", task, "--data", str(data), "--out", str(out), "--seed", str(seed)]
     parts += ["--limit", str(limit)] if limit is not None else []
     parts += ["--workers", str(workers)] if workers != 1 else []
     parts += ["--backend", backend] if backend else []
-    return " ".join(parts)
+    parts += ["--config", config_file] if config_file else []
+    parts += ["--retry-errors"] if retry_errors else []
+    return " ".join(shlex.quote(part) for part in parts)
 
 
 def run_evaluation(
@@ -251,6 +264,7 @@ def run_evaluation(
     plots = [latency_histogram(latencies, out_dir / "latency.png", f"{task.name}: latency per item")]
     plots += task.plots(pairs, aggregate, out_dir)
     failed = [result for _, result in pairs if result.error is not None]
+    recorded_config = _config_dict(config if config is not None else runtime.config)
     summary = Summary(
         task=task.name,
         data_path=str(data.resolve()),
@@ -267,11 +281,21 @@ def run_evaluation(
         notes=aggregate.notes,
         failed_items=[ItemError(id=r.id, error=r.error) for r in failed[:MAX_LISTED_ERRORS] if r.error is not None],
         predictor=manifest.predictor,
-        config=_config_dict(config if config is not None else runtime.config),
+        config=recorded_config,
         seed=seed,
         limit=limit,
         workers=workers,
-        command=_command(task.name, data.resolve(), limit, workers, seed, backend, out_dir),
+        command=_command(
+            task.name,
+            data.resolve(),
+            limit,
+            workers,
+            seed,
+            backend,
+            out_dir,
+            config_file=recorded_config.get("config_file"),
+            retry_errors=retry_errors,
+        ),
         provenance=collect_provenance(),
         timings=_timings(started_at, wall, len(new), latencies),
         plots=[plot.relative_to(out_dir).as_posix() for plot in plots],

@@ -26,13 +26,20 @@ class Receipt(BaseModel):
     image_path: Path
     lines: list[ReceiptLine]
     fields: dict[str, str]
+    problem: str | None = None
+    """Why the receipt's annotations cannot be used (missing or malformed box/key file), if so."""
 
 
 def parse_box_line(row: str) -> ReceiptLine | None:
-    """``x1,y1,...,x4,y4,text`` -> a line (the text may itself hold commas); None for blank rows."""
+    """``x1,y1,...,x4,y4,text`` -> a line (the text may itself hold commas); None for blank rows.
+
+    Raises ValueError for a row that is not blank and not in that form.
+    """
+    if not row.strip():
+        return None
     parts = row.rstrip("\r\n").split(",", 8)
     if len(parts) < 9:
-        return None
+        raise ValueError(f"expected x1,y1,...,x4,y4,text, got {row[:60]!r}")
     xs = [float(value) for value in parts[0:8:2]]
     ys = [float(value) for value in parts[1:8:2]]
     return ReceiptLine(text=parts[8].strip(), box=(min(xs), min(ys), max(xs), max(ys)))
@@ -46,23 +53,51 @@ def receipts_root(path: Path) -> Path:
     raise DatasetLayoutError(f"{path} is not a SROIE receipts folder; {LAYOUT_HELP}")
 
 
+def _read_lines(box_file: Path) -> list[ReceiptLine]:
+    if not box_file.is_file():
+        raise ValueError(f"its transcript file {box_file.parent.name}/{box_file.name} is missing")
+    lines = []
+    for number, row in enumerate(box_file.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        try:
+            line = parse_box_line(row)
+        except ValueError as error:
+            raise ValueError(f"{box_file.parent.name}/{box_file.name} line {number} is malformed: {error}") from None
+        if line is not None:
+            lines.append(line)
+    return lines
+
+
+def _read_fields(key_file: Path) -> dict[str, str]:
+    if not key_file.is_file():
+        raise ValueError(f"its key-field file {key_file.parent.name}/{key_file.name} is missing")
+    try:
+        fields = json.loads(key_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{key_file.parent.name}/{key_file.name} is not valid JSON: {error}") from None
+    if not isinstance(fields, dict):
+        raise ValueError(f"{key_file.parent.name}/{key_file.name} is not a JSON object")
+    return {str(k): str(v) for k, v in fields.items()}
+
+
 def load_receipts(path: Path) -> list[Receipt]:
-    """Every receipt under ``path`` that has an image, sorted by id (missing box/key files read as empty)."""
+    """Every receipt under ``path`` that has an image, sorted by id.
+
+    A receipt whose box or key file is missing or malformed is kept with its ``problem`` set, so
+    an evaluation records it as a bad item instead of scoring it against empty annotations.
+    """
     root = receipts_root(Path(path).expanduser())
     receipts = []
     for image_path in sorted((root / "img").glob("*.jpg")):
         receipt_id = image_path.stem
-        box_file = root / "box" / f"{receipt_id}.csv"
-        key_file = root / "key" / f"{receipt_id}.json"
-        rows = box_file.read_text(encoding="utf-8", errors="replace").splitlines() if box_file.is_file() else []
-        lines = [line for line in (parse_box_line(row) for row in rows) if line is not None]
-        fields = json.loads(key_file.read_text(encoding="utf-8")) if key_file.is_file() else {}
+        lines: list[ReceiptLine] = []
+        fields: dict[str, str] = {}
+        problem = None
+        try:
+            lines = _read_lines(root / "box" / f"{receipt_id}.csv")
+            fields = _read_fields(root / "key" / f"{receipt_id}.json")
+        except ValueError as error:
+            problem = f"receipt {receipt_id}: {error}"
         receipts.append(
-            Receipt(
-                receipt_id=receipt_id,
-                image_path=image_path,
-                lines=lines,
-                fields={str(k): str(v) for k, v in fields.items()},
-            )
+            Receipt(receipt_id=receipt_id, image_path=image_path, lines=lines, fields=fields, problem=problem)
         )
     return receipts

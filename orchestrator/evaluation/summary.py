@@ -61,7 +61,7 @@ class Summary(BaseModel):
     limit: int | None
     workers: int
     command: str
-    """A command line that reruns this evaluation (add --config FILE if one was used)."""
+    """A command line that reruns this evaluation."""
     provenance: Provenance
     timings: Timings
     plots: list[str]

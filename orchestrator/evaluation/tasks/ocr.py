@@ -11,12 +11,16 @@ Texts are compared case-insensitively with runs of whitespace collapsed.
   line boxes, so line CER mixes both).
 - Page CER/WER compare all lines of a receipt joined by spaces in reading order, which does not
   depend on how either side splits lines.
-- Key fields: ``total`` is found when the OCR text mentions that number ("9.00" == "RM9.00");
-  ``date`` is found when it occurs in the OCR text as whole words after normalisation
-  (punctuation as word breaks, so "25/12/2018" == "25-12-2018"). Receipts without the field in
-  their key file are skipped for it.
+- Key fields (SROIE's four): ``total`` is found when the OCR text mentions that number
+  ("9.00" == "RM9.00"); ``date``, ``company`` and ``address`` are found when they occur in the OCR
+  text (lines joined in reading order) as whole words after normalisation (case, and punctuation
+  as word breaks, so "25/12/2018" == "25-12-2018"). Receipts without the field in their key file
+  are skipped for it. Exact occurrence is strict for the long fields: one misread character, or
+  an address split across lines in another order, means not found.
 
-A receipt that fails is scored as an empty reading: all of its lines deleted, no field found.
+A receipt that fails is scored as an empty reading: all of its lines deleted, no field found. A
+receipt whose box or key file is missing or malformed is a bad item: recorded as an error and left
+out of every rate.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import numpy as np
 import supervision as sv
 
 from orchestrator.evaluation.answers import contains_number, contains_phrase
+from orchestrator.evaluation.errors import DatasetLayoutError
 from orchestrator.evaluation.metrics import character_edits, pooled_rate, word_edits
 from orchestrator.evaluation.paths import default_data_root
 from orchestrator.evaluation.plots import bar_chart
@@ -37,7 +42,7 @@ from orchestrator.evaluation.sroie import ReceiptLine, load_receipts
 from orchestrator.evaluation.task import Aggregate, EvalItem, ItemContext, ItemResult, ItemScore, Prediction
 
 MATCH_IOU = 0.5
-KEY_FIELDS = ("total", "date")
+KEY_FIELDS = ("total", "date", "company", "address")
 
 
 class ReceiptItem(EvalItem):
@@ -46,6 +51,7 @@ class ReceiptItem(EvalItem):
     image_path: Path
     lines: list[ReceiptLine]
     fields: dict[str, str]
+    problem: str | None = None
 
 
 def clean(text: str) -> str:
@@ -98,6 +104,7 @@ class OcrTask:
                 image_path=receipt.image_path,
                 lines=receipt.lines,
                 fields=receipt.fields,
+                problem=receipt.problem,
             )
             for receipt in load_receipts(data_path)
         ]
@@ -108,6 +115,8 @@ class OcrTask:
 
     def predict(self, item: ReceiptItem, predictor: LineReader, context: ItemContext) -> Prediction:
         """The lines the reader finds."""
+        if item.problem is not None:
+            raise DatasetLayoutError(item.problem)
         lines = predictor.read(context.images.load(item.image_path))
         return Prediction(
             value={
@@ -117,6 +126,8 @@ class OcrTask:
 
     def score(self, item: ReceiptItem, prediction: dict[str, Any] | None) -> ItemScore:
         """Edit counts (line and page, words and characters) and whether each key field was found."""
+        if item.problem is not None:
+            return ItemScore()  # annotations unusable: nothing to score against
         predicted = [] if prediction is None else prediction["lines"]
         pairs = match_lines(item.lines, predicted)
         references = [reference for reference, _ in pairs]
