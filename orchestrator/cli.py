@@ -338,7 +338,11 @@ def models_pull(
         raise InputError(
             f"pulling {name} failed ({type(error).__name__}: {error}); check your internet connection"
         ) from error
-    runtime.context.models.refresh()
+    models = runtime.context.models
+    models.refresh()
+    reason = models.not_installed_reason(name)
+    if reason is not None:
+        raise InputError(f"pulling {name} finished, but it is still not usable here ({reason})")
     stdout.print(f"{name}: installed")
 
 
@@ -378,8 +382,28 @@ def _open_evaluation_runtime(config_file: Path | None) -> Any:
 
 
 def _mount_eval() -> None:
-    from orchestrator.evaluation.cli import make_eval_command
+    """Mount ``visorch eval``; without the [eval] extra, a stand-in that says how to install it.
 
+    The rest of the CLI must keep working when pycocotools, matplotlib or jiwer are absent.
+    """
+    try:
+        from orchestrator.evaluation.cli import make_eval_command
+    except ImportError as error:
+        missing = error.name or str(error)
+
+        @app.command(
+            "eval",
+            help="Evaluate on a data set (needs the [eval] extra).",
+            context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        )
+        def eval_unavailable(ctx: typer.Context) -> None:
+            stderr.print(
+                f"[red]error:[/red] visorch eval needs the eval extra ({missing} is not installed): "
+                "run pip install 'visorch\\[eval]'"
+            )
+            raise typer.Exit(1)
+
+        return
     command = make_eval_command(_open_evaluation_runtime)
     app.command("eval", help=command.__doc__)(handle_errors(command))
 

@@ -104,4 +104,18 @@ def test_failed_step_exits_non_zero_with_the_step_error(tmp_path: Path, bus_path
     )
     result = visorch("run", str(program), "--image", str(bus_path), home=tmp_path)
     assert result.returncode == 1
-    assert "IMAGE0 (CROP, line 2) failed" in result.stderr and "no class for 'unicorn'" in result.stderr
+    assert "BOX0 (LOC, line 1) failed" in result.stderr and "no class for 'unicorn'" in result.stderr
+
+
+def test_without_the_eval_extra_the_cli_works_and_eval_says_what_to_install(tmp_path: Path) -> None:
+    blocked = "import sys; sys.modules['pycocotools'] = None; from orchestrator.cli import app; app(sys.argv[1:])"
+    env = {**os.environ, "VISORCH_HOME": str(tmp_path)}
+
+    def run(*arguments: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-c", blocked, *arguments]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+
+    assert run("library").returncode == 0
+    failed = run("eval", "detect", "--data", str(tmp_path))
+    assert failed.returncode == 1
+    assert "pip install 'visorch[eval]'" in failed.stderr and "pycocotools" in failed.stderr
