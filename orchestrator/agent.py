@@ -202,7 +202,27 @@ class Agent:
         )
         self.graph: CompiledStateGraph = build_graph(self.services, self.checkpointer)
         """The compiled LangGraph graph (serve it with LangGraph tooling if you like)."""
-        self._lock = threading.Lock()
+
+    def describe(self) -> dict[str, Any]:
+        """What answers depend on, for reports: the LLM (backend, model, file size when local), the limits
+        and, per capability offered to the planner, the backend used with its version and weights fingerprint."""
+        model_file = Path(self.llm.model)
+        llm: dict[str, Any] = {"backend": self.llm.name, "model": self.llm.model}
+        if model_file.is_file():
+            llm["model"] = model_file.name
+            llm["model_bytes"] = model_file.stat().st_size
+        models = self.runtime.context.models
+        capabilities = sorted({t.spec.capability for t in self.services.registry if t.spec.capability})
+        tools = {}
+        for capability in capabilities:
+            backend = models.backend_for(capability)
+            tools[capability] = {
+                "backend": backend.name,
+                "version": backend.version,
+                "device": models.device_for(backend),
+                "result_version": models.result_version(capability),
+            }
+        return {"llm": llm, "tool_backends": tools, "config": self.config.model_dump(mode="json")}
 
     # --- asking --------------------------------------------------------------------------------
 
@@ -262,16 +282,18 @@ class Agent:
     def _run(self, graph_input: Any, thread_id: str) -> Iterator[AgentEvent]:
         config: RunnableConfig = {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
         started = time.perf_counter()
-        with self._lock:
-            parts: Iterator[Any] = self.graph.stream(graph_input, config, stream_mode=["custom", "updates"])
-            for mode, chunk in parts:
-                if mode == "custom":
-                    yield AgentEvent(event=chunk.pop("event"), data=chunk)
-                elif "__interrupt__" in chunk:
-                    payload = chunk["__interrupt__"][0].value
-                    yield AgentEvent(event="interrupted", data={"thread_id": thread_id, **payload})
-                    return
-            values = self.graph.get_state(config).values
+        # Runs of different threads may overlap (the LLM backends, the checkpointer and the model
+        # manager serialise what must be serialised), so one question's tool time can overlap
+        # another's LLM time.
+        parts: Iterator[Any] = self.graph.stream(graph_input, config, stream_mode=["custom", "updates"])
+        for mode, chunk in parts:
+            if mode == "custom":
+                yield AgentEvent(event=chunk.pop("event"), data=chunk)
+            elif "__interrupt__" in chunk:
+                payload = chunk["__interrupt__"][0].value
+                yield AgentEvent(event="interrupted", data={"thread_id": thread_id, **payload})
+                return
+        values = self.graph.get_state(config).values
         answer = self._answer(values, thread_id, time.perf_counter() - started)
         yield AgentEvent(event="done", data={"text": answer.text, "thread_id": thread_id}, answer=answer)
 

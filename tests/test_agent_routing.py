@@ -11,6 +11,7 @@ import pytest
 from orchestrator.agent import Agent, AgentConfig, AgentInterrupted
 from orchestrator.config import VisorchSettings
 from orchestrator.llm import LLMUnreachableError, OpenAICompatibleBackend, ScriptedLLM
+from orchestrator.llm.types import LLMRequest, LLMResponse
 from orchestrator.runtime import Runtime
 from tests.helpers import TEST_TOOLS
 from tools.catalog import builtin_tools
@@ -161,3 +162,42 @@ def test_dead_llm_endpoint_is_a_typed_error(tmp_path: Path, bus_path: Path) -> N
     )
     with Agent(runtime=runtime, llm=llm) as agent, pytest.raises(LLMUnreachableError):
         agent.ask(image=bus_path, question="How many people?")
+
+
+class QuestionKeyedLLMForTest(ScriptedLLM):
+    """Test double, not a model: replies by role and by the number in the question's brackets, so
+    concurrent questions can be told apart whatever order their calls arrive in."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        with self._lock:
+            self.requests.append(request)
+        system, question = request.messages[0].content, request.messages[-1].content
+        wanted = question.rsplit("(", 1)[1].split(")", 1)[0]
+        if system.startswith("You judge"):
+            text = ANSWER
+        elif system.startswith("You write the final answer"):
+            text = wanted
+        else:
+            text = COUNT_PROGRAM.replace("count=3", f"count={wanted}")
+        return LLMResponse(
+            text=text, prompt_tokens=1, completion_tokens=1, seconds=0.0, backend=self.name, model=self.model,
+            finish_reason="stop", constraint_enforced=False,
+        )  # fmt: skip
+
+
+def test_concurrent_questions_on_one_agent_keep_their_own_state(tmp_path: Path, bus_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = VisorchSettings(home=tmp_path / "home")
+    runtime = Runtime.create(settings, tools=[*builtin_tools(), *TEST_TOOLS], backends=[])
+    with (
+        Agent(AgentConfig(), runtime=runtime, llm=QuestionKeyedLLMForTest()) as agent,
+        ThreadPoolExecutor(max_workers=4) as pool,
+    ):
+        answers = list(pool.map(lambda n: agent.ask(image=bus_path, question=f"How many people? ({n})"), range(1, 9)))
+    for n, answer in enumerate(answers, 1):
+        assert answer.text == str(n) and answer.stop_reason == "answered" and len(answer.boxes) == n
+        assert answer.programs[0].source.count(f"count={n})") == 1
