@@ -8,6 +8,7 @@ model manager; without that model, word overlap is used (and the choice says so)
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from tools.embedding import EMBEDDING_CAPABILITY, TextEmbedder
 from tools.errors import VisorchError
 from tools.models.manager import ModelManager
 from tools.registry import ToolRegistry
+
+logger = logging.getLogger(__name__)
 
 EXAMPLES_PATH = Path(__file__).parent / "data" / "examples.jsonl"
 _INPUTS = {"IMAGE": "image", "IMAGE2": "image", "AUDIO": "audio", "QUESTION": "text"}
@@ -68,6 +71,8 @@ class ExampleSelector:
         self.models = models
         self._vectors: np.ndarray | None = None
         self.method = "embedding"
+        self.fallback_reason: str | None = None
+        """Why the last selection fell back to word overlap (no embedding model, or it failed)."""
 
     def _embedder_name(self) -> str | None:
         if self.models is None or not self.models.has_installed(EMBEDDING_CAPABILITY):
@@ -91,6 +96,7 @@ class ExampleSelector:
     def _embedding_scores(self, question: str) -> np.ndarray | None:
         name = self._embedder_name()
         if name is None or self.models is None:
+            self.fallback_reason = "no sentence-embedding model is installed: run pip install 'visorch[agent]'"
             return None
         try:
             with self.models.use(name) as embedder:
@@ -98,7 +104,11 @@ class ExampleSelector:
                 if self._vectors is None:
                     self._vectors = embedder.embed([example.question for example in self.examples])
                 query = embedder.embed([question])[0]
-        except VisorchError:
+        except VisorchError as error:
+            if self.fallback_reason is None:  # say it once, not on every question
+                logger.warning("example selection falls back to word overlap: %s", error)
+            self.fallback_reason = f"the embedding model failed: {error}"
             return None
         self.method = "embedding"
+        self.fallback_reason = None
         return self._vectors @ query
