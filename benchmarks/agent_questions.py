@@ -15,9 +15,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from orchestrator.agent import Agent
-from orchestrator.evaluation.answers import exact_match
-from orchestrator.evaluation.questions import Question, load_questions
+from visorch.agent import Agent
+from visorch.evaluation.answers import exact_match
+from visorch.evaluation.questions import Question, load_questions
 
 
 def _subset(questions: list[Question], per_type: int | None, limit: int | None) -> list[Question]:

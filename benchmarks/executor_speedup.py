@@ -12,14 +12,14 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-from programs.executor import ExecutorOptions, execute_program
-from programs.parser import parse_program
-from programs.registry import program_registry
-from programs.validator import validate_program
-from tools.context import ToolContext
-from tools.images import ImageStore
-from tools.models.manager import ModelManager
-from tools.registry import tool
+from visorch.programs.executor import ExecutorOptions, execute_program
+from visorch.programs.parser import parse_program
+from visorch.programs.registry import program_registry
+from visorch.programs.validator import validate_program
+from visorch.tools.context import ToolContext
+from visorch.tools.images import ImageStore
+from visorch.tools.models.manager import ModelManager
+from visorch.tools.registry import tool
 
 
 @tool(name="BENCH_SLEEP", category="benchmark", example="A=BENCH_SLEEP(seconds=1.0)")

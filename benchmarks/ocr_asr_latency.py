@@ -24,12 +24,12 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from tools.asr.backends import BACKENDS as ASR_BACKENDS  # noqa: E402
-from tools.audio import load_audio  # noqa: E402
-from tools.images import ImageStore  # noqa: E402
-from tools.models.backend import Backend  # noqa: E402
-from tools.models.manager import ModelManager, default_weights_root  # noqa: E402
-from tools.ocr.backends import BACKENDS as OCR_BACKENDS  # noqa: E402
+from visorch.tools.asr.backends import BACKENDS as ASR_BACKENDS  # noqa: E402
+from visorch.tools.audio import load_audio  # noqa: E402
+from visorch.tools.images import ImageStore  # noqa: E402
+from visorch.tools.models.backend import Backend  # noqa: E402
+from visorch.tools.models.manager import ModelManager, default_weights_root  # noqa: E402
+from visorch.tools.ocr.backends import BACKENDS as OCR_BACKENDS  # noqa: E402
 
 
 def data_root() -> Path:

@@ -23,13 +23,13 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
+from visorch.evaluation.questions import load_questions  # noqa: E402
+from visorch.tools.embedding import BACKENDS as EMBEDDING_BACKENDS  # noqa: E402
+from visorch.tools.images import decode_image_file  # noqa: E402
+from visorch.tools.models.manager import ModelManager, default_weights_root  # noqa: E402
+from visorch.tools.segmentation.backends import BACKENDS as SEGMENTATION_BACKENDS  # noqa: E402
 
 from benchmarks.ocr_asr_latency import time_backend  # noqa: E402
-from orchestrator.evaluation.questions import load_questions  # noqa: E402
-from tools.embedding import BACKENDS as EMBEDDING_BACKENDS  # noqa: E402
-from tools.images import decode_image_file  # noqa: E402
-from tools.models.manager import ModelManager, default_weights_root  # noqa: E402
-from tools.segmentation.backends import BACKENDS as SEGMENTATION_BACKENDS  # noqa: E402
 
 MAX_BOXES = 5
 

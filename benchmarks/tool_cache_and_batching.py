@@ -13,8 +13,8 @@ import threading
 import time
 from pathlib import Path
 
-from orchestrator.config import ModelSettings, VisorchSettings
-from orchestrator.runtime import Runtime
+from visorch.config import ModelSettings, VisorchSettings
+from visorch.runtime import Runtime
 
 PROGRAM = """BOX0=LOC(image=IMAGE, object='person')
 BOX1=SELECT(box=BOX0, by='largest')

@@ -9,7 +9,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from orchestrator import Agent
+from visorch import Agent
 
 
 def bus_image() -> Path:

@@ -6,8 +6,7 @@ Run: .venv/bin/python examples/run_program.py
 from __future__ import annotations
 
 from ask_bus import bus_image
-
-from orchestrator import Runtime
+from visorch import Runtime
 
 PROGRAM = """
 BOX0=LOC(image=IMAGE, object='bus')

@@ -1,8 +1,10 @@
-"""visorch's orchestrator: the agent (LLM as controller, decision-maker and semantic refiner), its
-LLM backends, the evaluation harness and the CLI.
+"""visorch: an agentic visual-reasoning orchestrator.
 
-``from orchestrator import Agent, AgentConfig`` is the main entry point; imports are lazy so the
-CLI starts quickly.
+An LLM plans visual programs over expert tools, judges their evidence and answers with the boxes it
+relied on. ``from visorch import Agent, Runtime, tool`` is the main entry point; the subpackages are
+``visorch.tools`` (value types, tool registry, model backends), ``visorch.programs`` (the visual
+program language and its executor) and ``visorch.evaluation`` (the evaluation harness). Imports are
+lazy so the CLI starts quickly.
 """
 
 from __future__ import annotations
@@ -10,20 +12,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from orchestrator.agent import Agent, AgentConfig, AgentEvent, AgentInterrupted, Answer
-    from orchestrator.config import VisorchSettings
-    from orchestrator.runtime import Runtime
+    from visorch.agent import Agent, AgentConfig, AgentEvent, AgentInterrupted, Answer
+    from visorch.config import VisorchSettings
+    from visorch.runtime import Runtime
+    from visorch.tools.registry import tool
 
-__all__ = ["Agent", "AgentConfig", "AgentEvent", "AgentInterrupted", "Answer", "Runtime", "VisorchSettings"]
+__all__ = ["Agent", "AgentConfig", "AgentEvent", "AgentInterrupted", "Answer", "Runtime", "VisorchSettings", "tool"]
 
 _HOMES = {
-    "Agent": "orchestrator.agent",
-    "AgentConfig": "orchestrator.agent",
-    "AgentEvent": "orchestrator.agent",
-    "AgentInterrupted": "orchestrator.agent",
-    "Answer": "orchestrator.agent",
-    "Runtime": "orchestrator.runtime",
-    "VisorchSettings": "orchestrator.config",
+    "Agent": "visorch.agent",
+    "AgentConfig": "visorch.agent",
+    "AgentEvent": "visorch.agent",
+    "AgentInterrupted": "visorch.agent",
+    "Answer": "visorch.agent",
+    "Runtime": "visorch.runtime",
+    "VisorchSettings": "visorch.config",
+    "tool": "visorch.tools.registry",
 }
 
 
@@ -32,4 +36,4 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return getattr(importlib.import_module(_HOMES[name]), name)
-    raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")
+    raise AttributeError(f"module 'visorch' has no attribute {name!r}")

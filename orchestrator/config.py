@@ -14,8 +14,7 @@ from typing import Any
 from platformdirs import user_cache_dir, user_config_dir
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
-
-from tools.images import DEFAULT_MAX_IMAGE_PIXELS
+from visorch.tools.images import DEFAULT_MAX_IMAGE_PIXELS
 
 
 def default_home() -> Path:
@@ -65,9 +64,9 @@ class VisorchSettings(BaseSettings):
     models: ModelSettings = Field(default_factory=ModelSettings)
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     agent: dict[str, Any] = Field(default_factory=dict)
-    """The config file's [agent] section (fields of orchestrator.agent.AgentConfig)."""
+    """The config file's [agent] section (fields of visorch.agent.AgentConfig)."""
     llm: dict[str, Any] = Field(default_factory=dict)
-    """The config file's [llm] section (fields of orchestrator.llm.LLMSettings, which also reads VISORCH_LLM_*)."""
+    """The config file's [llm] section (fields of visorch.llm.LLMSettings, which also reads VISORCH_LLM_*)."""
 
     @property
     def weights_root(self) -> Path:
@@ -89,7 +88,7 @@ class VisorchSettings(BaseSettings):
         """Settings from an explicit TOML file (its values win over environment variables)."""
         import tomllib
 
-        from tools.errors import ConfigError
+        from visorch.tools.errors import ConfigError
 
         try:
             values = tomllib.loads(Path(path).read_text(encoding="utf-8"))

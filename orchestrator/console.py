@@ -11,10 +11,9 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.status import Status
 from rich.table import Table
-
-from programs.executor import StepEvent
-from programs.trace import StepStatus
-from tools.registry import ToolRegistry
+from visorch.programs.executor import StepEvent
+from visorch.programs.trace import StepStatus
+from visorch.tools.registry import ToolRegistry
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 # Tables need a width; when output goes to a file or pipe, rich would assume 80 columns.

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from programs.trace import StepStatus, Trace
-from tools.types import describe_value
+from visorch.programs.trace import StepStatus, Trace
+from visorch.tools.types import describe_value
 
 STEP_LIMIT = 600
 OCR_LIMIT = 2500

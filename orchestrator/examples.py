@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from programs.errors import ProgramError
-from programs.parser import parse_program
-from programs.validator import validate_program
-from tools.embedding import EMBEDDING_CAPABILITY, TextEmbedder
-from tools.errors import VisorchError
-from tools.models.manager import ModelManager
-from tools.registry import ToolRegistry
+from visorch.programs.errors import ProgramError
+from visorch.programs.parser import parse_program
+from visorch.programs.validator import validate_program
+from visorch.tools.embedding import EMBEDDING_CAPABILITY, TextEmbedder
+from visorch.tools.errors import VisorchError
+from visorch.tools.models.manager import ModelManager
+from visorch.tools.registry import ToolRegistry
 
 logger = logging.getLogger(__name__)
 

@@ -16,9 +16,8 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
-
-from orchestrator.nodes import AgentServices, make_nodes
-from orchestrator.state import AgentState
+from visorch.nodes import AgentServices, make_nodes
+from visorch.state import AgentState
 
 
 def build_graph(services: AgentServices, checkpointer: BaseCheckpointSaver[Any] | None = None) -> CompiledStateGraph:

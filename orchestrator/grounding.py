@@ -8,12 +8,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from orchestrator.state import GroundedBox
-from programs.trace import Trace
-from tools.detections import Detections
-from tools.images import ImageRef
-from tools.text import OCRText
-from tools.types import format_number
+from visorch.programs.trace import Trace
+from visorch.state import GroundedBox
+from visorch.tools.detections import Detections
+from visorch.tools.images import ImageRef
+from visorch.tools.text import OCRText
+from visorch.tools.types import format_number
 
 _NUMBER_WORDS = {
     "zero": 0, "no": 0, "none": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,

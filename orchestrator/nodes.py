@@ -13,25 +13,24 @@ from typing import Any
 
 from langgraph.config import get_stream_writer
 from langgraph.types import interrupt
-
-from orchestrator.evidence import result_text, trace_evidence
-from orchestrator.examples import ExampleSelector
-from orchestrator.grounding import check_consistency, grounded_boxes
-from orchestrator.llm import LLMBackend
-from orchestrator.roles.controller import PlanRequest, plan_program
-from orchestrator.roles.decision import decide, rule_verdict
-from orchestrator.roles.refiner import refine_answer
-from orchestrator.runtime import Runtime
-from orchestrator.state import AgentState, ProgramAttempt
-from programs.errors import ProgramError, ProgramValidationError
-from programs.executor import StepEvent
-from programs.parser import parse_program
-from programs.trace import Trace
-from programs.validator import validate_program
-from tools.audio import AudioRef
-from tools.images import ImageRef
-from tools.registry import ToolRegistry
-from tools.types import ValueKind
+from visorch.evidence import result_text, trace_evidence
+from visorch.examples import ExampleSelector
+from visorch.grounding import check_consistency, grounded_boxes
+from visorch.llm import LLMBackend
+from visorch.programs.errors import ProgramError, ProgramValidationError
+from visorch.programs.executor import StepEvent
+from visorch.programs.parser import parse_program
+from visorch.programs.trace import Trace
+from visorch.programs.validator import validate_program
+from visorch.roles.controller import PlanRequest, plan_program
+from visorch.roles.decision import decide, rule_verdict
+from visorch.roles.refiner import refine_answer
+from visorch.runtime import Runtime
+from visorch.state import AgentState, ProgramAttempt
+from visorch.tools.audio import AudioRef
+from visorch.tools.images import ImageRef
+from visorch.tools.registry import ToolRegistry
+from visorch.tools.types import ValueKind
 
 
 @dataclass

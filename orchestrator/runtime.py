@@ -11,20 +11,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config import VisorchSettings
-from programs.executor import ExecutorOptions, StepEvent, execute_program
-from programs.parser import parse_program
-from programs.registry import program_registry
-from programs.trace import Trace
-from programs.validator import ValidatedProgram, validate_program
-from tools.audio import load_audio
-from tools.catalog import builtin_tools, default_backends, model_tools
-from tools.context import ToolContext
-from tools.images import ImageStore
-from tools.models.backend import Backend
-from tools.models.cache import ResultCache
-from tools.models.manager import ModelManager
-from tools.registry import Tool, ToolRegistry
+from visorch.config import VisorchSettings
+from visorch.programs.executor import ExecutorOptions, StepEvent, execute_program
+from visorch.programs.parser import parse_program
+from visorch.programs.registry import program_registry
+from visorch.programs.trace import Trace
+from visorch.programs.validator import ValidatedProgram, validate_program
+from visorch.tools.audio import load_audio
+from visorch.tools.catalog import builtin_tools, default_backends, model_tools
+from visorch.tools.context import ToolContext
+from visorch.tools.images import ImageStore
+from visorch.tools.models.backend import Backend
+from visorch.tools.models.cache import ResultCache
+from visorch.tools.models.manager import ModelManager
+from visorch.tools.registry import Tool, ToolRegistry
 
 
 @dataclass

@@ -6,8 +6,7 @@ import operator
 from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, Field
-
-from tools.detections import BoxRecord
+from visorch.tools.detections import BoxRecord
 
 
 class ProgramAttempt(BaseModel):

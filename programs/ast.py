@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from programs.errors import SourcePosition
+from visorch.programs.errors import SourcePosition
 
 
 @dataclass(frozen=True)

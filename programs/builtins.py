@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from programs.expression import parse_expression
-from tools.registry import tool
+from visorch.programs.expression import parse_expression
+from visorch.tools.registry import tool
 
 RESULT_TOOL = "RESULT"
 EVAL_TOOL = "EVAL"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tools.errors import VisorchError
+from visorch.tools.errors import VisorchError
 
 
 class ProgramError(VisorchError):

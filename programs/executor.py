@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from programs.ast import ListValue, Literal, Reference, Step, Value, format_value
-from programs.errors import StepSkippedError, StepTimeoutError
-from programs.trace import StepRecord, StepStatus, Trace
-from programs.validator import ValidatedProgram
-from tools.context import ToolContext
-from tools.errors import InputError, ToolExecutionError, VisorchError
-from tools.registry import ToolRegistry
+from visorch.programs.ast import ListValue, Literal, Reference, Step, Value, format_value
+from visorch.programs.errors import StepSkippedError, StepTimeoutError
+from visorch.programs.trace import StepRecord, StepStatus, Trace
+from visorch.programs.validator import ValidatedProgram
+from visorch.tools.context import ToolContext
+from visorch.tools.errors import InputError, ToolExecutionError, VisorchError
+from visorch.tools.registry import ToolRegistry
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from programs.errors import ExpressionError, SourcePosition
-from programs.lexer import Token, TokenKind, tokenize
-from tools.detections import Detections
-from tools.text import OCRText, Transcript
+from visorch.programs.errors import ExpressionError, SourcePosition
+from visorch.programs.lexer import Token, TokenKind, tokenize
+from visorch.tools.detections import Detections
+from visorch.tools.text import OCRText, Transcript
 
 MAX_DEPTH = 64
 MAX_TEXT = 100_000

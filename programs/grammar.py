@@ -17,10 +17,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from programs.builtins import RESULT_TOOL
-from programs.expression import FUNCTIONS
-from tools.registry import ParamSpec, ToolRegistry, ToolSpec
-from tools.types import ValueKind
+from visorch.programs.builtins import RESULT_TOOL
+from visorch.programs.expression import FUNCTIONS
+from visorch.tools.registry import ParamSpec, ToolRegistry, ToolSpec
+from visorch.tools.types import ValueKind
 
 OUTPUT_PREFIX: dict[ValueKind, str] = {
     ValueKind.IMAGE: "IMAGE",

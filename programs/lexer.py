@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from programs.errors import SourcePosition
+from visorch.programs.errors import SourcePosition
 
 
 class TokenKind(StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.errors import InputError
+from visorch.tools.errors import InputError
 
 LIBRARY_DIR = Path(__file__).parent / "library"
 

@@ -13,9 +13,9 @@ Every error is a :class:`ProgramSyntaxError` with the line and column it was fou
 
 from __future__ import annotations
 
-from programs.ast import Argument, ListValue, Literal, Program, Reference, Step, Value
-from programs.errors import ProgramSyntaxError, SourcePosition
-from programs.lexer import Token, TokenKind, tokenize
+from visorch.programs.ast import Argument, ListValue, Literal, Program, Reference, Step, Value
+from visorch.programs.errors import ProgramSyntaxError, SourcePosition
+from visorch.programs.lexer import Token, TokenKind, tokenize
 
 MAX_NESTING = 32
 KEYWORD_VALUES = {"True": True, "true": True, "False": False, "false": False, "None": None, "none": None}

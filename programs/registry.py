@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from programs.builtins import evaluate, result
-from tools.registry import Tool, ToolRegistry
+from visorch.programs.builtins import evaluate, result
+from visorch.tools.registry import Tool, ToolRegistry
 
 
 def program_registry(tools: Iterable[Tool]) -> ToolRegistry:

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-
-from programs.trace_html import render_trace_html
-from tools.audio import AudioRef
-from tools.detections import Detections
-from tools.images import ImageRef
-from tools.text import OCRText, Transcript
-from tools.types import describe_value
+from visorch.programs.trace_html import render_trace_html
+from visorch.tools.audio import AudioRef
+from visorch.tools.detections import Detections
+from visorch.tools.images import ImageRef
+from visorch.tools.text import OCRText, Transcript
+from visorch.tools.types import describe_value
 
 
 class StepStatus(StrEnum):

@@ -11,17 +11,16 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
-
-from tools.audio import AudioRef
-from tools.detections import Detections
-from tools.drawing import annotate
-from tools.errors import VisorchError
-from tools.images import ImageRef
-from tools.text import OCRText, Transcript
-from tools.types import describe_value
+from visorch.tools.audio import AudioRef
+from visorch.tools.detections import Detections
+from visorch.tools.drawing import annotate
+from visorch.tools.errors import VisorchError
+from visorch.tools.images import ImageRef
+from visorch.tools.text import OCRText, Transcript
+from visorch.tools.types import describe_value
 
 if TYPE_CHECKING:
-    from programs.trace import StepRecord, Trace
+    from visorch.programs.trace import StepRecord, Trace
 
 THUMBNAIL_PIXELS = 640
 

@@ -12,12 +12,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from programs.ast import ListValue, Literal, Program, Reference, Step, Value, references_in
-from programs.builtins import RESULT_TOOL
-from programs.errors import ExpressionError, ProgramValidationError, SourcePosition, ValidationIssue
-from programs.expression import Expression, parse_expression
-from tools.registry import ParamSpec, ToolRegistry
-from tools.types import ValueKind, accepts, strip_optional
+from visorch.programs.ast import ListValue, Literal, Program, Reference, Step, Value, references_in
+from visorch.programs.builtins import RESULT_TOOL
+from visorch.programs.errors import ExpressionError, ProgramValidationError, SourcePosition, ValidationIssue
+from visorch.programs.expression import Expression, parse_expression
+from visorch.tools.registry import ParamSpec, ToolRegistry
+from visorch.tools.types import ValueKind, accepts, strip_optional
 
 STANDARD_INPUTS: dict[str, ValueKind] = {
     "IMAGE": ValueKind.IMAGE,
@@ -272,7 +272,7 @@ def validate_program(
     """
     kinds: dict[str, ValueKind] | None = None
     if inputs is not None:
-        from tools.types import kind_of_value
+        from visorch.tools.types import kind_of_value
 
         kinds = {
             name: value if isinstance(value, ValueKind) else kind_of_value(value) for name, value in inputs.items()

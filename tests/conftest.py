@@ -48,9 +48,9 @@ def shared_data() -> Path:
 @pytest.fixture()
 def builtin_runtime(tmp_path: Path):
     """A runtime with only the model-free tools, its caches in a temporary folder."""
-    from orchestrator.config import VisorchSettings
-    from orchestrator.runtime import Runtime
-    from tools.catalog import builtin_tools
+    from visorch.config import VisorchSettings
+    from visorch.runtime import Runtime
+    from visorch.tools.catalog import builtin_tools
 
     runtime = Runtime.create(VisorchSettings(home=tmp_path / "home"), tools=builtin_tools(), backends=[])
     yield runtime

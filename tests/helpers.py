@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from tools.context import ToolContext
-from tools.detections import Detections
-from tools.images import ImageRef
-from tools.registry import tool
+from visorch.tools.context import ToolContext
+from visorch.tools.detections import Detections
+from visorch.tools.images import ImageRef
+from visorch.tools.registry import tool
 
 
 @tool(name="TEST_BOXES", category="test", example="BOX0=TEST_BOXES(image=IMAGE, label='person')")

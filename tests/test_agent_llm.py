@@ -8,13 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from orchestrator.agent import Agent, AgentConfig
-from orchestrator.config import VisorchSettings
-from orchestrator.evaluation.answers import exact_match
-from orchestrator.evaluation.questions import load_questions
-from orchestrator.llm.llama_cpp_backend import default_gguf_path
-from tools.models.manager import default_weights_root
+from visorch.agent import Agent, AgentConfig
+from visorch.config import VisorchSettings
+from visorch.evaluation.answers import exact_match
+from visorch.evaluation.questions import load_questions
+from visorch.llm.llama_cpp_backend import default_gguf_path
+from visorch.tools.models.manager import default_weights_root
 
 pytestmark = pytest.mark.slow
 

@@ -7,14 +7,14 @@ import socket
 from pathlib import Path
 
 import pytest
+from visorch.agent import Agent, AgentConfig, AgentInterrupted
+from visorch.config import VisorchSettings
+from visorch.llm import LLMUnreachableError, OpenAICompatibleBackend, ScriptedLLM
+from visorch.llm.types import LLMRequest, LLMResponse
+from visorch.runtime import Runtime
+from visorch.tools.catalog import builtin_tools
 
-from orchestrator.agent import Agent, AgentConfig, AgentInterrupted
-from orchestrator.config import VisorchSettings
-from orchestrator.llm import LLMUnreachableError, OpenAICompatibleBackend, ScriptedLLM
-from orchestrator.llm.types import LLMRequest, LLMResponse
-from orchestrator.runtime import Runtime
 from tests.helpers import TEST_TOOLS
-from tools.catalog import builtin_tools
 
 COUNT_PROGRAM = (
     "BOX0=TEST_BOXES(image=IMAGE, label='person', count=3)\nANSWER0=COUNT(box=BOX0)\nFINAL=RESULT(var=ANSWER0)"
@@ -141,7 +141,7 @@ def test_rejected_plan_stops(make_agent, bus_path: Path) -> None:
 
 
 def test_bad_inputs_are_typed_errors(make_agent, tmp_path: Path) -> None:
-    from tools.errors import ImageLoadError, InputError
+    from visorch.tools.errors import ImageLoadError, InputError
 
     agent, _ = make_agent([])
     with pytest.raises(ImageLoadError):

@@ -17,15 +17,14 @@ from pathlib import Path
 import jiwer
 import numpy as np
 import pytest
-
-from tools.asr.backends import BACKENDS
-from tools.asr.tools import transcribe
-from tools.audio import SPEECH_SAMPLE_RATE, AudioRef, load_audio
-from tools.context import ToolContext
-from tools.errors import AudioLoadError, MissingWeightsError, ToolArgumentError
-from tools.images import ImageStore
-from tools.models.manager import ModelManager, default_weights_root
-from tools.text import Transcript
+from visorch.tools.asr.backends import BACKENDS
+from visorch.tools.asr.tools import transcribe
+from visorch.tools.audio import SPEECH_SAMPLE_RATE, AudioRef, load_audio
+from visorch.tools.context import ToolContext
+from visorch.tools.errors import AudioLoadError, MissingWeightsError, ToolArgumentError
+from visorch.tools.images import ImageStore
+from visorch.tools.models.manager import ModelManager, default_weights_root
+from visorch.tools.text import Transcript
 
 # Measured here (2-core x86_64 CPU, int8): tiny.en librivox 0.0563, cards 0.3333, all 0.1196;
 # base (language='en') librivox 0.0282, cards 0.5238, all 0.1413. Cards errors are mostly digits
@@ -250,9 +249,8 @@ def test_base_detects_english_and_times_words(base_context: ToolContext, clip: P
 @pytest.mark.slow
 def test_openai_whisper_loader_random_weights_flows_through_tool(tmp_path: Path, shared_data: Path) -> None:
     import torch
+    from visorch.tools.asr.openai_whisper import FOLDER, MODEL_NAME
     from whisper.model import ModelDimensions, Whisper
-
-    from tools.asr.openai_whisper import FOLDER, MODEL_NAME
 
     # A tiny multilingual Whisper (n_vocab 51865) with random weights, saved in the checkpoint
     # format openai-whisper downloads; the short text context bounds each decode to 16 tokens.

@@ -7,12 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
-from tools.builtin.boxes import count, filter_boxes, select_box
-from tools.builtin.color import _to_lab, colour_of, name_colour
-from tools.builtin.image_ops import crop, crop_above, crop_below, crop_left_of, crop_right_of, tag
-from tools.detections import Detections
-from tools.errors import ToolArgumentError
+from visorch.tools.builtin.boxes import count, filter_boxes, select_box
+from visorch.tools.builtin.color import _to_lab, colour_of, name_colour
+from visorch.tools.builtin.image_ops import crop, crop_above, crop_below, crop_left_of, crop_right_of, tag
+from visorch.tools.detections import Detections
+from visorch.tools.errors import ToolArgumentError
 
 
 @pytest.fixture()

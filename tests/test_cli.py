@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-VISORCH = [sys.executable, "-m", "orchestrator.cli"]
+VISORCH = [sys.executable, "-m", "visorch.cli"]
 
 
 def visorch(*arguments: str, home: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     if home is not None:
         env["VISORCH_HOME"] = str(home)
-        from tools.models.manager import default_weights_root
+        from visorch.tools.models.manager import default_weights_root
 
         env["VISORCH_WEIGHTS_DIR"] = str(default_weights_root())
     return subprocess.run([*VISORCH, *arguments], capture_output=True, text=True, timeout=timeout, env=env)
@@ -74,7 +74,7 @@ def test_check_tools_and_library(tmp_path: Path) -> None:
 
 
 def _needs_pack() -> None:
-    from tools.models.manager import default_weights_root
+    from visorch.tools.models.manager import default_weights_root
 
     if not (default_weights_root() / "nanodet-m" / "nanodet.onnx").is_file():
         pytest.skip("the offline pack is not installed: run visorch models install-offline")
@@ -108,7 +108,7 @@ def test_failed_step_exits_non_zero_with_the_step_error(tmp_path: Path, bus_path
 
 
 def test_without_the_eval_extra_the_cli_works_and_eval_says_what_to_install(tmp_path: Path) -> None:
-    blocked = "import sys; sys.modules['pycocotools'] = None; from orchestrator.cli import app; app(sys.argv[1:])"
+    blocked = "import sys; sys.modules['pycocotools'] = None; from visorch.cli import app; app(sys.argv[1:])"
     env = {**os.environ, "VISORCH_HOME": str(tmp_path)}
 
     def run(*arguments: str) -> subprocess.CompletedProcess[str]:

@@ -17,17 +17,16 @@ import supervision as sv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
-
-from tools.context import ToolContext
-from tools.detection.backends import BACKENDS, CENTERNET, NANODET, OWLV2, yolo_backend
-from tools.detection.common import build_detections, class_filter, resize_to_square
-from tools.detection.tools import TOOLS, find_objects, locate
-from tools.detections import Detections
-from tools.errors import UnknownClassError
-from tools.images import ImageRef, ImageStore
-from tools.models.manager import ModelManager, default_weights_root
-from tools.models.pack import INSTALL_COMMAND
-from tools.vocabulary import COCO_CLASSES, resolve_class
+from visorch.tools.context import ToolContext
+from visorch.tools.detection.backends import BACKENDS, CENTERNET, NANODET, OWLV2, yolo_backend
+from visorch.tools.detection.common import build_detections, class_filter, resize_to_square
+from visorch.tools.detection.tools import TOOLS, find_objects, locate
+from visorch.tools.detections import Detections
+from visorch.tools.errors import UnknownClassError
+from visorch.tools.images import ImageRef, ImageStore
+from visorch.tools.models.manager import ModelManager, default_weights_root
+from visorch.tools.models.pack import INSTALL_COMMAND
+from visorch.tools.vocabulary import COCO_CLASSES, resolve_class
 
 NANODET_MAP50_FLOOR = 0.45  # measured 0.476 (mAP@0.5:0.95 0.337) on this machine
 NANODET_MAP_FLOOR = 0.30
@@ -164,8 +163,8 @@ def test_centernet_loc_finds_people_and_cars(tmp_path: Path, bus_path: Path) -> 
 
 def _coco_score(name: str, shared_data: Path, tmp_path: Path) -> tuple[float, float]:
     """mAP through the evaluation harness's detect task (pycocotools COCOeval), min score 0.05."""
-    from orchestrator.evaluation.predictors import BackendDetector
-    from orchestrator.evaluation.runner import run_evaluation
+    from visorch.evaluation.predictors import BackendDetector
+    from visorch.evaluation.runner import run_evaluation
 
     predictor = BackendDetector(_offline_manager(name), name, min_score=0.05)
     summary = run_evaluation(
@@ -265,8 +264,8 @@ def test_yolo_pt_loader_random_weights_flows_through_loc_and_find(tmp_path: Path
 
 @pytest.mark.slow
 def test_yolo_random_weights_flow_through_the_runtime_executor_and_cache(tmp_path: Path, bus_path: Path) -> None:
-    from orchestrator.config import VisorchSettings
-    from orchestrator.runtime import Runtime
+    from visorch.config import VisorchSettings
+    from visorch.runtime import Runtime
 
     settings = VisorchSettings(home=tmp_path / "home")
     _random_yolo_weights(settings.weights_root / "yolo")

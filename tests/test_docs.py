@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from programs.registry import program_registry
-from tools.cards import markdown_reference, prompt_text
-from tools.catalog import builtin_tools, model_tools
+from visorch.programs.registry import program_registry
+from visorch.tools.cards import markdown_reference, prompt_text
+from visorch.tools.catalog import builtin_tools, model_tools
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "tools.md"
 
@@ -26,7 +26,7 @@ def test_every_tool_has_a_summary_example_and_described_arguments() -> None:
         assert f"={spec.name}(" in spec.example, spec.name
         for param in spec.params:
             assert param.description, f"{spec.name}.{param.name} has no description"
-    from programs.grammar import OUTPUT_PREFIX
+    from visorch.programs.grammar import OUTPUT_PREFIX
 
     for item in registry:
         if item.name != "RESULT":

@@ -21,22 +21,21 @@ import pytest
 import supervision as sv
 import typer
 from typer.testing import CliRunner
-
-from orchestrator.evaluation import EvaluationRuntime, load_questions, run_evaluation
-from orchestrator.evaluation.answers import exact_match, normalise_answer, normalise_text, parse_number, parse_yes_no
-from orchestrator.evaluation.build_questions import build_questions
-from orchestrator.evaluation.cli import make_eval_command
-from orchestrator.evaluation.coco import CocoDataset, open_coco
-from orchestrator.evaluation.errors import ResumeMismatchError, UnknownTaskError
-from orchestrator.evaluation.metrics import binary_metrics, character_edits, word_edits
-from orchestrator.evaluation.paths import QUESTIONS_PATH
-from orchestrator.evaluation.pope_sampling import build_pope_questions, category_frequency, co_occurrence
-from orchestrator.evaluation.speech import load_speech
-from orchestrator.evaluation.sroie import load_receipts
-from orchestrator.evaluation.tasks.ocr import match_lines
-from tools.audio import AudioRef
-from tools.images import ImageRef
-from tools.text import TextLine
+from visorch.evaluation import EvaluationRuntime, load_questions, run_evaluation
+from visorch.evaluation.answers import exact_match, normalise_answer, normalise_text, parse_number, parse_yes_no
+from visorch.evaluation.build_questions import build_questions
+from visorch.evaluation.cli import make_eval_command
+from visorch.evaluation.coco import CocoDataset, open_coco
+from visorch.evaluation.errors import ResumeMismatchError, UnknownTaskError
+from visorch.evaluation.metrics import binary_metrics, character_edits, word_edits
+from visorch.evaluation.paths import QUESTIONS_PATH
+from visorch.evaluation.pope_sampling import build_pope_questions, category_frequency, co_occurrence
+from visorch.evaluation.speech import load_speech
+from visorch.evaluation.sroie import load_receipts
+from visorch.evaluation.tasks.ocr import match_lines
+from visorch.tools.audio import AudioRef
+from visorch.tools.images import ImageRef
+from visorch.tools.text import TextLine
 
 # --- test doubles ---------------------------------------------------------------------------------
 
@@ -206,7 +205,7 @@ def test_binary_metrics_by_hand() -> None:
 
 
 def test_line_matching_pairs_by_iou() -> None:
-    from orchestrator.evaluation.sroie import ReceiptLine
+    from visorch.evaluation.sroie import ReceiptLine
 
     references = [ReceiptLine(text="TOTAL 9.00", box=(0, 0, 100, 20)), ReceiptLine(text="CASH", box=(0, 30, 50, 50))]
     predictions = [
@@ -468,7 +467,7 @@ def test_interrupted_run_keeps_finished_items(shared_data: Path, tmp_path: Path)
 
 
 def test_missing_data_path_says_what_layout_is_expected(tmp_path: Path) -> None:
-    from orchestrator.evaluation.errors import DatasetLayoutError
+    from visorch.evaluation.errors import DatasetLayoutError
 
     for task in ("detect", "ocr", "asr", "pope"):
         with pytest.raises(DatasetLayoutError, match="give"):

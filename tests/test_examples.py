@@ -13,7 +13,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def _needs_pack() -> None:
-    from tools.models.manager import default_weights_root
+    from visorch.tools.models.manager import default_weights_root
 
     if not (default_weights_root() / "nanodet-m" / "nanodet.onnx").is_file():
         pytest.skip("the offline pack is not installed: run visorch models install-offline")

@@ -8,15 +8,15 @@ import time
 from pathlib import Path
 
 import pytest
+from visorch.programs.executor import ExecutorOptions, StepEvent, execute_program
+from visorch.programs.parser import parse_program
+from visorch.programs.registry import program_registry
+from visorch.programs.trace import StepStatus
+from visorch.programs.validator import validate_program
+from visorch.tools.catalog import builtin_tools
+from visorch.tools.errors import InputError
 
-from programs.executor import ExecutorOptions, StepEvent, execute_program
-from programs.parser import parse_program
-from programs.registry import program_registry
-from programs.trace import StepStatus
-from programs.validator import validate_program
 from tests.helpers import TEST_TOOLS
-from tools.catalog import builtin_tools
-from tools.errors import InputError
 
 REGISTRY = program_registry([*builtin_tools(), *TEST_TOOLS])
 

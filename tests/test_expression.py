@@ -7,9 +7,8 @@ import contextlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from programs.errors import ExpressionError, ProgramError
-from programs.expression import parse_expression
+from visorch.programs.errors import ExpressionError, ProgramError
+from visorch.programs.expression import parse_expression
 
 
 @pytest.mark.parametrize(

@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from orchestrator.examples import load_examples
-from programs.grammar import program_gbnf, program_json_schema, program_regex
-from programs.library import library_programs
-from programs.parser import parse_program
-from programs.registry import program_registry
-from programs.validator import validate_program
-from tools.catalog import builtin_tools, model_tools
+from visorch.examples import load_examples
+from visorch.programs.grammar import program_gbnf, program_json_schema, program_regex
+from visorch.programs.library import library_programs
+from visorch.programs.parser import parse_program
+from visorch.programs.registry import program_registry
+from visorch.programs.validator import validate_program
+from visorch.tools.catalog import builtin_tools, model_tools
 
 REGISTRY = program_registry([*builtin_tools(), *model_tools()])
 
@@ -81,14 +80,13 @@ def test_gbnf_defines_every_rule_it_uses() -> None:
 @pytest.mark.slow
 def test_gbnf_compiles_in_llama_cpp() -> None:
     llama_cpp = pytest.importorskip("llama_cpp")
-    from orchestrator.llm.llama_cpp_backend import default_gguf_path
+    from visorch.llm.llama_cpp_backend import default_gguf_path
 
     path = default_gguf_path()
     if not path.is_file():
         pytest.skip("the planner GGUF is not installed: run visorch models install-offline")
     from llama_cpp import Llama
-
-    from orchestrator.llm.llama_cpp_backend import _compile_grammar
+    from visorch.llm.llama_cpp_backend import _compile_grammar
 
     vocab = Llama(str(path), vocab_only=True, verbose=False)
     assert _compile_grammar(llama_cpp.llama_model_get_vocab(vocab.model), program_gbnf(REGISTRY)) is not None

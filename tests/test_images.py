@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
-from tools.errors import ImageLoadError, ImageTooLargeError
-from tools.images import ImageStore
+from visorch.tools.errors import ImageLoadError, ImageTooLargeError
+from visorch.tools.images import ImageStore
 
 
 @pytest.fixture()

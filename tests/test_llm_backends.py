@@ -24,8 +24,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-
-from orchestrator.llm import (
+from visorch.llm import (
     ChatMessage,
     LlamaCppBackend,
     LLMAuthError,
@@ -47,11 +46,11 @@ from orchestrator.llm import (
     create_backend,
     default_gguf_path,
 )
-from orchestrator.llm.bench import SAMPLE_JUDGE_PROMPT as JUDGE_PREFIX
-from orchestrator.llm.bench import SAMPLE_PLANNER_PROMPT as PLANNER_PREFIX
-from orchestrator.llm.llama_cpp_backend import OPENMP_SPINCOUNT, limit_openmp_spinning
-from programs.errors import ProgramSyntaxError
-from programs.parser import parse_program
+from visorch.llm.bench import SAMPLE_JUDGE_PROMPT as JUDGE_PREFIX
+from visorch.llm.bench import SAMPLE_PLANNER_PROMPT as PLANNER_PREFIX
+from visorch.llm.llama_cpp_backend import OPENMP_SPINCOUNT, limit_openmp_spinning
+from visorch.programs.errors import ProgramSyntaxError
+from visorch.programs.parser import parse_program
 
 # The backend bounds llama.cpp's OpenMP spinning before its first import of llama_cpp; a test below
 # imports llama_cpp directly, so do it here too.
@@ -509,8 +508,7 @@ def test_llama_cpp_generation_stops_at_the_deadline(llama_backend: LlamaCppBacke
 def test_prompt_state_cache_limit_counts_the_logits_rows() -> None:
     import numpy as np
     from llama_cpp.llama import LlamaState
-
-    from orchestrator.llm.llama_prompt_cache import PromptStateCache
+    from visorch.llm.llama_prompt_cache import PromptStateCache
 
     cache = PromptStateCache(capacity_bytes=2**20)
     for first_token in range(5):  # each state: 1 KB of KV data but 300 KB of logits rows

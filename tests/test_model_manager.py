@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Annotated
 
 import pytest
-
-from tools.context import ToolContext
-from tools.errors import MissingWeightsError, ToolExecutionError, ToolNotInstalledError
-from tools.images import ImageRef, ImageStore
-from tools.models.backend import Backend, LoadRequest
-from tools.models.cache import ResultCache, result_key
-from tools.models.manager import ModelManager
-from tools.registry import tool
+from visorch.tools.context import ToolContext
+from visorch.tools.errors import MissingWeightsError, ToolExecutionError, ToolNotInstalledError
+from visorch.tools.images import ImageRef, ImageStore
+from visorch.tools.models.backend import Backend, LoadRequest
+from visorch.tools.models.cache import ResultCache, result_key
+from visorch.tools.models.manager import ModelManager
+from visorch.tools.registry import tool
 
 
 class CountingModel:
@@ -232,7 +231,7 @@ def _device_backend(name: str, loads: list[str], devices: tuple[str, ...], capab
 def test_device_order_cuda_then_mps_then_cpu_and_a_cpu_backend_does_not_pin_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tools.models.manager as manager_module
+    import visorch.tools.models.manager as manager_module
 
     monkeypatch.setattr(manager_module, "available_devices", lambda: ["cuda", "mps", "cpu"])
     loads: list[str] = []

@@ -22,14 +22,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
-
-from tools.context import ToolContext
-from tools.images import ImageStore
-from tools.models.manager import ModelManager
-from tools.ocr.backends import BACKENDS
-from tools.ocr.reading_order import group_rows, quad_to_xyxy, reading_order
-from tools.ocr.tools import read_text
-from tools.text import OCRText, TextLine
+from visorch.tools.context import ToolContext
+from visorch.tools.images import ImageStore
+from visorch.tools.models.manager import ModelManager
+from visorch.tools.ocr.backends import BACKENDS
+from visorch.tools.ocr.reading_order import group_rows, quad_to_xyxy, reading_order
+from visorch.tools.ocr.tools import read_text
+from visorch.tools.text import OCRText, TextLine
 
 # Measured here (2-core x86_64 CPU): rapidocr 0.0620 on this slice, 0.0789 on all 40 receipts;
 # easyocr 0.1301 on its slice, 0.1773 on the rapidocr slice.

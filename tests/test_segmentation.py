@@ -7,17 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from visorch.tools.context import ToolContext
+from visorch.tools.detections import Detections
+from visorch.tools.errors import MissingWeightsError, ToolNotInstalledError
+from visorch.tools.images import ImageRef, ImageStore
+from visorch.tools.models.manager import ModelManager
+from visorch.tools.segmentation.backends import BACKENDS
+from visorch.tools.segmentation.grabcut import GrabCutSegmenter, inscribed_ellipse
+from visorch.tools.segmentation.tools import TOOLS, segment, segment_point
+from visorch.tools.segmentation.weights import checkpoint_path
 
 from tests.conftest import ultralytics_asset
-from tools.context import ToolContext
-from tools.detections import Detections
-from tools.errors import MissingWeightsError, ToolNotInstalledError
-from tools.images import ImageRef, ImageStore
-from tools.models.manager import ModelManager
-from tools.segmentation.backends import BACKENDS
-from tools.segmentation.grabcut import GrabCutSegmenter, inscribed_ellipse
-from tools.segmentation.tools import TOOLS, segment, segment_point
-from tools.segmentation.weights import checkpoint_path
 
 GRABCUT_IOU_FLOOR = 0.62  # measured 0.671 on this slice (box-as-mask 0.585, inscribed ellipse 0.618)
 MIN_OBJECT_AREA = 32 * 32  # COCO "small" objects are a few dozen pixels: no method outlines them from a box
@@ -209,8 +209,7 @@ def test_fastsam_loader_random_weights_flows_through_seg(tmp_path: Path) -> None
 def test_sam2_ultralytics_segmenter_random_weights_gives_one_mask_per_box(tmp_path: Path) -> None:
     import torch
     from ultralytics.models.sam.build import build_sam2_t
-
-    from tools.segmentation.ultralytics_sam import UltralyticsSamSegmenter
+    from visorch.tools.segmentation.ultralytics_sam import UltralyticsSamSegmenter
 
     checkpoint = tmp_path / "sam2_t.pt"  # the SAM 2 predictor path that the sam2.1-b backend takes
     torch.save(build_sam2_t().state_dict(), checkpoint)

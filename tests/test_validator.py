@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from visorch.programs.errors import ProgramValidationError
+from visorch.programs.parser import parse_program
+from visorch.programs.registry import program_registry
+from visorch.programs.validator import validate_program
+from visorch.tools.catalog import builtin_tools
+from visorch.tools.types import ValueKind
 
-from programs.errors import ProgramValidationError
-from programs.parser import parse_program
-from programs.registry import program_registry
-from programs.validator import validate_program
 from tests.helpers import TEST_TOOLS
-from tools.catalog import builtin_tools
-from tools.types import ValueKind
 
 REGISTRY = program_registry([*builtin_tools(), *TEST_TOOLS])
 

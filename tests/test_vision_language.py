@@ -13,18 +13,18 @@ import numpy as np
 import pytest
 from PIL import Image
 from pydantic import ValidationError
+from visorch.tools.context import ToolContext
+from visorch.tools.detections import Detections
+from visorch.tools.errors import MissingWeightsError, ToolArgumentError
+from visorch.tools.images import ImageRef, ImageStore
+from visorch.tools.models.manager import ModelManager
+from visorch.tools.models.protocols import Captioner, ImageTextScorer, QuestionAnswerer
+from visorch.tools.vision_language.backends import BACKENDS, HubModelSpec, hub_backend
+from visorch.tools.vision_language.models import _new_tokens, softmax
+from visorch.tools.vision_language.snapshots import snapshot_dir
+from visorch.tools.vision_language.tools import TOOLS, caption, classify, match, visual_question
 
 from tests.conftest import ultralytics_asset
-from tools.context import ToolContext
-from tools.detections import Detections
-from tools.errors import MissingWeightsError, ToolArgumentError
-from tools.images import ImageRef, ImageStore
-from tools.models.manager import ModelManager
-from tools.models.protocols import Captioner, ImageTextScorer, QuestionAnswerer
-from tools.vision_language.backends import BACKENDS, HubModelSpec, hub_backend
-from tools.vision_language.models import _new_tokens, softmax
-from tools.vision_language.snapshots import snapshot_dir
-from tools.vision_language.tools import TOOLS, caption, classify, match, visual_question
 
 WORDS = ["a", "photo", "of", "the", "cat", "dog", "bus", "person", "man", "red", "car", "what", "color", "is", "yes"]
 TINY_TEXT = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 37}

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
-
-from tools.errors import AudioLoadError
+from visorch.tools.errors import AudioLoadError
 
 SPEECH_SAMPLE_RATE = 16_000
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tools.registry import ParamSpec, ToolSpec
+from visorch.tools.registry import ParamSpec, ToolSpec
 
 
 def _param_line(param: ParamSpec) -> str:

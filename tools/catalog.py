@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from tools import embedding
-from tools.asr import backends as asr_backends
-from tools.asr import tools as asr_tools
-from tools.builtin import boxes, color, image_ops
-from tools.detection import backends as detection_backends
-from tools.detection import tools as detection_tools
-from tools.models.backend import Backend
-from tools.ocr import backends as ocr_backends
-from tools.ocr import tools as ocr_tools
-from tools.registry import Tool
-from tools.segmentation import backends as segmentation_backends
-from tools.segmentation import tools as segmentation_tools
-from tools.vision_language import backends as vision_language_backends
-from tools.vision_language import tools as vision_language_tools
+from visorch.tools import embedding
+from visorch.tools.asr import backends as asr_backends
+from visorch.tools.asr import tools as asr_tools
+from visorch.tools.builtin import boxes, color, image_ops
+from visorch.tools.detection import backends as detection_backends
+from visorch.tools.detection import tools as detection_tools
+from visorch.tools.models.backend import Backend
+from visorch.tools.ocr import backends as ocr_backends
+from visorch.tools.ocr import tools as ocr_tools
+from visorch.tools.registry import Tool
+from visorch.tools.segmentation import backends as segmentation_backends
+from visorch.tools.segmentation import tools as segmentation_tools
+from visorch.tools.vision_language import backends as vision_language_backends
+from visorch.tools.vision_language import tools as vision_language_tools
 
 
 def builtin_tools() -> list[Tool]:

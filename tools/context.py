@@ -6,9 +6,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tools.images import ImageStore
-from tools.models.cache import ResultCache
-from tools.models.manager import ModelManager
+from visorch.tools.images import ImageStore
+from visorch.tools.models.cache import ResultCache
+from visorch.tools.models.manager import ModelManager
 
 
 @dataclass

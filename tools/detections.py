@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 import supervision as sv
 from pydantic import BaseModel
-
-from tools.images import ImageRef
+from visorch.tools.images import ImageRef
 
 CLASS_NAME = "class_name"  # supervision's own key for per-box label strings
 TEXT = "text"  # per-box text (OCR lines)

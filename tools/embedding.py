@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from tools.models.backend import Backend, LoadRequest
+from visorch.tools.models.backend import Backend, LoadRequest
 
 EMBEDDING_CAPABILITY = "embedding"
 

@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, PrivateAttr
-
-from tools.errors import ImageLoadError, ImageTooLargeError
+from visorch.tools.errors import ImageLoadError, ImageTooLargeError
 
 DEFAULT_MAX_IMAGE_PIXELS = 89_478_485  # PIL's own warning threshold (about 9459 x 9459)
 

@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, get_args, get_origin
 
-from tools.errors import ToolArgumentError, ToolNotInstalledError
-from tools.models.cache import result_key
-from tools.types import ValueKind, accepts, coerce, kind_of, kind_of_value, literal_choices, strip_optional
+from visorch.tools.errors import ToolArgumentError, ToolNotInstalledError
+from visorch.tools.models.cache import result_key
+from visorch.tools.types import ValueKind, accepts, coerce, kind_of, kind_of_value, literal_choices, strip_optional
 
 if TYPE_CHECKING:
-    from tools.context import ToolContext
+    from visorch.tools.context import ToolContext
 
 CONTEXT_PARAMETER = "ctx"
 """A tool function parameter with this name receives the :class:`ToolContext`."""

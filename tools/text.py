@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from pydantic import BaseModel
-
-from tools.audio import AudioRef
-from tools.detections import Detections
-from tools.images import ImageRef
+from visorch.tools.audio import AudioRef
+from visorch.tools.detections import Detections
+from visorch.tools.images import ImageRef
 
 
 class TextLine(BaseModel):

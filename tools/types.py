@@ -12,10 +12,10 @@ import typing
 from enum import StrEnum
 from typing import Any, Literal, get_args, get_origin
 
-from tools.audio import AudioRef
-from tools.detections import Detections
-from tools.images import ImageRef
-from tools.text import OCRText, Transcript
+from visorch.tools.audio import AudioRef
+from visorch.tools.detections import Detections
+from visorch.tools.images import ImageRef
+from visorch.tools.text import OCRText, Transcript
 
 __all__ = [
     "AudioRef",

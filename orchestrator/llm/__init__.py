@@ -1,7 +1,7 @@
 """The LLM layer: one interface (:class:`LLMBackend`) the agent's roles call, with interchangeable backends."""
 
-from orchestrator.llm.base import LLMBackend
-from orchestrator.llm.errors import (
+from visorch.llm.base import LLMBackend
+from visorch.llm.errors import (
     LLMAuthError,
     LLMConfigError,
     LLMContextLengthError,
@@ -13,13 +13,13 @@ from orchestrator.llm.errors import (
     LLMTimeoutError,
     LLMUnreachableError,
 )
-from orchestrator.llm.llama_cpp_backend import LlamaCppBackend, default_gguf_path
-from orchestrator.llm.openai_backend import ConstraintMode, OpenAICompatibleBackend
-from orchestrator.llm.repair import complete_with_repair
-from orchestrator.llm.scripted import ScriptedLLM
-from orchestrator.llm.settings import LLMSettings, create_backend
-from orchestrator.llm.transformers_backend import TransformersBackend
-from orchestrator.llm.types import ChatMessage, LLMRequest, LLMResponse
+from visorch.llm.llama_cpp_backend import LlamaCppBackend, default_gguf_path
+from visorch.llm.openai_backend import ConstraintMode, OpenAICompatibleBackend
+from visorch.llm.repair import complete_with_repair
+from visorch.llm.scripted import ScriptedLLM
+from visorch.llm.settings import LLMSettings, create_backend
+from visorch.llm.transformers_backend import TransformersBackend
+from visorch.llm.types import ChatMessage, LLMRequest, LLMResponse
 
 __all__ = [
     "ChatMessage",

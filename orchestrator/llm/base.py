@@ -6,7 +6,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from types import TracebackType
 
-from orchestrator.llm.types import LLMRequest, LLMResponse
+from visorch.llm.types import LLMRequest, LLMResponse
 
 
 class LLMBackend(ABC):
@@ -48,7 +48,7 @@ class LLMBackend(ABC):
 
     @abstractmethod
     def complete(self, request: LLMRequest) -> LLMResponse:
-        """Run one chat completion; raises an :class:`~orchestrator.llm.errors.LLMError` on failure."""
+        """Run one chat completion; raises an :class:`~visorch.llm.errors.LLMError` on failure."""
 
     async def acomplete(self, request: LLMRequest) -> LLMResponse:
         """Run :meth:`complete` in a worker thread so the event loop stays free."""

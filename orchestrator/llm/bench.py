@@ -1,6 +1,6 @@
 """Measure the embedded backend: load time, prompt-prefix reuse, the RAM prompt cache and decode speed.
 
-Run ``python -m orchestrator.llm.bench [--model PATH] [--threads N]``; it prints one line per measurement.
+Run ``python -m visorch.llm.bench [--model PATH] [--threads N]``; it prints one line per measurement.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import statistics
 import time
 from pathlib import Path
 
-from orchestrator.llm.llama_cpp_backend import LlamaCppBackend
-from orchestrator.llm.types import ChatMessage, LLMRequest, LLMResponse
+from visorch.llm.llama_cpp_backend import LlamaCppBackend
+from visorch.llm.types import ChatMessage, LLMRequest, LLMResponse
 
 # A fixed system prompt of about 300 tokens, shaped like the planner's tool list and worked examples.
 SAMPLE_PLANNER_PROMPT = (

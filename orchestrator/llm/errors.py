@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tools.errors import VisorchError
+from visorch.tools.errors import VisorchError
 
 
 class LLMError(VisorchError):

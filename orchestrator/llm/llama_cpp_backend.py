@@ -8,20 +8,22 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.llm.base import LLMBackend
-from orchestrator.llm.errors import (
+from visorch.llm.base import LLMBackend
+from visorch.llm.errors import (
     LLMConfigError,
     LLMContextLengthError,
     LLMGrammarError,
     LLMModelMissingError,
     LLMTimeoutError,
 )
-from orchestrator.llm.types import LLMRequest, LLMResponse
-from tools.models.manager import default_weights_root
+from visorch.llm.types import LLMRequest, LLMResponse
+from visorch.tools.models.manager import default_weights_root
 
 if TYPE_CHECKING:
     from llama_cpp import Llama, LlamaGrammar
@@ -68,7 +70,7 @@ class LlamaCppBackend(LLMBackend):
     different fixed prefixes (the agent's roles) can take turns without re-evaluating them; each
     saved state costs about 200 MB (Qwen2.5, 330 tokens) and ~0.7 s of copying per call, which
     is why it can be turned off (0) for single-prompt workloads. Measured numbers:
-    ``python -m orchestrator.llm.bench``.
+    ``python -m visorch.llm.bench``.
     """
 
     name = "llama-cpp"
@@ -83,6 +85,7 @@ class LlamaCppBackend(LLMBackend):
         seed: int = 0,
         timeout_s: float = 300.0,
         prompt_cache_mb: int = 1024,
+        repack: bool = False,
     ) -> None:
         self.model_path = Path(model_path) if model_path is not None else default_gguf_path()
         self.n_ctx = n_ctx
@@ -91,6 +94,7 @@ class LlamaCppBackend(LLMBackend):
         self.seed = seed
         self.timeout_s = timeout_s
         self.prompt_cache_mb = prompt_cache_mb
+        self.repack = repack
         self._lock = threading.Lock()
         self._loaded: _LoadedLlama | None = None
         self._grammars: OrderedDict[str, LlamaGrammar] = OrderedDict()
@@ -193,15 +197,16 @@ class LlamaCppBackend(LLMBackend):
         except ImportError as error:
             raise LLMConfigError("the llama-cpp backend needs llama-cpp-python: pip install 'visorch[llm]'") from error
         try:
-            llama = llama_cpp.Llama(
-                model_path=str(self.model_path),
-                n_ctx=self.n_ctx,
-                n_threads=self.n_threads,
-                n_threads_batch=self.n_threads,
-                n_batch=self.n_batch,
-                seed=self.seed,
-                verbose=False,
-            )
+            with weight_repacking(self.repack):
+                llama = llama_cpp.Llama(
+                    model_path=str(self.model_path),
+                    n_ctx=self.n_ctx,
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads,
+                    n_batch=self.n_batch,
+                    seed=self.seed,
+                    verbose=False,
+                )
         except ValueError as error:  # llama-cpp-python's way of saying the file did not load
             raise LLMModelMissingError(
                 f"{self.model_path} did not load as a GGUF model ({error}); the file may be truncated: {INSTALL_HINT}"
@@ -220,7 +225,7 @@ class LlamaCppBackend(LLMBackend):
             stop_token_ids=[eos_id],
         )
         if self.prompt_cache_mb > 0:
-            from orchestrator.llm.llama_prompt_cache import PromptStateCache
+            from visorch.llm.llama_prompt_cache import PromptStateCache
 
             llama.set_cache(PromptStateCache(capacity_bytes=self.prompt_cache_mb * 2**20))
         self._loaded = _LoadedLlama(llama, formatter, llama_cpp.llama_model_get_vocab(llama.model))
@@ -242,6 +247,48 @@ class LlamaCppBackend(LLMBackend):
         if len(self._grammars) > _GRAMMAR_CACHE_SIZE:
             self._grammars.popitem(last=False)
         return grammar
+
+
+_MODEL_PARAMS_LOCK = threading.Lock()
+
+
+@contextmanager
+def weight_repacking(enabled: bool) -> Iterator[None]:
+    """Build llama.cpp model params with weight repacking (its "extra buffer types") on or off.
+
+    Off by default. With repacking, llama.cpp copies the weights into CPU-specific layouts at load
+    time (AMX tiles on Sapphire Rapids and later Xeons, interleaved Q4 blocks for AVX2/NEON), and
+    those paths crash on some machines: llama-cpp-python 0.3.36 built with native flags segfaults
+    in ``llama_decode`` on the first prompt on AMX Xeons (reproduced here; llama.cpp #20824, open
+    upstream, machine-dependent), and Q4_0 repacking has crashed on AVX2 CPUs (llama.cpp #16479).
+    Whether a given CPU is affected cannot be told before the process dies, so the safe default is
+    off everywhere: the model then runs llama.cpp's ordinary quantised kernels, which every CPU it
+    builds for can run. ``VISORCH_LLM_REPACK=1`` turns repacking back on for faster prompt
+    evaluation where it is known to work (``visorch doctor`` tries the model in a child process).
+
+    llama-cpp-python's ``Llama`` does not expose the field, so the params it builds are adjusted
+    while it is constructed; a lock keeps concurrent loads from seeing each other's setting.
+    """
+    import llama_cpp.llama as llama_module
+
+    library = llama_module.llama_cpp
+    with _MODEL_PARAMS_LOCK:
+        original = library.llama_model_default_params
+        field_names = {name for name, _ in getattr(original().__class__, "_fields_", [])}
+        if "use_extra_bufts" not in field_names:  # an older llama.cpp without repacking: nothing to switch
+            yield
+            return
+
+        def default_params() -> Any:
+            params = original()
+            params.use_extra_bufts = enabled
+            return params
+
+        library.llama_model_default_params = default_params
+        try:
+            yield
+        finally:
+            library.llama_model_default_params = original
 
 
 def limit_openmp_spinning() -> None:

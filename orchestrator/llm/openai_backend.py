@@ -8,15 +8,15 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from orchestrator.llm.base import LLMBackend
-from orchestrator.llm.errors import (
+from visorch.llm.base import LLMBackend
+from visorch.llm.errors import (
     LLMAuthError,
     LLMConfigError,
     LLMResponseError,
     LLMTimeoutError,
     LLMUnreachableError,
 )
-from orchestrator.llm.types import LLMRequest, LLMResponse
+from visorch.llm.types import LLMRequest, LLMResponse
 
 if TYPE_CHECKING:
     import openai

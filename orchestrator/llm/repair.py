@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from orchestrator.llm.base import LLMBackend
-from orchestrator.llm.errors import LLMOutputError
-from orchestrator.llm.types import ChatMessage, LLMRequest
-from tools.errors import VisorchError
+from visorch.llm.base import LLMBackend
+from visorch.llm.errors import LLMOutputError
+from visorch.llm.types import ChatMessage, LLMRequest
+from visorch.tools.errors import VisorchError
 
 T = TypeVar("T")
 

@@ -7,9 +7,9 @@ import time
 from collections import deque
 from collections.abc import Iterable
 
-from orchestrator.llm.base import LLMBackend
-from orchestrator.llm.errors import LLMResponseError
-from orchestrator.llm.types import LLMRequest, LLMResponse
+from visorch.llm.base import LLMBackend
+from visorch.llm.errors import LLMResponseError
+from visorch.llm.types import LLMRequest, LLMResponse
 
 
 class ScriptedLLM(LLMBackend):

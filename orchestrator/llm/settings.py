@@ -8,12 +8,11 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from orchestrator.llm.base import LLMBackend
-from orchestrator.llm.errors import LLMConfigError
-from orchestrator.llm.llama_cpp_backend import LlamaCppBackend
-from orchestrator.llm.openai_backend import ConstraintMode, OpenAICompatibleBackend
-from orchestrator.llm.transformers_backend import TransformersBackend
+from visorch.llm.base import LLMBackend
+from visorch.llm.errors import LLMConfigError
+from visorch.llm.llama_cpp_backend import LlamaCppBackend
+from visorch.llm.openai_backend import ConstraintMode, OpenAICompatibleBackend
+from visorch.llm.transformers_backend import TransformersBackend
 
 
 def _cores() -> int:
@@ -47,6 +46,10 @@ class LLMSettings(BaseSettings):
     prompt_cache_mb: int = Field(default=1024, ge=0)
     """llama-cpp: RAM for the states of earlier prompts, so alternating roles keep their prefixes
     (0: reuse only the last prompt's prefix, which saves ~0.7 s per call when one prompt repeats)."""
+    repack: bool = False
+    """llama-cpp: let llama.cpp repack the weights into CPU-specific layouts (AMX, AVX2/NEON interleaved
+    blocks) at load time. Faster prompt evaluation where it works, but it crashes the process on some CPUs
+    (AMX Xeons among them), so it is off by default; ``VISORCH_LLM_REPACK=1`` turns it on."""
     device: str = "cpu"
     """transformers: the torch device."""
 
@@ -76,4 +79,5 @@ def create_backend(settings: LLMSettings | None = None) -> LLMBackend:
         seed=settings.seed,
         timeout_s=settings.timeout_s,
         prompt_cache_mb=settings.prompt_cache_mb,
+        repack=settings.repack,
     )

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from orchestrator.llm.base import LLMBackend
-from orchestrator.llm.errors import LLMConfigError, LLMContextLengthError, LLMModelMissingError, LLMTimeoutError
-from orchestrator.llm.types import LLMRequest, LLMResponse
+from visorch.llm.base import LLMBackend
+from visorch.llm.errors import LLMConfigError, LLMContextLengthError, LLMModelMissingError, LLMTimeoutError
+from visorch.llm.types import LLMRequest, LLMResponse
 
 
 class TransformersBackend(LLMBackend):

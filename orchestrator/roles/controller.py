@@ -13,12 +13,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orchestrator.examples import WorkedExample
-from orchestrator.llm import ChatMessage, LLMBackend, LLMRequest, LLMResponse
-from orchestrator.state import ProgramAttempt, Verdict
-from programs.grammar import program_gbnf, program_json_schema
-from tools.cards import prompt_text
-from tools.registry import ToolRegistry
+from visorch.examples import WorkedExample
+from visorch.llm import ChatMessage, LLMBackend, LLMRequest, LLMResponse
+from visorch.programs.grammar import program_gbnf, program_json_schema
+from visorch.state import ProgramAttempt, Verdict
+from visorch.tools.cards import prompt_text
+from visorch.tools.registry import ToolRegistry
 
 SYSTEM_PROMPT = """You are the controller of a visual reasoning system. You answer a question about an image \
 by writing a short visual program: one tool call per line, VAR=TOOL(arg=value, ...). Values are 'quoted \

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 from pydantic import ValidationError
-
-from orchestrator.llm import ChatMessage, LLMBackend, LLMRequest, LLMResponse
-from orchestrator.state import ProgramAttempt, Verdict
+from visorch.llm import ChatMessage, LLMBackend, LLMRequest, LLMResponse
+from visorch.state import ProgramAttempt, Verdict
 
 SYSTEM_PROMPT = """You judge whether the results of a visual program answer a question. Tool outputs can be \
 wrong: detectors miss small or unusual objects, give low scores (below 0.4 is doubtful) and cannot see classes \

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from orchestrator.llm import ChatMessage, LLMBackend, LLMRequest, LLMResponse
-from orchestrator.state import ProgramAttempt
+from visorch.llm import ChatMessage, LLMBackend, LLMRequest, LLMResponse
+from visorch.state import ProgramAttempt
 
 SYSTEM_PROMPT = """You write the final answer to a question from the results of visual tools (detection, \
 OCR that reads text in the image, TRANSCRIBE that hears speech in the audio). Use only facts in the results; \

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tools.asr.faster import load_base, load_tiny_en, locate_base, locate_tiny_en
-from tools.asr.openai_whisper import MODEL_NAME, load_openai_whisper, locate_openai_whisper, pull_openai_whisper
-from tools.models.backend import Backend
+from visorch.tools.asr.faster import load_base, load_tiny_en, locate_base, locate_tiny_en
+from visorch.tools.asr.openai_whisper import MODEL_NAME, load_openai_whisper, locate_openai_whisper, pull_openai_whisper
+from visorch.tools.models.backend import Backend
 
 FASTER_WHISPER_TINY_EN = Backend(
     name="faster-whisper-tiny.en",

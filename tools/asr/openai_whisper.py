@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from tools.asr.transcripts import check_language, clean_words
-from tools.audio import SPEECH_SAMPLE_RATE
-from tools.models.backend import LoadRequest
-from tools.text import Word
+from visorch.tools.asr.transcripts import check_language, clean_words
+from visorch.tools.audio import SPEECH_SAMPLE_RATE
+from visorch.tools.models.backend import LoadRequest
+from visorch.tools.text import Word
 
 MODEL_NAME = "small"
 """The checkpoint this backend uses (multilingual, 244 M parameters, 461 MB)."""

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from tools.asr.transcripts import normalise_language
-from tools.audio import AudioRef
-from tools.context import ToolContext
-from tools.registry import Tool, tool
-from tools.text import Transcript
+from visorch.tools.asr.transcripts import normalise_language
+from visorch.tools.audio import AudioRef
+from visorch.tools.context import ToolContext
+from visorch.tools.registry import Tool, tool
+from visorch.tools.text import Transcript
 
 
 @tool(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from tools.errors import ToolArgumentError
-from tools.text import Word
+from visorch.tools.errors import ToolArgumentError
+from visorch.tools.text import Word
 
 
 def check_language(language: str | None, supported: Sequence[str], backend: str) -> None:

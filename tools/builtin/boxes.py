@@ -6,11 +6,10 @@ from typing import Annotated, Literal
 
 import numpy as np
 import supervision as sv
-
-from tools.builtin.geometry import boxes_on
-from tools.detections import Detections
-from tools.registry import tool
-from tools.vocabulary import label_matches
+from visorch.tools.builtin.geometry import boxes_on
+from visorch.tools.detections import Detections
+from visorch.tools.registry import tool
+from visorch.tools.vocabulary import label_matches
 
 SelectBy = Literal["largest", "smallest", "leftmost", "rightmost", "topmost", "bottommost", "most_confident"]
 

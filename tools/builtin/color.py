@@ -6,11 +6,10 @@ from typing import Annotated
 
 import cv2
 import numpy as np
-
-from tools.builtin.geometry import clamp_window, pick_box
-from tools.detections import Detections
-from tools.images import ImageRef
-from tools.registry import tool
+from visorch.tools.builtin.geometry import clamp_window, pick_box
+from visorch.tools.detections import Detections
+from visorch.tools.images import ImageRef
+from visorch.tools.registry import tool
 
 CHROMATIC_WEIGHT = 1 / 0.75
 """A chromatic name wins over a larger grey/white if its share is at least 75% of theirs."""

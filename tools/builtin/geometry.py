@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-
-from tools.detections import Detections
-from tools.errors import ToolArgumentError
-from tools.images import ImageRef
+from visorch.tools.detections import Detections
+from visorch.tools.errors import ToolArgumentError
+from visorch.tools.images import ImageRef
 
 
 def boxes_on(image: ImageRef, boxes: Detections) -> np.ndarray:

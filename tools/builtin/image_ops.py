@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import supervision as sv
-
-from tools.builtin.geometry import boxes_on, clamp_window, pick_box
-from tools.context import ToolContext
-from tools.detections import Detections
-from tools.drawing import annotate
-from tools.images import ImageRef
-from tools.registry import tool
+from visorch.tools.builtin.geometry import boxes_on, clamp_window, pick_box
+from visorch.tools.context import ToolContext
+from visorch.tools.detections import Detections
+from visorch.tools.drawing import annotate
+from visorch.tools.images import ImageRef
+from visorch.tools.registry import tool
 
 Side = Literal["left", "right", "above", "below"]
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tools.detection.centernet import MODEL_FILE as CENTERNET_FILE
-from tools.detection.owl import HUB_MODEL, find_owl_weights, load_owl, pull_owl
-from tools.detection.yolo import find_yolo_weights, load_yolo, load_yolo_file, pull_yolo
-from tools.models.backend import Backend, LoadRequest
-from tools.models.pack import INSTALL_COMMAND
-from tools.vocabulary import COCO_CLASSES
+from visorch.tools.detection.centernet import MODEL_FILE as CENTERNET_FILE
+from visorch.tools.detection.owl import HUB_MODEL, find_owl_weights, load_owl, pull_owl
+from visorch.tools.detection.yolo import find_yolo_weights, load_yolo, load_yolo_file, pull_yolo
+from visorch.tools.models.backend import Backend, LoadRequest
+from visorch.tools.models.pack import INSTALL_COMMAND
+from visorch.tools.vocabulary import COCO_CLASSES
 
 NANODET_FILE = "nanodet.onnx"
 OPEN_VOCABULARY = "open_vocabulary"
@@ -18,14 +18,14 @@ OPEN_VOCABULARY = "open_vocabulary"
 
 def load_nanodet(request: LoadRequest) -> object:
     """NanoDet-m from ``<weights_root>/nanodet-m/nanodet.onnx``."""
-    from tools.detection.nanodet import NanoDetDetector
+    from visorch.tools.detection.nanodet import NanoDetDetector
 
     return NanoDetDetector(request.weights_dir / NANODET_FILE, request.device)
 
 
 def load_centernet(request: LoadRequest) -> object:
     """MB3-CenterNet from ``<weights_root>/centernet-mb3/centernet.onnx``."""
-    from tools.detection.centernet import CenterNetDetector
+    from visorch.tools.detection.centernet import CenterNetDetector
 
     return CenterNetDetector(request.weights_dir / CENTERNET_FILE, request.device)
 

@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 import supervision as sv
 from PIL import Image
-
-from tools.detections import CLASS_NAME
+from visorch.tools.detections import CLASS_NAME
 
 NMS_IOU = 0.5
 MAX_DETECTIONS = 100

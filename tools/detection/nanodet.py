@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 import supervision as sv
 from PIL import Image
-
-from tools.detection.common import build_detections, class_filter, onnx_session, resize_to_square
-from tools.vocabulary import COCO_CLASSES
+from visorch.tools.detection.common import build_detections, class_filter, onnx_session, resize_to_square
+from visorch.tools.vocabulary import COCO_CLASSES
 
 INPUT_SIZE = 416
 STRIDES = (8, 16, 32)

@@ -16,10 +16,9 @@ from typing import Any
 
 import supervision as sv
 from PIL import Image
-
-from tools.detection.common import build_detections
-from tools.models.backend import LoadRequest
-from tools.vocabulary import COCO_CLASSES
+from visorch.tools.detection.common import build_detections
+from visorch.tools.models.backend import LoadRequest
+from visorch.tools.vocabulary import COCO_CLASSES
 
 FOLDER = "owlv2"
 HUB_MODEL = "google/owlv2-base-patch16-ensemble"

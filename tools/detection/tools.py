@@ -6,15 +6,14 @@ from collections.abc import Sequence
 from typing import Annotated
 
 import supervision as sv
-
-from tools.context import ToolContext
-from tools.detection.backends import OPEN_VOCABULARY
-from tools.detections import Detections
-from tools.errors import UnknownClassError
-from tools.images import ImageRef
-from tools.models.backend import Backend
-from tools.registry import Tool, tool
-from tools.vocabulary import COCO_CLASSES, resolve_class
+from visorch.tools.context import ToolContext
+from visorch.tools.detection.backends import OPEN_VOCABULARY
+from visorch.tools.detections import Detections
+from visorch.tools.errors import UnknownClassError
+from visorch.tools.images import ImageRef
+from visorch.tools.models.backend import Backend
+from visorch.tools.registry import Tool, tool
+from visorch.tools.vocabulary import COCO_CLASSES, resolve_class
 
 DEFAULT_MIN_SCORE = 0.3
 

@@ -15,11 +15,10 @@ from typing import Any
 
 import supervision as sv
 from PIL import Image
-
-from tools.detection.common import class_filter
-from tools.detections import CLASS_NAME
-from tools.errors import MissingWeightsError
-from tools.models.backend import LoadRequest
+from visorch.tools.detection.common import class_filter
+from visorch.tools.detections import CLASS_NAME
+from visorch.tools.errors import MissingWeightsError
+from visorch.tools.models.backend import LoadRequest
 
 FOLDER = "yolo"
 DEFAULT_WEIGHTS = "yolov8n.pt"

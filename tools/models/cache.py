@@ -17,10 +17,10 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from tools.audio import AudioRef
-from tools.detections import Detections
-from tools.images import ImageRef
-from tools.text import OCRText, Transcript
+from visorch.tools.audio import AudioRef
+from visorch.tools.detections import Detections
+from visorch.tools.images import ImageRef
+from visorch.tools.text import OCRText, Transcript
 
 _MISSING = object()
 

@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-
-from tools.errors import MissingWeightsError, ToolExecutionError, ToolNotInstalledError
-from tools.models.backend import Backend, LoadRequest
-from tools.models.batching import Batcher
+from visorch.tools.errors import MissingWeightsError, ToolExecutionError, ToolNotInstalledError
+from visorch.tools.models.backend import Backend, LoadRequest
+from visorch.tools.models.batching import Batcher
 
 
 class BackendStatus(BaseModel):

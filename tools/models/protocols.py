@@ -12,8 +12,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import supervision as sv
 from PIL import Image
-
-from tools.text import TextLine, Word
+from visorch.tools.text import TextLine, Word
 
 
 @runtime_checkable

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tools.models.backend import Backend
-from tools.ocr.easy import load_easyocr, locate_easyocr_models
-from tools.ocr.rapid import load_rapidocr, locate_rapidocr_models
+from visorch.tools.models.backend import Backend
+from visorch.tools.ocr.easy import load_easyocr, locate_easyocr_models
+from visorch.tools.ocr.rapid import load_rapidocr, locate_rapidocr_models
 
 RAPIDOCR = Backend(
     name="rapidocr",

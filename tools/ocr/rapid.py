@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
-
-from tools.models.backend import LoadRequest
-from tools.ocr.reading_order import ordered_lines
-from tools.text import TextLine
+from visorch.tools.models.backend import LoadRequest
+from visorch.tools.ocr.reading_order import ordered_lines
+from visorch.tools.text import TextLine
 
 MODEL_FILES = ("PP-OCRv6_det_small.onnx", "PP-OCRv6_rec_small.onnx", "ch_ppocr_mobile_v2.0_cls_mobile.onnx")
 """The ONNX models rapidocr 3.x ships inside its package (detection, recognition, orientation)."""

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-
-from tools.text import TextLine
+from visorch.tools.text import TextLine
 
 ROW_OVERLAP = 0.5
 """Two lines share a row when their vertical overlap is at least this fraction of the shorter height."""

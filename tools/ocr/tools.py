@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from tools.context import ToolContext
-from tools.images import ImageRef
-from tools.registry import Tool, tool
-from tools.text import OCRText
+from visorch.tools.context import ToolContext
+from visorch.tools.images import ImageRef
+from visorch.tools.registry import Tool, tool
+from visorch.tools.text import OCRText
 
 
 @tool(

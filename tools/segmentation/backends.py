@@ -6,8 +6,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tools.models.backend import Backend, LoadRequest
-from tools.segmentation.weights import checkpoint_path, download_checkpoint, find_checkpoint
+from visorch.tools.models.backend import Backend, LoadRequest
+from visorch.tools.segmentation.weights import checkpoint_path, download_checkpoint, find_checkpoint
 
 SAM_CHECKPOINT_URL = "https://dl.fbaipublicfiles.com/segment_anything/{filename}"
 GPU_DEVICES = ("cuda", "mps", "cpu")
@@ -16,7 +16,7 @@ PROMPTS = "prompts"
 
 
 def _load_sam(kind: str, request: LoadRequest) -> Any:
-    from tools.segmentation.sam import SamSegmenter
+    from visorch.tools.segmentation.sam import SamSegmenter
 
     return SamSegmenter.build(kind, request.weights_dir, request.device)
 
@@ -47,13 +47,13 @@ def _sam_backend(name: str, kind: str, filename: str, size_mb: float, memory_mb:
 
 
 def _load_ultralytics_sam(request: LoadRequest) -> Any:
-    from tools.segmentation.ultralytics_sam import UltralyticsSamSegmenter
+    from visorch.tools.segmentation.ultralytics_sam import UltralyticsSamSegmenter
 
     return UltralyticsSamSegmenter(request.weights_dir, request.device)
 
 
 def _load_fastsam(request: LoadRequest) -> Any:
-    from tools.segmentation.ultralytics_sam import FastSamSegmenter
+    from visorch.tools.segmentation.ultralytics_sam import FastSamSegmenter
 
     return FastSamSegmenter(request.weights_dir, request.device)
 
@@ -90,7 +90,7 @@ def _ultralytics_backend(
 
 
 def _load_grabcut(request: LoadRequest) -> Any:
-    from tools.segmentation.grabcut import GrabCutSegmenter
+    from visorch.tools.segmentation.grabcut import GrabCutSegmenter
 
     return GrabCutSegmenter()
 

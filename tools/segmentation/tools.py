@@ -6,15 +6,14 @@ from typing import Annotated
 
 import numpy as np
 import supervision as sv
-
-from tools.builtin.geometry import boxes_on
-from tools.context import ToolContext
-from tools.detections import CLASS_NAME, Detections
-from tools.errors import ToolArgumentError, ToolNotInstalledError
-from tools.images import ImageRef
-from tools.models.backend import Backend
-from tools.registry import Tool, tool
-from tools.segmentation.backends import PROMPTS
+from visorch.tools.builtin.geometry import boxes_on
+from visorch.tools.context import ToolContext
+from visorch.tools.detections import CLASS_NAME, Detections
+from visorch.tools.errors import ToolArgumentError, ToolNotInstalledError
+from visorch.tools.images import ImageRef
+from visorch.tools.models.backend import Backend
+from visorch.tools.registry import Tool, tool
+from visorch.tools.segmentation.backends import PROMPTS
 
 
 def source_label(backend: Backend) -> str:

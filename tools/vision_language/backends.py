@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from tools.models.backend import Backend, LoadRequest
-from tools.vision_language.snapshots import load_snapshot, pull_snapshot, snapshot_dir
+from visorch.tools.models.backend import Backend, LoadRequest
+from visorch.tools.vision_language.snapshots import load_snapshot, pull_snapshot, snapshot_dir
 
 Capability = Literal["caption", "vqa", "image_text"]
 
@@ -49,7 +48,7 @@ class HubModelSpec(BaseModel):
 
 
 def _load(spec: HubModelSpec, request: LoadRequest) -> Any:
-    from tools.vision_language.models import HubCaptioner, HubImageTextScorer, HubQuestionAnswerer
+    from visorch.tools.vision_language.models import HubCaptioner, HubImageTextScorer, HubQuestionAnswerer
 
     processor, model = load_snapshot(request.weights_dir, MODEL_CLASSES[spec.capability], request.device)
     if spec.capability == "caption":

@@ -8,14 +8,13 @@ from typing import Annotated
 import numpy as np
 import supervision as sv
 from PIL import Image
-
-from tools.builtin.geometry import boxes_on, clamp_window
-from tools.context import ToolContext
-from tools.detections import CLASS_NAME, Detections
-from tools.errors import ToolArgumentError
-from tools.images import ImageRef
-from tools.registry import Tool, tool
-from tools.vision_language.models import softmax
+from visorch.tools.builtin.geometry import boxes_on, clamp_window
+from visorch.tools.context import ToolContext
+from visorch.tools.detections import CLASS_NAME, Detections
+from visorch.tools.errors import ToolArgumentError
+from visorch.tools.images import ImageRef
+from visorch.tools.registry import Tool, tool
+from visorch.tools.vision_language.models import softmax
 
 CLASSIFY_TEMPLATE = "a photo of a {}."
 """Prompt each category is put in before scoring (the CLIP paper's default template)."""

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-
-from orchestrator.evaluation.task import ItemResult
+from visorch.evaluation.task import ItemResult
 
 RESULTS_FILE = "results.jsonl"
 MANIFEST_FILE = "run.json"

@@ -10,8 +10,7 @@ from functools import cached_property
 from pathlib import Path
 
 from pycocotools.coco import COCO
-
-from orchestrator.evaluation.errors import DatasetLayoutError
+from visorch.evaluation.errors import DatasetLayoutError
 
 LAYOUT_HELP = (
     "give a COCO annotation file (annotations/instances_SPLIT.json, with images in SPLIT/ beside "

@@ -10,8 +10,7 @@ from importlib import metadata
 from typing import Any
 
 from pydantic import BaseModel
-
-from orchestrator.evaluation.paths import REPO_ROOT
+from visorch.evaluation.paths import REPO_ROOT
 
 PACKAGES = (
     "visorch", "numpy", "pillow", "pydantic", "supervision", "pycocotools", "jiwer", "matplotlib", "rich",

@@ -1,8 +1,8 @@
 """``pope``: POPE object-hallucination questions from a COCO-format file, answered by the agent.
 
-Questions come from :mod:`orchestrator.evaluation.pope_sampling` (random, popular and
+Questions come from :mod:`visorch.evaluation.pope_sampling` (random, popular and
 adversarial negatives, 50 % yes). Answers are read as yes/no by
-:func:`orchestrator.evaluation.answers.parse_yes_no`; per setting the harness reports accuracy,
+:func:`visorch.evaluation.answers.parse_yes_no`; per setting the harness reports accuracy,
 precision, recall, F1 and the yes ratio with yes as the positive class. Unanswered items (errors,
 answers that are neither yes nor no) are wrong in accuracy and left out of the other four.
 """
@@ -13,15 +13,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from orchestrator.evaluation.answers import parse_yes_no
-from orchestrator.evaluation.asking import ask
-from orchestrator.evaluation.coco import open_coco
-from orchestrator.evaluation.metrics import BinaryMetrics, binary_metrics
-from orchestrator.evaluation.paths import default_data_root
-from orchestrator.evaluation.plots import bar_chart, confusion_matrices
-from orchestrator.evaluation.pope_sampling import POPE_SETTINGS, build_pope_questions
-from orchestrator.evaluation.predictors import Answerer, EvaluationRuntime
-from orchestrator.evaluation.task import Aggregate, EvalItem, ItemContext, ItemResult, ItemScore, Prediction
+from visorch.evaluation.answers import parse_yes_no
+from visorch.evaluation.asking import ask
+from visorch.evaluation.coco import open_coco
+from visorch.evaluation.metrics import BinaryMetrics, binary_metrics
+from visorch.evaluation.paths import default_data_root
+from visorch.evaluation.plots import bar_chart, confusion_matrices
+from visorch.evaluation.pope_sampling import POPE_SETTINGS, build_pope_questions
+from visorch.evaluation.predictors import Answerer, EvaluationRuntime
+from visorch.evaluation.task import Aggregate, EvalItem, ItemContext, ItemResult, ItemScore, Prediction
 
 
 class PopeItem(EvalItem):

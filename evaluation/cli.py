@@ -17,11 +17,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-
-from orchestrator.evaluation.predictors import EvaluationRuntime
-from orchestrator.evaluation.runner import run_evaluation
-from orchestrator.evaluation.summary import SUMMARY_MD, Summary
-from orchestrator.evaluation.tasks import create_task, task_names
+from visorch.evaluation.predictors import EvaluationRuntime
+from visorch.evaluation.runner import run_evaluation
+from visorch.evaluation.summary import SUMMARY_MD, Summary
+from visorch.evaluation.tasks import create_task, task_names
 
 RuntimeFactory = Callable[[Path | None], EvaluationRuntime]
 TASK_HELP = f"What to evaluate: {', '.join(task_names())}."

@@ -1,6 +1,6 @@
 """``qa``: the agent on the question set, scored by exact match after normalisation, per question type.
 
-Normalisation is :mod:`orchestrator.evaluation.answers` ("two" == "2" == "2.0", "Yes." == "yes",
+Normalisation is :mod:`visorch.evaluation.answers` ("two" == "2" == "2.0", "Yes." == "yes",
 case and punctuation ignored). An item that fails counts as wrong.
 """
 
@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from orchestrator.evaluation.answers import AnswerType, exact_match, normalise_answer
-from orchestrator.evaluation.asking import ask
-from orchestrator.evaluation.paths import QUESTIONS_PATH
-from orchestrator.evaluation.plots import bar_chart
-from orchestrator.evaluation.predictors import Answerer, EvaluationRuntime
-from orchestrator.evaluation.questions import load_questions
-from orchestrator.evaluation.task import (
+from visorch.evaluation.answers import AnswerType, exact_match, normalise_answer
+from visorch.evaluation.asking import ask
+from visorch.evaluation.paths import QUESTIONS_PATH
+from visorch.evaluation.plots import bar_chart
+from visorch.evaluation.predictors import Answerer, EvaluationRuntime
+from visorch.evaluation.questions import load_questions
+from visorch.evaluation.task import (
     Aggregate,
     EvalItem,
     ItemContext,

@@ -7,8 +7,7 @@ import re
 from pathlib import Path
 
 from pydantic import BaseModel
-
-from orchestrator.evaluation.errors import DatasetLayoutError
+from visorch.evaluation.errors import DatasetLayoutError
 
 LAYOUT_HELP = (
     "give a folder holding a '*transcription' file with lines '<s> text </s> (file-id)' and the "

@@ -17,12 +17,11 @@ from typing import Any, Protocol, runtime_checkable
 
 import supervision as sv
 from pydantic import BaseModel
-
-from orchestrator.evaluation.errors import PredictorUnavailableError
-from tools.audio import AudioRef
-from tools.images import ImageRef
-from tools.models.manager import ModelManager
-from tools.text import TextLine
+from visorch.evaluation.errors import PredictorUnavailableError
+from visorch.tools.audio import AudioRef
+from visorch.tools.images import ImageRef
+from visorch.tools.models.manager import ModelManager
+from visorch.tools.text import TextLine
 
 DETECTION = "detection"
 OCR = "ocr"

@@ -1,4 +1,4 @@
-"""The evaluation tasks by name. Adding one: a module implementing :class:`~orchestrator.evaluation.task.Task`
+"""The evaluation tasks by name. Adding one: a module implementing :class:`~visorch.evaluation.task.Task`
 and one line below."""
 
 from __future__ import annotations
@@ -7,13 +7,13 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from orchestrator.evaluation.errors import UnknownTaskError
-from orchestrator.evaluation.task import Task
-from orchestrator.evaluation.tasks.asr import AsrTask
-from orchestrator.evaluation.tasks.detect import DetectTask
-from orchestrator.evaluation.tasks.ocr import OcrTask
-from orchestrator.evaluation.tasks.pope import PopeTask
-from orchestrator.evaluation.tasks.qa import QaTask
+from visorch.evaluation.errors import UnknownTaskError
+from visorch.evaluation.task import Task
+from visorch.evaluation.tasks.asr import AsrTask
+from visorch.evaluation.tasks.detect import DetectTask
+from visorch.evaluation.tasks.ocr import OcrTask
+from visorch.evaluation.tasks.pope import PopeTask
+from visorch.evaluation.tasks.qa import QaTask
 
 TASKS: Mapping[str, Callable[[], Task[Any, Any]]] = MappingProxyType(
     {

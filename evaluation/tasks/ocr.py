@@ -31,15 +31,14 @@ from typing import Any
 
 import numpy as np
 import supervision as sv
-
-from orchestrator.evaluation.answers import contains_number, contains_phrase
-from orchestrator.evaluation.errors import DatasetLayoutError
-from orchestrator.evaluation.metrics import character_edits, pooled_rate, word_edits
-from orchestrator.evaluation.paths import default_data_root
-from orchestrator.evaluation.plots import bar_chart
-from orchestrator.evaluation.predictors import BackendLineReader, EvaluationRuntime, LineReader
-from orchestrator.evaluation.sroie import ReceiptLine, load_receipts
-from orchestrator.evaluation.task import Aggregate, EvalItem, ItemContext, ItemResult, ItemScore, Prediction
+from visorch.evaluation.answers import contains_number, contains_phrase
+from visorch.evaluation.errors import DatasetLayoutError
+from visorch.evaluation.metrics import character_edits, pooled_rate, word_edits
+from visorch.evaluation.paths import default_data_root
+from visorch.evaluation.plots import bar_chart
+from visorch.evaluation.predictors import BackendLineReader, EvaluationRuntime, LineReader
+from visorch.evaluation.sroie import ReceiptLine, load_receipts
+from visorch.evaluation.task import Aggregate, EvalItem, ItemContext, ItemResult, ItemScore, Prediction
 
 MATCH_IOU = 0.5
 KEY_FIELDS = ("total", "date", "company", "address")

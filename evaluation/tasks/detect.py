@@ -17,14 +17,13 @@ from typing import Any
 
 import numpy as np
 from pycocotools.cocoeval import COCOeval
-
-from orchestrator.evaluation.coco import CocoDataset, open_coco
-from orchestrator.evaluation.paths import default_data_root
-from orchestrator.evaluation.plots import bar_chart
-from orchestrator.evaluation.predictors import BackendDetector, EvaluationRuntime, ObjectDetector
-from orchestrator.evaluation.task import Aggregate, EvalItem, ItemContext, ItemResult, ItemScore, Prediction
-from tools.detections import CLASS_NAME
-from tools.vocabulary import resolve_class
+from visorch.evaluation.coco import CocoDataset, open_coco
+from visorch.evaluation.paths import default_data_root
+from visorch.evaluation.plots import bar_chart
+from visorch.evaluation.predictors import BackendDetector, EvaluationRuntime, ObjectDetector
+from visorch.evaluation.task import Aggregate, EvalItem, ItemContext, ItemResult, ItemScore, Prediction
+from visorch.tools.detections import CLASS_NAME
+from visorch.tools.vocabulary import resolve_class
 
 STAT_NAMES = (
     "map_50_95", "map_50", "map_75", "map_small", "map_medium", "map_large",

@@ -1,4 +1,4 @@
-"""Build the question set from annotations (never from a model): ``python -m orchestrator.evaluation.build_questions``.
+"""Build the question set from annotations (never from a model): ``python -m visorch.evaluation.build_questions``.
 
 How each type is made (all choices seeded, inputs sorted first, so a seed gives the same file):
 
@@ -34,12 +34,12 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from orchestrator.evaluation.answers import contains_number, contains_phrase
-from orchestrator.evaluation.coco import CocoDataset, open_coco
-from orchestrator.evaluation.paths import QUESTIONS_PATH, default_data_root
-from orchestrator.evaluation.questions import Question
-from orchestrator.evaluation.speech import Utterance, load_speech
-from orchestrator.evaluation.sroie import Receipt, load_receipts
+from visorch.evaluation.answers import contains_number, contains_phrase
+from visorch.evaluation.coco import CocoDataset, open_coco
+from visorch.evaluation.paths import QUESTIONS_PATH, default_data_root
+from visorch.evaluation.questions import Question
+from visorch.evaluation.speech import Utterance, load_speech
+from visorch.evaluation.sroie import Receipt, load_receipts
 
 MIN_AREA = 32 * 32
 MAX_COUNT = 6

@@ -10,8 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from matplotlib.figure import Figure
-
-from orchestrator.evaluation.metrics import BinaryMetrics
+from visorch.evaluation.metrics import BinaryMetrics
 
 HORIZONTAL_ABOVE = 12
 BAR_COLOUR = "#4C72B0"

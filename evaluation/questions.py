@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
-
-from orchestrator.evaluation.answers import AnswerType
-from orchestrator.evaluation.errors import DatasetLayoutError
-from orchestrator.evaluation.paths import QUESTIONS_PATH, default_data_root
+from visorch.evaluation.answers import AnswerType
+from visorch.evaluation.errors import DatasetLayoutError
+from visorch.evaluation.paths import QUESTIONS_PATH, default_data_root
 
 
 class Question(BaseModel):
@@ -42,7 +41,7 @@ def load_questions(path: Path | None = None, data_root: Path | None = None) -> l
     if not path.is_file():
         raise DatasetLayoutError(
             f"no question file at {path}; regenerate the bundled one with "
-            "'python -m orchestrator.evaluation.build_questions'"
+            "'python -m visorch.evaluation.build_questions'"
         )
     questions = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):

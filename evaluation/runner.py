@@ -16,16 +16,15 @@ from typing import Any
 from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-from orchestrator.evaluation.errors import EvaluationError, ResumeMismatchError
-from orchestrator.evaluation.plots import latency_histogram
-from orchestrator.evaluation.predictors import EvaluationRuntime, describe_predictor
-from orchestrator.evaluation.provenance import collect_provenance, redact_secrets
-from orchestrator.evaluation.results import MANIFEST_FILE, RESULTS_FILE, ResultsLog, RunManifest
-from orchestrator.evaluation.summary import ItemError, Summary, Timings, write_reports
-from orchestrator.evaluation.task import ErrorInfo, EvalItem, ItemContext, ItemResult, ItemScore, Task
-from orchestrator.evaluation.tasks import create_task
-from tools.images import ImageStore
+from visorch.evaluation.errors import EvaluationError, ResumeMismatchError
+from visorch.evaluation.plots import latency_histogram
+from visorch.evaluation.predictors import EvaluationRuntime, describe_predictor
+from visorch.evaluation.provenance import collect_provenance, redact_secrets
+from visorch.evaluation.results import MANIFEST_FILE, RESULTS_FILE, ResultsLog, RunManifest
+from visorch.evaluation.summary import ItemError, Summary, Timings, write_reports
+from visorch.evaluation.task import ErrorInfo, EvalItem, ItemContext, ItemResult, ItemScore, Task
+from visorch.evaluation.tasks import create_task
+from visorch.tools.images import ImageStore
 
 MAX_LISTED_ERRORS = 20
 

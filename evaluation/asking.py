@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-
-from orchestrator.evaluation.predictors import Answerer
-from orchestrator.evaluation.task import ItemContext, Prediction
-from tools.audio import load_audio
+from visorch.evaluation.predictors import Answerer
+from visorch.evaluation.task import ItemContext, Prediction
+from visorch.tools.audio import load_audio
 
 
 def to_jsonable(value: Any) -> Any:

@@ -11,14 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from orchestrator.evaluation.answers import normalise_text
-from orchestrator.evaluation.metrics import character_edits, pooled_rate, word_edits
-from orchestrator.evaluation.paths import default_data_root
-from orchestrator.evaluation.plots import bar_chart
-from orchestrator.evaluation.predictors import BackendTranscriber, EvaluationRuntime, Transcriber
-from orchestrator.evaluation.speech import load_speech
-from orchestrator.evaluation.task import Aggregate, EvalItem, ItemContext, ItemResult, ItemScore, Prediction
-from tools.audio import load_audio
+from visorch.evaluation.answers import normalise_text
+from visorch.evaluation.metrics import character_edits, pooled_rate, word_edits
+from visorch.evaluation.paths import default_data_root
+from visorch.evaluation.plots import bar_chart
+from visorch.evaluation.predictors import BackendTranscriber, EvaluationRuntime, Transcriber
+from visorch.evaluation.speech import load_speech
+from visorch.evaluation.task import Aggregate, EvalItem, ItemContext, ItemResult, ItemScore, Prediction
+from visorch.tools.audio import load_audio
 
 
 class ClipItem(EvalItem):

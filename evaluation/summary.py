@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
-
-from orchestrator.evaluation.provenance import Provenance
-from orchestrator.evaluation.task import ErrorInfo, MetricValue
+from visorch.evaluation.provenance import Provenance
+from visorch.evaluation.task import ErrorInfo, MetricValue
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
-
-from orchestrator.evaluation.predictors import EvaluationRuntime
-from tools.images import ImageStore
+from visorch.evaluation.predictors import EvaluationRuntime
+from visorch.tools.images import ImageStore
 
 MetricValue = float | int | str | None
 

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 from pydantic import BaseModel
-
-from orchestrator.evaluation.errors import DatasetLayoutError
+from visorch.evaluation.errors import DatasetLayoutError
 
 LAYOUT_HELP = "give the folder holding img/, box/ and key/ (SROIE layout), or its parent"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tools.errors import ConfigError, InputError, VisorchError
+from visorch.tools.errors import ConfigError, InputError, VisorchError
 
 
 class EvaluationError(VisorchError):
