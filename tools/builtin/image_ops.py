@@ -10,7 +10,7 @@ from visorch.tools.context import ToolContext
 from visorch.tools.detections import Detections
 from visorch.tools.drawing import annotate
 from visorch.tools.images import ImageRef
-from visorch.tools.registry import tool
+from visorch.tools.registry import Range, Tool, tool
 
 Side = Literal["left", "right", "above", "below"]
 
@@ -42,8 +42,8 @@ def crop(
     image: Annotated[ImageRef, "the image to crop"],
     box: Annotated[Detections, "detections whose box gives the crop window"],
     ctx: ToolContext,
-    index: Annotated[int, "which box to use (0 = first, -1 = last)"] = 0,
-    margin: Annotated[float, "extra border as a fraction of the box size"] = 0.0,
+    index: Annotated[int, Range(-1, None), "which box to use (0 = first, -1 = last)"] = 0,
+    margin: Annotated[float, Range(0, 5), "extra border as a fraction of the box size"] = 0.0,
 ) -> ImageRef:
     """Crop the image to one detected box, optionally with a margin around it."""
     x1, y1, x2, y2 = pick_box(image, box, index)
@@ -66,68 +66,29 @@ def _crop_beside(ctx: ToolContext, image: ImageRef, box: Detections, index: int,
 _BESIDE_LIMITATIONS = "Uses the box centre as the border, so the box itself is half inside the crop."
 
 
-@tool(
-    name="CROP_LEFTOF",
-    category="image",
-    example="IMAGE0=CROP_LEFTOF(image=IMAGE, box=BOX0)",
-    limitations=_BESIDE_LIMITATIONS,
-)
-def crop_left_of(
-    image: Annotated[ImageRef, "the image to crop"],
-    box: Annotated[Detections, "the reference box"],
-    ctx: ToolContext,
-    index: Annotated[int, "which box to use"] = 0,
-) -> ImageRef:
-    """The part of the image left of the box centre (full height)."""
-    return _crop_beside(ctx, image, box, index, "left")
+def _crop_beside_tool(side: Side, name: str, extent: str) -> Tool:
+    """The CROP_<side> tool: the part of the image on ``side`` of a box's centre."""
+
+    def crop_beside(
+        image: Annotated[ImageRef, "the image to crop"],
+        box: Annotated[Detections, "the reference box"],
+        ctx: ToolContext,
+        index: Annotated[int, Range(-1, None), "which box to use (0 = first, -1 = last)"] = 0,
+    ) -> ImageRef:
+        return _crop_beside(ctx, image, box, index, side)
+
+    place = f"{side} of" if side in ("left", "right") else side
+    crop_beside.__doc__ = f"The part of the image {place} the box centre ({extent})."
+    crop_beside.__name__ = crop_beside.__qualname__ = f"crop_{side}"
+    return tool(
+        name=name, category="image", example=f"IMAGE0={name}(image=IMAGE, box=BOX0)", limitations=_BESIDE_LIMITATIONS
+    )(crop_beside)
 
 
-@tool(
-    name="CROP_RIGHTOF",
-    category="image",
-    example="IMAGE0=CROP_RIGHTOF(image=IMAGE, box=BOX0)",
-    limitations=_BESIDE_LIMITATIONS,
-)
-def crop_right_of(
-    image: Annotated[ImageRef, "the image to crop"],
-    box: Annotated[Detections, "the reference box"],
-    ctx: ToolContext,
-    index: Annotated[int, "which box to use"] = 0,
-) -> ImageRef:
-    """The part of the image right of the box centre (full height)."""
-    return _crop_beside(ctx, image, box, index, "right")
-
-
-@tool(
-    name="CROP_ABOVE",
-    category="image",
-    example="IMAGE0=CROP_ABOVE(image=IMAGE, box=BOX0)",
-    limitations=_BESIDE_LIMITATIONS,
-)
-def crop_above(
-    image: Annotated[ImageRef, "the image to crop"],
-    box: Annotated[Detections, "the reference box"],
-    ctx: ToolContext,
-    index: Annotated[int, "which box to use"] = 0,
-) -> ImageRef:
-    """The part of the image above the box centre (full width)."""
-    return _crop_beside(ctx, image, box, index, "above")
-
-
-@tool(
-    name="CROP_BELOW",
-    category="image",
-    example="IMAGE0=CROP_BELOW(image=IMAGE, box=BOX0)",
-    limitations=_BESIDE_LIMITATIONS,
-)
-def crop_below(
-    image: Annotated[ImageRef, "the image to crop"],
-    box: Annotated[Detections, "the reference box"],
-    ctx: ToolContext,
-    index: Annotated[int, "which box to use"] = 0,
-) -> ImageRef:
-    """The part of the image below the box centre (full width)."""
-    return _crop_beside(ctx, image, box, index, "below")
+crop_left_of = _crop_beside_tool("left", "CROP_LEFTOF", "full height")
+crop_right_of = _crop_beside_tool("right", "CROP_RIGHTOF", "full height")
+crop_above = _crop_beside_tool("above", "CROP_ABOVE", "full width")
+crop_below = _crop_beside_tool("below", "CROP_BELOW", "full width")
 
 
 @tool(
