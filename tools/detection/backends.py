@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from visorch.tools.detection.centernet import MODEL_FILE as CENTERNET_FILE
+from visorch.tools.detection.onnx_coco import locate_model_file
 from visorch.tools.detection.owl import HUB_MODEL, find_owl_weights, load_owl, pull_owl
 from visorch.tools.detection.yolo import find_yolo_weights, load_yolo, load_yolo_file, pull_yolo
 from visorch.tools.models.backend import Backend, LoadRequest
-from visorch.tools.models.pack import INSTALL_COMMAND
+from visorch.tools.offline_pack import INSTALL_COMMAND
 from visorch.tools.vocabulary import COCO_CLASSES
 
 NANODET_FILE = "nanodet.onnx"
@@ -31,13 +32,11 @@ def load_centernet(request: LoadRequest) -> object:
 
 
 def _locate_nanodet(weights_root: Path) -> Path | None:
-    model = Path(weights_root) / "nanodet-m" / NANODET_FILE
-    return model.parent if model.is_file() and model.stat().st_size > 0 else None
+    return locate_model_file(weights_root, "nanodet-m", NANODET_FILE)
 
 
 def _locate_centernet(weights_root: Path) -> Path | None:
-    model = Path(weights_root) / "centernet-mb3" / CENTERNET_FILE
-    return model.parent if model.is_file() and model.stat().st_size > 0 else None
+    return locate_model_file(weights_root, "centernet-mb3", CENTERNET_FILE)
 
 
 def yolo_backend(weights_file: Path | None = None, name: str = "yolo", priority: int = 10) -> Backend:

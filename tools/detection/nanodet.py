@@ -9,14 +9,13 @@ softmax expectation times the stride is the distance from the cell to that side 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import supervision as sv
 from PIL import Image
-from visorch.tools.detection.common import build_detections, class_filter, onnx_session, resize_to_square
+from visorch.tools.detection.common import resize_to_square
+from visorch.tools.detection.onnx_coco import OnnxCocoDetector
 from visorch.tools.vocabulary import COCO_CLASSES
 
 INPUT_SIZE = 416
@@ -33,14 +32,11 @@ def _softmax(values: np.ndarray, axis: int) -> np.ndarray:
     return shifted / shifted.sum(axis=axis, keepdims=True)
 
 
-class NanoDetDetector:
-    """A :class:`tools.models.protocols.Detector` over the NanoDet-m ONNX model."""
+class NanoDetDetector(OnnxCocoDetector):
+    """NanoDet-m: decodes the three GFL output levels."""
 
     def __init__(self, model_path: Path, device: str = "cpu", keep_ratio: bool = True) -> None:
-        self.session = onnx_session(model_path, device)
-        self.class_names: Sequence[str] | None = COCO_CLASSES
-        self.keep_ratio = keep_ratio
-        self._input = self.session.get_inputs()[0].name
+        super().__init__(model_path, device, keep_ratio)
         self._levels = self._match_outputs()
 
     def _match_outputs(self) -> list[tuple[int, str, str]]:
@@ -57,18 +53,13 @@ class NanoDetDetector:
             raise ValueError(f"unexpected NanoDet outputs: {[o.shape for o in self.session.get_outputs()]}")
         return levels
 
-    def detect(
-        self, images: Sequence[Image.Image], queries: Sequence[str] | None, min_score: float
-    ) -> list[sv.Detections]:
-        """One ``sv.Detections`` per image (original pixels), for the queried COCO classes or all of them."""
-        allowed = class_filter(queries, COCO_CLASSES)
-        return [self._detect_one(image, allowed, min_score) for image in images]
-
-    def _detect_one(self, image: Image.Image, allowed: np.ndarray | None, min_score: float) -> sv.Detections:
+    def _predict(
+        self, image: Image.Image, allowed: np.ndarray | None, min_score: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         resized = resize_to_square(image, INPUT_SIZE, self.keep_ratio)
         bgr = resized.pixels[:, :, ::-1].astype(np.float32)
         tensor = ((bgr - MEAN_BGR) / STD_BGR).transpose(2, 0, 1)[None]
-        outputs = dict(zip([o.name for o in self.session.get_outputs()], self._run(tensor), strict=True))
+        outputs = dict(zip(self._output_names, self._run(tensor), strict=True))
         boxes, scores, classes = [], [], []
         for stride, score_name, box_name in self._levels:
             level_scores = outputs[score_name][0]
@@ -89,11 +80,11 @@ class NanoDetDetector:
             scores.append(level_scores[cells, labels])
             classes.append(labels)
         if not boxes:
-            return sv.Detections.empty()
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, int)
         all_scores = np.concatenate(scores)
         keep = np.argsort(-all_scores)[:PRE_NMS_TOP_K]
         xyxy = resized.to_original(np.concatenate(boxes)[keep], image.width, image.height)
-        return build_detections(xyxy, all_scores[keep], np.concatenate(classes)[keep], COCO_CLASSES)
+        return xyxy, all_scores[keep], np.concatenate(classes)[keep].astype(int)
 
     def _run(self, tensor: np.ndarray) -> list[Any]:
         return list(self.session.run(None, {self._input: np.ascontiguousarray(tensor, dtype=np.float32)}))
