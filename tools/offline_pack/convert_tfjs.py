@@ -1,8 +1,8 @@
 """Convert a TensorFlow.js graph model to a canonical ONNX file (run inside a throw-away converter venv).
 
 This file is executed as a script by the offline pack, with the Python of a temporary venv that
-holds ``tensorflow-cpu``, ``tf2onnx`` and ``onnx`` (see ``tools.models.pack``); it imports
-nothing from visorch. Three steps:
+holds ``tensorflow-cpu``, ``tf2onnx`` and ``onnx`` (see :mod:`visorch.tools.offline_pack.installer`);
+it imports nothing from visorch. Three steps:
 
 1. optionally fill in the op attributes TF.js leaves out, from TensorFlow's op registry defaults
    (CenterNet needs it: ``_FusedConv2D`` has no default for ``TArgs``, ``TopKV2`` needs

@@ -8,7 +8,7 @@ import tarfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from visorch.tools.models.pack_files import PackError, run_command
+from visorch.tools.offline_pack.files import PackError, run_command
 
 PIP_TIMEOUT_S = 900.0
 NPM_TIMEOUT_S = 600.0

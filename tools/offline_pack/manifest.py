@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from visorch.tools.models.pack_files import Piece
+from visorch.tools.offline_pack.files import Piece
 
 
 @dataclass(frozen=True)

