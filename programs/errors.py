@@ -72,7 +72,3 @@ class ProgramValidationError(ProgramError):
 
 class StepTimeoutError(ProgramError):
     """A step ran longer than its time limit."""
-
-
-class StepSkippedError(ProgramError):
-    """A step did not run because a step it depends on failed."""

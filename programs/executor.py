@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from visorch.programs.ast import ListValue, Literal, Reference, Step, Value, format_value
-from visorch.programs.errors import StepSkippedError, StepTimeoutError
+from visorch.programs.errors import StepTimeoutError
 from visorch.programs.trace import StepRecord, StepStatus, Trace
 from visorch.programs.validator import ValidatedProgram
 from visorch.tools.context import ToolContext
@@ -130,8 +130,7 @@ class _Run:
             record = self.records[target]
             if record.status != StepStatus.PENDING:
                 continue
-            record.status = StepStatus.SKIPPED
-            record.error_type = StepSkippedError.__name__
+            record.status = StepStatus.SKIPPED  # not an error of its own: the status says it
             record.error = f"not run: it depends on {failed}, which did not finish"
             self.emit("finished", record)
             pending.extend(self.dependents[target])
@@ -174,7 +173,6 @@ class _Run:
                 now = time.perf_counter()
                 for late in [t for t, deadline in running.items() if deadline <= now]:
                     del running[late]
-                    self.ctx.report(f"{late} timed out")
                     limit = self.options.step_timeout_s
                     self.finish(
                         late, None, StepTimeoutError(f"{late} ran longer than {limit:g} s and was abandoned"), limit

@@ -6,7 +6,6 @@ serialises to JSON without pixels: images appear as references (content hash, pa
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -253,9 +252,3 @@ class Trace:
     def __str__(self) -> str:
         lines = [record.summary() for record in self.steps]
         return "\n".join(lines)
-
-
-def load_trace_json(path: str | Path) -> dict[str, Any]:
-    """Read a trace JSON file back as plain data."""
-    data: dict[str, Any] = json.loads(Path(path).read_text())
-    return data

@@ -158,7 +158,8 @@ def _step_html(record: StepRecord) -> str:
             if record.error_details
             else ""
         )
-        output = f"<div class='error'>{html.escape(record.error_type or '')}: {html.escape(record.error or '')}</div>"
+        kind = f"{html.escape(record.error_type)}: " if record.error_type else ""
+        output = f"<div class='error'>{kind}{html.escape(record.error or '')}</div>"
         output += details
     return (
         f"<div class='step {status}' id='step-{html.escape(record.target)}'>"

@@ -31,8 +31,6 @@ from visorch.llm import (
     LLMConfigError,
     LLMContextLengthError,
     LLMGrammarError,
-    LLMModelMissingError,
-    LLMOutputError,
     LLMRequest,
     LLMResponse,
     LLMResponseError,
@@ -42,7 +40,6 @@ from visorch.llm import (
     OpenAICompatibleBackend,
     ScriptedLLM,
     TransformersBackend,
-    complete_with_repair,
     create_backend,
     default_gguf_path,
 )
@@ -51,6 +48,7 @@ from visorch.llm.bench import SAMPLE_PLANNER_PROMPT as PLANNER_PREFIX
 from visorch.llm.llama_cpp_backend import OPENMP_SPINCOUNT, limit_openmp_spinning
 from visorch.programs.errors import ProgramSyntaxError
 from visorch.programs.parser import parse_program
+from visorch.tools.errors import ConfigError, MissingWeightsError
 
 # The backend bounds llama.cpp's OpenMP spinning before its first import of llama_cpp; a test below
 # imports llama_cpp directly, so do it here too.
@@ -135,43 +133,17 @@ def test_default_backend_is_the_embedded_gguf(monkeypatch: pytest.MonkeyPatch, t
     assert isinstance(backend, LlamaCppBackend)
     assert backend.model_path == tmp_path / "weights" / "qwen2.5-coder-1.5b-instruct" / backend.model
     assert backend.n_threads == settings.n_threads == os.cpu_count()
-    with pytest.raises(LLMModelMissingError, match="visorch models install-offline"):
+    with pytest.raises(MissingWeightsError, match="visorch models install-offline"):
         backend.complete(LLMRequest(messages=_user("hi")))
 
 
 def test_transformers_backend_needs_a_model() -> None:
-    with pytest.raises(LLMConfigError, match="VISORCH_LLM_MODEL"):
+    with pytest.raises(LLMConfigError, match="VISORCH_LLM_MODEL") as raised:
         create_backend(LLMSettings(backend="transformers", model=None))
+    assert isinstance(raised.value, ConfigError)  # one "fix your configuration" class for callers
 
 
-# --- the repair loop on the scripted test double ----------------------------------------------------
-
-
-def test_repair_loop_feeds_the_parse_error_back_and_succeeds() -> None:
-    scripted = ScriptedLLM(["Sure! Here is the program.", "ANSWER0=COUNT(box=BOX0)\nFINAL=RESULT(var=ANSWER0)"])
-    program = complete_with_repair(scripted, LLMRequest(messages=_user("count")), parse_program, max_attempts=3)
-    assert [step.tool for step in program.steps] == ["COUNT", "RESULT"]
-    assert len(scripted.requests) == 2
-    retry = scripted.requests[1].messages
-    assert [message.role for message in retry] == ["user", "assistant", "user"]
-    assert retry[1].content == "Sure! Here is the program."
-    assert "syntax error" in retry[2].content
-
-
-def test_repair_loop_is_bounded_and_lists_every_error() -> None:
-    scripted = ScriptedLLM(["nope!", "still nope!", "no!", "never used"])
-    with pytest.raises(LLMOutputError) as raised:
-        complete_with_repair(scripted, LLMRequest(messages=_user("count")), parse_program, max_attempts=3)
-    assert len(raised.value.attempt_errors) == 3
-    assert all("syntax error" in error for error in raised.value.attempt_errors)
-    assert "attempt 3" in str(raised.value)
-    assert scripted.remaining == 1
-
-
-def test_repair_loop_does_not_swallow_backend_errors() -> None:
-    scripted = ScriptedLLM([LLMTimeoutError("scripted timeout"), "ANSWER0=COUNT(box=BOX0)"])
-    with pytest.raises(LLMTimeoutError):
-        complete_with_repair(scripted, LLMRequest(messages=_user("count")), parse_program)
+# --- the scripted test double ------------------------------------------------------------------
 
 
 def test_scripted_llm_async_and_exhaustion() -> None:
@@ -420,7 +392,7 @@ def test_transformers_backend_random_weights_code_path(random_transformers_model
 
 def test_transformers_backend_missing_model_is_typed(tmp_path: Path) -> None:
     backend = TransformersBackend(tmp_path / "no-such-model", local_files_only=True)
-    with pytest.raises(LLMModelMissingError, match="no-such-model"):
+    with pytest.raises(MissingWeightsError, match="no-such-model"):
         backend.complete(LLMRequest(messages=_user("hi")))
 
 
@@ -522,12 +494,12 @@ def test_prompt_state_cache_limit_counts_the_logits_rows() -> None:
 
 def test_llama_cpp_missing_or_corrupt_gguf_says_how_to_install(tmp_path: Path) -> None:
     backend = LlamaCppBackend(tmp_path / "missing.gguf")
-    with pytest.raises(LLMModelMissingError, match=r"visorch models install-offline"):
+    with pytest.raises(MissingWeightsError, match=r"visorch models install-offline"):
         backend.complete(LLMRequest(messages=_user("hi")))
     assert not backend.loaded
     truncated = tmp_path / "truncated.gguf"
     truncated.write_bytes(b"GGUF\x03\x00\x00\x00" + bytes(range(256)))
-    with pytest.raises(LLMModelMissingError, match=r"did not load as a GGUF model.*install-offline"):
+    with pytest.raises(MissingWeightsError, match=r"did not load as a GGUF model.*install-offline"):
         LlamaCppBackend(truncated).complete(LLMRequest(messages=_user("hi")))
 
 

@@ -57,7 +57,12 @@ def test_ten_concurrent_calls_load_a_model_once(tmp_path: Path) -> None:
     loads: list[str] = []
     manager = ModelManager([_test_backend("a", loads)], tmp_path)
     models = []
-    threads = [threading.Thread(target=lambda: models.append(manager.get("a"))) for _ in range(10)]
+
+    def use_a() -> None:
+        with manager.use("a") as model:
+            models.append(model)
+
+    threads = [threading.Thread(target=use_a) for _ in range(10)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -69,12 +74,12 @@ def test_memory_budget_evicts_least_recently_used(tmp_path: Path) -> None:
     loads: list[str] = []
     backends = [_test_backend(name, loads, memory_mb=100) for name in ("a", "b", "c")]
     manager = ModelManager(backends, tmp_path, memory_budget_mb=250)
-    manager.get("a")
-    manager.get("b")
-    manager.get("a")  # a is now more recent than b
-    manager.get("c")
+    manager.load("a")
+    manager.load("b")
+    manager.load("a")  # a is now more recent than b
+    manager.load("c")
     assert list(manager.loaded()) == ["a", "c"]
-    manager.get("b")
+    manager.load("b")
     assert loads == ["a", "b", "c", "b"]
 
 
@@ -82,7 +87,7 @@ def test_models_in_use_are_not_evicted(tmp_path: Path) -> None:
     loads: list[str] = []
     manager = ModelManager([_test_backend(n, loads, memory_mb=100) for n in ("a", "b")], tmp_path, memory_budget_mb=150)
     with manager.use("a"):
-        manager.get("b")
+        manager.load("b")
         assert "a" in manager.loaded()
 
 
@@ -91,7 +96,8 @@ def test_device_choice_and_overrides(tmp_path: Path) -> None:
     manager = ModelManager(
         [_test_backend("a", loads), _test_backend("b", loads)], tmp_path, device_overrides={"b": "cuda:1"}
     )
-    assert manager.get("a").device == "cpu"
+    with manager.use("a") as model:
+        assert model.device == "cpu"
     assert manager.device_for(manager.backend("b")) == "cuda:1"
 
 
@@ -126,7 +132,7 @@ def test_a_crashing_loader_gives_a_typed_error(tmp_path: Path) -> None:
         install_command="x", load=broken, locate=lambda root: root,
     )  # fmt: skip
     with pytest.raises(ToolExecutionError, match="loading broken failed: ValueError: bad weights file"):
-        ModelManager([backend], tmp_path).get("broken")
+        ModelManager([backend], tmp_path).load("broken")
 
 
 def test_concurrent_calls_are_batched(tmp_path: Path) -> None:
@@ -181,7 +187,8 @@ calls: list[str] = []
 def cached_for_test(image: Annotated[ImageRef, "image"], ctx: ToolContext) -> int:
     """Test tool: a model tool whose calls are counted."""
     calls.append(image.sha256)
-    return ctx.models.get(ctx.models.backend_for("test").name).double([1])[0]
+    with ctx.models.use(ctx.models.backend_for("test").name) as model:
+        return int(model.double([1])[0])
 
 
 def test_cacheable_tools_skip_repeated_calls(tmp_path: Path, bus_path: Path) -> None:
@@ -273,9 +280,9 @@ def test_vram_budget_evicts_only_gpu_models(tmp_path: Path) -> None:
     manager = ModelManager(
         backends, tmp_path, device_overrides={"gpu1": "cuda", "gpu2": "cuda", "cpu1": "cpu"}, vram_budget_mb=150
     )
-    manager.get("gpu1")
-    manager.get("cpu1")
+    manager.load("gpu1")
+    manager.load("cpu1")
     assert manager.loaded_vram_mb() == 100
-    manager.get("gpu2")
+    manager.load("gpu2")
     assert list(manager.loaded()) == ["cpu1", "gpu2"]  # the older GPU model went; the CPU one stays
     assert manager.loaded()["gpu2"]["vram_mb"] == 100 and manager.loaded()["cpu1"]["vram_mb"] == 0

@@ -181,10 +181,12 @@ def test_blip_caption_and_vqa_loaders_random_weights_flow_through_tools(tmp_path
     image = bus_image(ctx)
     text = caption(ctx, image=image)
     assert isinstance(text, str)
-    assert isinstance(ctx.models.get("blip-base"), Captioner)
+    with ctx.models.use("blip-base") as captioner:
+        assert isinstance(captioner, Captioner)
     answer = visual_question(ctx, image=image, question="What color is the bus?")
     assert isinstance(answer, str)
-    assert isinstance(ctx.models.get("blip-vqa-base"), QuestionAnswerer)
+    with ctx.models.use("blip-vqa-base") as answerer:
+        assert isinstance(answerer, QuestionAnswerer)
     assert ctx.models.load_counts["blip-base"] == 1 and ctx.models.load_counts["blip-vqa-base"] == 1
     with pytest.raises(ToolArgumentError):
         visual_question(ctx, image=image, question="  ")
@@ -198,13 +200,13 @@ def test_image_text_loader_random_weights_flows_through_classify_and_match(
     ctx = make_context(tmp_path, tiny_weights, preferred={"image_text": backend_name})
     image = bus_image(ctx)
     boxes = bus_boxes(image)
-    scorer = ctx.models.get(backend_name)
-    assert isinstance(scorer, ImageTextScorer)
     crops = [Image.new("RGB", (40, 30), colour) for colour in ("red", "blue")]
-    scores = scorer.score(crops, ["a red car", "a dog", "the bus"])
-    assert scores.shape == (2, 3)
-    np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)
-    assert scorer.similarity(crops, ["a red car"]).shape == (2, 1)
+    with ctx.models.use(backend_name) as scorer:
+        assert isinstance(scorer, ImageTextScorer)
+        scores = scorer.score(crops, ["a red car", "a dog", "the bus"])
+        assert scores.shape == (2, 3)
+        np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)
+        assert scorer.similarity(crops, ["a red car"]).shape == (2, 1)
 
     labelled = classify(ctx, image=image, box=boxes, categories=["bus", "person", " ", "bus"])
     assert labelled.source == backend_name and len(labelled) == 3

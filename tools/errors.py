@@ -31,12 +31,23 @@ class ToolError(VisorchError):
     """A tool could not produce its output."""
 
 
+class UnknownToolError(ToolError):
+    """A program or caller named a tool that is not registered; ``closest`` holds the likeliest names."""
+
+    def __init__(self, name: str, closest: list[str] | None = None) -> None:
+        self.name = name
+        self.closest = list(closest or [])
+        hint = f"; did you mean {' or '.join(self.closest)}?" if self.closest else ""
+        super().__init__(f"no tool named {name}{hint}")
+
+
 class ToolNotInstalledError(ToolError):
     """A tool's Python packages or model weights are not installed; the message says how to fix it."""
 
 
 class MissingWeightsError(ToolNotInstalledError):
-    """A model backend's weights are not in the cache; the message gives the pull command."""
+    """A model's weights (a backend's files, or the planner LLM's GGUF/checkpoint) are not where the settings
+    point; the message gives the install or pull command."""
 
 
 class ToolArgumentError(ToolError):

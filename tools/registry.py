@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, get_args, get_origin
 
-from visorch.tools.errors import ToolArgumentError, ToolNotInstalledError
+from visorch.tools.errors import ToolArgumentError, UnknownToolError
 from visorch.tools.models.cache import result_key
 from visorch.tools.types import ValueKind, accepts, coerce, kind_of, kind_of_value, literal_choices, strip_optional
 
 if TYPE_CHECKING:
     from visorch.tools.context import ToolContext
+    from visorch.tools.models.backend import Backend
 
 CONTEXT_PARAMETER = "ctx"
 """A tool function parameter with this name receives the :class:`ToolContext`."""
@@ -125,10 +126,14 @@ class Tool:
             return False
         return self._availability is None or self._availability(ctx)
 
-    def check_available(self, ctx: ToolContext) -> None:
-        """Raise :class:`ToolNotInstalledError` with the fixing command if this tool cannot run here."""
-        if self.spec.capability is not None:
-            ctx.models.require_installed(self.spec.capability, tool=self.name)
+    def check_available(self, ctx: ToolContext) -> Backend | None:
+        """The backend this tool's capability uses here (None for a tool without models).
+
+        Raises :class:`ToolNotInstalledError` with the fixing command when no backend is installed.
+        """
+        if self.spec.capability is None:
+            return None
+        return ctx.models.backend_for(self.spec.capability)
 
     def prepare_arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Check and convert run-time values against the spec (kinds, choices, defaults)."""
@@ -165,9 +170,13 @@ class Tool:
         return prepared
 
     def run(self, ctx: ToolContext, arguments: dict[str, Any], variables: dict[str, Any] | None = None) -> Any:
-        """Check availability, validate arguments and call the tool function."""
+        """Check availability, validate arguments and call the tool function (the result cache is not used)."""
         self.check_available(ctx)
-        call_arguments = self.prepare_arguments(arguments)
+        return self._call(ctx, self.prepare_arguments(arguments), variables)
+
+    def _call(self, ctx: ToolContext, prepared: dict[str, Any], variables: dict[str, Any] | None) -> Any:
+        """Call the tool function on arguments already prepared by :meth:`prepare_arguments`."""
+        call_arguments = dict(prepared)
         if self._wants_context:
             call_arguments[CONTEXT_PARAMETER] = ctx
         if self._wants_variables:
@@ -183,15 +192,16 @@ class Tool:
         the key holds the installed backends' names, versions and weight fingerprints
         (:meth:`ModelManager.result_version`), so new weights never reuse old results.
         """
-        if not self.spec.cacheable or ctx.results is None or self.spec.capability is None:
-            return self.run(ctx, arguments, variables), False
-        backend = ctx.models.backend_for(self.spec.capability)
-        version = ctx.models.result_version(self.spec.capability)
-        key = result_key(self.name, backend.name, version, self.prepare_arguments(arguments))
+        backend = self.check_available(ctx)  # the one backend lookup of this call
+        prepared = self.prepare_arguments(arguments)  # prepared once: for the cache key and for the call
+        if not self.spec.cacheable or ctx.results is None or backend is None:
+            return self._call(ctx, prepared, variables), False
+        version = ctx.models.result_version(backend.capability, default=backend)
+        key = result_key(self.name, backend.name, version, prepared)
         found, value = ctx.results.lookup(key)
         if found:
             return value, True
-        value = self.run(ctx, arguments, variables)
+        value = self._call(ctx, prepared, variables)
         ctx.results.put(key, value)
         return value, False
 
@@ -314,9 +324,13 @@ class ToolRegistry:
 
     def closest(self, name: str) -> str | None:
         """The registered name most like ``name`` (for 'did you mean' hints)."""
+        matches = self.closest_names(name, 1)
+        return matches[0] if matches else None
+
+    def closest_names(self, name: str, n: int = 3) -> list[str]:
+        """Up to ``n`` registered names like ``name``, the likeliest first."""
         upper = {candidate.upper(): candidate for candidate in self.tools}
-        matches = difflib.get_close_matches(name.upper(), list(upper), n=1, cutoff=0.5)
-        return upper[matches[0]] if matches else None
+        return [upper[match] for match in difflib.get_close_matches(name.upper(), list(upper), n=n, cutoff=0.5)]
 
     def available(self, ctx: ToolContext) -> ToolRegistry:
         """Only the tools whose backends are installed here (what the planner is offered)."""
@@ -327,9 +341,8 @@ class ToolRegistry:
         return ToolRegistry.of(item for item in self if item.name not in names)
 
     def require(self, name: str) -> Tool:
-        """The tool called ``name``, or a :class:`ToolNotInstalledError` naming the closest one."""
+        """The tool called ``name``, or an :class:`UnknownToolError` naming the closest ones."""
         found = self.get(name)
         if found is None:
-            hint = self.closest(name)
-            raise ToolNotInstalledError(f"no tool named {name}" + (f"; did you mean {hint}?" if hint else ""))
+            raise UnknownToolError(name, self.closest_names(name))
         return found

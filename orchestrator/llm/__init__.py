@@ -7,15 +7,12 @@ from visorch.llm.errors import (
     LLMContextLengthError,
     LLMError,
     LLMGrammarError,
-    LLMModelMissingError,
-    LLMOutputError,
     LLMResponseError,
     LLMTimeoutError,
     LLMUnreachableError,
 )
 from visorch.llm.llama_cpp_backend import LlamaCppBackend, default_gguf_path
 from visorch.llm.openai_backend import ConstraintMode, OpenAICompatibleBackend
-from visorch.llm.repair import complete_with_repair
 from visorch.llm.scripted import ScriptedLLM
 from visorch.llm.settings import LLMSettings, create_backend
 from visorch.llm.transformers_backend import TransformersBackend
@@ -30,8 +27,6 @@ __all__ = [
     "LLMContextLengthError",
     "LLMError",
     "LLMGrammarError",
-    "LLMModelMissingError",
-    "LLMOutputError",
     "LLMRequest",
     "LLMResponse",
     "LLMResponseError",
@@ -42,7 +37,6 @@ __all__ = [
     "OpenAICompatibleBackend",
     "ScriptedLLM",
     "TransformersBackend",
-    "complete_with_repair",
     "create_backend",
     "default_gguf_path",
 ]

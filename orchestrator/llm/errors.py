@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from visorch.tools.errors import VisorchError
+from visorch.tools.errors import ConfigError, VisorchError
 
 
 class LLMError(VisorchError):
-    """Base class of every error the LLM layer raises on purpose."""
+    """Base class of every error the LLM layer raises on purpose.
+
+    A missing local model file is a :class:`visorch.tools.errors.MissingWeightsError`, like any other weights.
+    """
 
 
-class LLMConfigError(LLMError):
+class LLMConfigError(LLMError, ConfigError):
     """The LLM settings are invalid or a backend's Python package is missing."""
-
-
-class LLMModelMissingError(LLMConfigError):
-    """The local model file (GGUF or checkpoint) is not where the settings point."""
 
 
 class LLMContextLengthError(LLMError):
@@ -39,11 +38,3 @@ class LLMAuthError(LLMError):
 
 class LLMResponseError(LLMError):
     """The LLM server answered with an error (HTTP 4xx/5xx) or with unusable output."""
-
-
-class LLMOutputError(LLMError):
-    """Every attempt of a repair loop produced output the parser rejected."""
-
-    def __init__(self, message: str, attempt_errors: list[str]) -> None:
-        super().__init__(message)
-        self.attempt_errors = attempt_errors

@@ -19,10 +19,10 @@ from visorch.llm.errors import (
     LLMConfigError,
     LLMContextLengthError,
     LLMGrammarError,
-    LLMModelMissingError,
     LLMTimeoutError,
 )
 from visorch.llm.types import LLMRequest, LLMResponse
+from visorch.tools.errors import MissingWeightsError
 from visorch.tools.models.manager import default_weights_root
 
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ class LlamaCppBackend(LLMBackend):
         if self._loaded is not None:
             return self._loaded
         if not self.model_path.is_file():
-            raise LLMModelMissingError(f"no GGUF model at {self.model_path}; {INSTALL_HINT}")
+            raise MissingWeightsError(f"no GGUF model at {self.model_path}; {INSTALL_HINT}")
         limit_openmp_spinning()
         try:
             import llama_cpp
@@ -208,7 +208,7 @@ class LlamaCppBackend(LLMBackend):
                     verbose=False,
                 )
         except ValueError as error:  # llama-cpp-python's way of saying the file did not load
-            raise LLMModelMissingError(
+            raise MissingWeightsError(
                 f"{self.model_path} did not load as a GGUF model ({error}); the file may be truncated: {INSTALL_HINT}"
             ) from error
         template = llama.metadata.get("tokenizer.chat_template")

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from visorch.llm.base import LLMBackend
-from visorch.llm.errors import LLMConfigError, LLMContextLengthError, LLMModelMissingError, LLMTimeoutError
+from visorch.llm.errors import LLMConfigError, LLMContextLengthError, LLMTimeoutError
 from visorch.llm.types import LLMRequest, LLMResponse
+from visorch.tools.errors import MissingWeightsError
 
 
 class TransformersBackend(LLMBackend):
@@ -117,7 +118,7 @@ class TransformersBackend(LLMBackend):
             tokenizer = AutoTokenizer.from_pretrained(self.model_id, local_files_only=self.local_files_only)
             model: Any = AutoModelForCausalLM.from_pretrained(self.model_id, local_files_only=self.local_files_only)
         except OSError as error:
-            raise LLMModelMissingError(
+            raise MissingWeightsError(
                 f"cannot load the transformers model {self.model_id!r} ({error}); give a local directory with "
                 "config.json, weights and tokenizer, or a hub id while online"
             ) from error

@@ -32,7 +32,6 @@ def transcribe(
     """Transcribe the speech in the audio (text, language, words with start and end times)."""
     backend = ctx.models.backend_for("asr")
     samples = audio.samples()
-    ctx.report(f"transcribing {audio.duration_s:.1f} s of audio with {backend.name}")
     with ctx.models.use(backend.name) as recognizer:
         text, detected, words = recognizer.transcribe(samples, normalise_language(language))
     return Transcript(audio=audio, text=text, language=detected, words=words, source=backend.name)

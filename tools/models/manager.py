@@ -178,15 +178,16 @@ class ModelManager:
             self._fingerprints[name] = _fingerprint(location) if location is not None else "none"
         return self._fingerprints[name]
 
-    def result_version(self, capability: str) -> str:
+    def result_version(self, capability: str, default: Backend | None = None) -> str:
         """What a cached result of ``capability`` depends on, besides the call's arguments.
 
         The name, declared version and weights fingerprint of every installed backend of the
         capability, the default first: a tool may fall back to another backend (LOC asks the
         open-vocabulary detector for classes the default lacks), and replacing any of their
-        weights or installing a new one must not reuse old results.
+        weights or installing a new one must not reuse old results. ``default`` is the capability's
+        backend when the caller has already looked it up.
         """
-        default = self.backend_for(capability)
+        default = default or self.backend_for(capability)
         others = [
             b for b in self.backends(capability) if b.name != default.name and self.not_installed_reason(b.name) is None
         ]
@@ -214,9 +215,6 @@ class ModelManager:
         self._raise_if_missing(candidates[0], alternatives=candidates[1:])
         raise AssertionError("unreachable")
 
-    def require_installed(self, capability: str, tool: str | None = None) -> None:
-        """Raise a clear 'not installed: run ...' error unless ``capability`` has a backend here."""
-        self.backend_for(capability)
 
     def _raise_if_missing(self, backend: Backend, alternatives: Iterable[Backend] = ()) -> None:
         reason = self.not_installed_reason(backend.name)
@@ -273,10 +271,10 @@ class ModelManager:
 
     # --- loading -----------------------------------------------------------------------------
 
-    def get(self, name: str) -> Any:
-        """The loaded model of backend ``name`` (loading it on first use)."""
-        with self.use(name) as model:
-            return model
+    def load(self, name: str) -> None:
+        """Load backend ``name``'s model now (a warm-up) without holding it; use :meth:`use` to call it."""
+        with self.use(name):
+            pass
 
     @contextlib.contextmanager
     def use(self, name: str) -> Iterator[Any]:
@@ -319,21 +317,24 @@ class ModelManager:
         """Sizes of the batches run so far for backend ``name`` (all operations)."""
         return [size for (backend, _), b in self._batchers.items() if backend == name for size in b.batch_sizes]
 
-    def _acquire(self, name: str) -> _LoadedModel:
+    def _hold_loaded(self, name: str) -> _LoadedModel | None:
+        """The loaded entry of ``name``, held (and marked most recently used), or None if not loaded."""
         with self._state_lock:
             entry = self._loaded.get(name)
             if entry is not None:
                 self._loaded.move_to_end(name)
                 entry.in_use += 1
-                return entry
+            return entry
+
+    def _acquire(self, name: str) -> _LoadedModel:
+        entry = self._hold_loaded(name)
+        if entry is not None:
+            return entry
         backend = self.backend(name)
         with self._load_locks[name]:
-            with self._state_lock:
-                entry = self._loaded.get(name)
-                if entry is not None:
-                    self._loaded.move_to_end(name)
-                    entry.in_use += 1
-                    return entry
+            entry = self._hold_loaded(name)  # another thread may have loaded it while we waited
+            if entry is not None:
+                return entry
             self._raise_if_missing(backend)
             on_gpu = self.device_for(backend) != "cpu"
             self._make_room(backend.memory_mb, gpu=on_gpu)
