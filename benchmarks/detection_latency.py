@@ -19,13 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+from PIL import Image
+from visorch.tools.detection.backends import BACKENDS
+from visorch.tools.images import decode_image_file
+from visorch.tools.models.manager import ModelManager, default_weights_root
 
-from PIL import Image  # noqa: E402
-from visorch.tools.detection.backends import BACKENDS  # noqa: E402
-from visorch.tools.images import decode_image_file  # noqa: E402
-from visorch.tools.models.manager import ModelManager, default_weights_root  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -14,22 +14,20 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+from visorch.tools.asr.backends import BACKENDS as ASR_BACKENDS
+from visorch.tools.audio import load_audio
+from visorch.tools.images import ImageStore
+from visorch.tools.models.backend import Backend
+from visorch.tools.models.manager import ModelManager, default_weights_root
+from visorch.tools.ocr.backends import BACKENDS as OCR_BACKENDS
 
-from visorch.tools.asr.backends import BACKENDS as ASR_BACKENDS  # noqa: E402
-from visorch.tools.audio import load_audio  # noqa: E402
-from visorch.tools.images import ImageStore  # noqa: E402
-from visorch.tools.models.backend import Backend  # noqa: E402
-from visorch.tools.models.manager import ModelManager, default_weights_root  # noqa: E402
-from visorch.tools.ocr.backends import BACKENDS as OCR_BACKENDS  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def data_root() -> Path:

@@ -15,21 +15,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
+import numpy as np
+from ocr_asr_latency import time_backend  # the script's own folder is on sys.path
+from PIL import Image
+from visorch.evaluation.questions import load_questions
+from visorch.tools.embedding import BACKENDS as EMBEDDING_BACKENDS
+from visorch.tools.images import decode_image_file
+from visorch.tools.models.manager import ModelManager, default_weights_root
+from visorch.tools.segmentation.backends import BACKENDS as SEGMENTATION_BACKENDS
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-from visorch.evaluation.questions import load_questions  # noqa: E402
-from visorch.tools.embedding import BACKENDS as EMBEDDING_BACKENDS  # noqa: E402
-from visorch.tools.images import decode_image_file  # noqa: E402
-from visorch.tools.models.manager import ModelManager, default_weights_root  # noqa: E402
-from visorch.tools.segmentation.backends import BACKENDS as SEGMENTATION_BACKENDS  # noqa: E402
-
-from benchmarks.ocr_asr_latency import time_backend  # noqa: E402
 
 MAX_BOXES = 5
 

@@ -43,12 +43,13 @@ from visorch.llm import (
     create_backend,
     default_gguf_path,
 )
-from visorch.llm.bench import SAMPLE_JUDGE_PROMPT as JUDGE_PREFIX
-from visorch.llm.bench import SAMPLE_PLANNER_PROMPT as PLANNER_PREFIX
 from visorch.llm.llama_cpp_backend import OPENMP_SPINCOUNT, limit_openmp_spinning
 from visorch.programs.errors import ProgramSyntaxError
 from visorch.programs.parser import parse_program
 from visorch.tools.errors import ConfigError, MissingWeightsError
+
+from benchmarks.llm_bench import SAMPLE_JUDGE_PROMPT as JUDGE_PREFIX
+from benchmarks.llm_bench import SAMPLE_PLANNER_PROMPT as PLANNER_PREFIX
 
 # The backend bounds llama.cpp's OpenMP spinning before its first import of llama_cpp; a test below
 # imports llama_cpp directly, so do it here too.

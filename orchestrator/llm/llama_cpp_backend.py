@@ -70,7 +70,7 @@ class LlamaCppBackend(LLMBackend):
     different fixed prefixes (the agent's roles) can take turns without re-evaluating them; each
     saved state costs about 200 MB (Qwen2.5, 330 tokens) and ~0.7 s of copying per call, which
     is why it can be turned off (0) for single-prompt workloads. Measured numbers:
-    ``python -m visorch.llm.bench``.
+    ``python benchmarks/llm_bench.py``.
     """
 
     name = "llama-cpp"

@@ -1,6 +1,7 @@
 """Measure the embedded backend: load time, prompt-prefix reuse, the RAM prompt cache and decode speed.
 
-Run ``python -m visorch.llm.bench [--model PATH] [--threads N]``; it prints one line per measurement.
+Run ``.venv/bin/python benchmarks/llm_bench.py [--model PATH] [--threads N]``; it prints one line per measurement.
+The two sample prompts are also the fixed prefixes of the prompt-cache tests (tests/test_llm_backends.py).
 """
 
 from __future__ import annotations
