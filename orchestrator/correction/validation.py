@@ -1,0 +1,104 @@
+"""Stage 3, visual validation: the questions' program run once through the runtime's executor.
+
+Running every question as one program means independent steps run concurrently and the result
+cache answers repeated calls. The detector's boxes are then thresholded and duplicate boxes merged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from visorch.correction.questions import ValidationPlan
+from visorch.correction.types import NormalisedBox
+from visorch.programs.trace import StepRecord, Trace
+from visorch.runtime import Runtime
+from visorch.tools.detections import Detections
+from visorch.tools.images import ImageRef
+from visorch.tools.text import OCRText
+
+
+@dataclass
+class StepAnswer:
+    """One program step's outcome: its value, or why it has none."""
+
+    step: str
+    ok: bool
+    value: Any = None
+    error: str | None = None
+    error_type: str | None = None
+
+
+@dataclass
+class Findings:
+    """What the tools found, by concept name."""
+
+    boxes: dict[str, list[NormalisedBox]] = field(default_factory=dict)
+    """Merged boxes at or above the existence threshold, best first."""
+    detections: dict[str, StepAnswer] = field(default_factory=dict)
+    colours: dict[str, StepAnswer] = field(default_factory=dict)
+    vqa_colours: dict[str, StepAnswer] = field(default_factory=dict)
+    texts: dict[str, StepAnswer] = field(default_factory=dict)
+    classified: dict[str, StepAnswer] = field(default_factory=dict)
+
+
+def normalised_boxes(detections: Detections, min_score: float, merge_iou: float) -> list[NormalisedBox]:
+    """Boxes at or above ``min_score``, duplicates merged, in 0-1 coordinates of the root image."""
+    if len(detections) == 0:
+        return []
+    rooted = detections.in_root_image()
+    found = rooted.detections
+    if found.confidence is not None:
+        found = found[found.confidence >= min_score]
+        if len(found) > 1:
+            found = found.with_nms(threshold=merge_iou, class_agnostic=True)
+    root = rooted.image
+    width, height = float(root.width), float(root.height)
+    merged = Detections(found, root, rooted.source)
+    order = np.argsort([-(score or 0.0) for score in merged.scores]) if len(merged) else []
+    boxes = []
+    for index in order:
+        x1, y1, x2, y2 = (float(v) for v in merged.xyxy[index])
+        score = merged.scores[index]
+        boxes.append(
+            NormalisedBox(
+                label=merged.labels[index],
+                box=(round(x1 / width, 3), round(y1 / height, 3), round(x2 / width, 3), round(y2 / height, 3)),
+                pixels=(round(x1, 1), round(y1, 1), round(x2, 1), round(y2, 1)),
+                score=None if score is None else round(score, 3),
+            )
+        )
+    return boxes
+
+
+def _answer(record: StepRecord) -> StepAnswer:
+    return StepAnswer(record.target, record.ok, record.output if record.ok else None, record.error, record.error_type)
+
+
+def run_validation(
+    runtime: Runtime, image: ImageRef, plan: ValidationPlan, min_score: float, merge_iou: float
+) -> tuple[Trace | None, Findings]:
+    """Run the plan's program on ``image`` and sort the step outputs by concept."""
+    findings = Findings()
+    if not plan.source:
+        return None, findings
+    trace = runtime.run_program(plan.source, {"IMAGE": image})
+    records = {record.target: record for record in trace.steps}
+    for concept, step in plan.detect_step.items():
+        answer = _answer(records[step])
+        findings.detections[concept] = answer
+        if answer.ok and isinstance(answer.value, Detections):
+            findings.boxes[concept] = normalised_boxes(answer.value, min_score, merge_iou)
+    for target, steps in ((findings.colours, plan.colour_step), (findings.vqa_colours, plan.vqa_colour_step),
+                          (findings.texts, plan.ocr_step), (findings.classified, plan.classify_step)):  # fmt: skip
+        for concept, step in steps.items():
+            target[concept] = _answer(records[step])
+    return trace, findings
+
+
+def ocr_text(value: Any) -> str:
+    """The text OCR read, lines joined by spaces."""
+    if isinstance(value, OCRText):
+        return " ".join(line.text for line in value.lines)
+    return str(value or "")
