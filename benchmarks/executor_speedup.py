@@ -49,7 +49,7 @@ def main() -> None:
         timings = {}
         for workers in (1, 4):
             started = time.perf_counter()
-            trace = execute_program(two_branches, {}, ctx, registry, ExecutorOptions(max_workers=workers))
+            trace = execute_program(two_branches, {}, ctx, ExecutorOptions(max_workers=workers))
             assert trace.ok, trace.error
             timings[workers] = time.perf_counter() - started
         print("two independent 1 s branches")
@@ -68,7 +68,7 @@ def main() -> None:
             per_step = []
             for _ in range(5):
                 started = time.perf_counter()
-                trace = execute_program(program, {}, ctx, registry, ExecutorOptions(max_workers=4))
+                trace = execute_program(program, {}, ctx, ExecutorOptions(max_workers=4))
                 elapsed = time.perf_counter() - started
                 assert trace.ok, trace.error
                 per_step.append((elapsed - trace.tool_seconds) / len(trace.steps))

@@ -119,11 +119,10 @@ def run(
     runtime = _runtime()
     try:
         inputs = runtime.load_inputs(_split_named(image, "IMAGE"), _split_named(audio, "AUDIO"), question)
-        runtime.check(source, inputs)
+        validated = runtime.check(source, inputs)  # invalid programs stop here, before any model loads
         progress = StepProgress(stderr, quiet=quiet)
-        runtime.context.progress = progress.message
         with progress.active():
-            trace = runtime.run_program(source, inputs, on_event=progress)
+            trace = runtime.execute(validated, inputs, on_event=progress)
         if html is not None:
             trace.save_html(html, title=f"visorch: {path.name}")
             if not quiet:

@@ -89,15 +89,23 @@ class Runtime:
         """Parse and validate program text (raises ProgramSyntaxError / ProgramValidationError)."""
         return validate_program(parse_program(source), self.registry, inputs)
 
+    def execute(
+        self,
+        validated: ValidatedProgram,
+        inputs: dict[str, Any],
+        on_event: Callable[[StepEvent], None] | None = None,
+    ) -> Trace:
+        """Run a program :meth:`check` validated on loaded inputs; step errors land in the trace."""
+        return execute_program(validated, inputs, self.context, self.executor_options, on_event)
+
     def run_program(
         self,
         source: str,
         inputs: dict[str, Any],
         on_event: Callable[[StepEvent], None] | None = None,
     ) -> Trace:
-        """Check and run program text on loaded inputs; step errors land in the trace."""
-        validated = self.check(source, inputs)
-        return execute_program(validated, inputs, self.context, self.registry, self.executor_options, on_event)
+        """Parse and validate program text once, then :meth:`execute` it (a convenience)."""
+        return self.execute(self.check(source, inputs), inputs, on_event)
 
     def close(self) -> None:
         """Release the result cache and loaded models."""

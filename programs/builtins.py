@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from visorch.programs.expression import parse_expression
+from visorch.programs.expression import Expression, parse_expression
 from visorch.tools.registry import tool
 
 RESULT_TOOL = "RESULT"
@@ -24,9 +24,11 @@ EVAL_TOOL = "EVAL"
 def evaluate(
     expr: Annotated[str, 'an expression over earlier variables, e.g. "COUNT0 + COUNT1"'],
     variables: dict[str, Any],
+    parsed: Expression | None = None,
 ) -> Any:
     """Compute a number, yes/no or text from earlier results (arithmetic, comparison, logic)."""
-    return parse_expression(expr).evaluate(variables)
+    # In a program the validator has parsed the expression already; only a direct call parses it here.
+    return (parsed or parse_expression(expr)).evaluate(variables)
 
 
 @tool(

@@ -22,7 +22,6 @@ from visorch.programs.trace import StepRecord, StepStatus, Trace
 from visorch.programs.validator import ValidatedProgram
 from visorch.tools.context import ToolContext
 from visorch.tools.errors import InputError, ToolExecutionError, VisorchError
-from visorch.tools.registry import ToolRegistry
 
 
 @dataclass(frozen=True)
@@ -69,13 +68,11 @@ class _Run:
         validated: ValidatedProgram,
         inputs: dict[str, Any],
         ctx: ToolContext,
-        registry: ToolRegistry,
         options: ExecutorOptions,
         on_event: Callable[[StepEvent], None] | None,
     ) -> None:
         self.validated = validated
         self.ctx = ctx
-        self.registry = registry
         self.options = options
         self.on_event = on_event
         self.values: dict[str, Any] = dict(inputs)
@@ -99,8 +96,9 @@ class _Run:
     def call_step(self, step: Step, arguments: dict[str, Any], variables: dict[str, Any]) -> None:
         started = time.perf_counter()
         try:
-            tool = self.registry.require(step.tool)
-            value, cached = tool.run_cached(self.ctx, arguments, variables)
+            tool = self.validated.tools[step.target]
+            expression = self.validated.expressions.get(step.target)
+            value, cached = tool.run_cached(self.ctx, arguments, variables, expression)
             if cached:
                 self.records[step.target].cached = True
             self.finished.put((step.target, value, None, time.perf_counter() - started))
@@ -190,17 +188,19 @@ def execute_program(
     validated: ValidatedProgram,
     inputs: dict[str, Any],
     ctx: ToolContext,
-    registry: ToolRegistry,
     options: ExecutorOptions | None = None,
     on_event: Callable[[StepEvent], None] | None = None,
 ) -> Trace:
-    """Run ``validated`` on ``inputs`` and return its :class:`Trace` (never raises for step errors)."""
+    """Run ``validated`` on ``inputs`` and return its :class:`Trace` (never raises for step errors).
+
+    Each step runs the tool and EVAL expression the validator resolved; nothing is parsed or looked up again.
+    """
     missing = [name for name in validated.inputs if name not in inputs]
     if missing:
         raise InputError(f"the program needs input(s) {', '.join(missing)}; pass them (e.g. --image PATH)")
     started = datetime.now(UTC)
     clock = time.perf_counter()
-    records = _Run(validated, inputs, ctx, registry, options or ExecutorOptions(), on_event).run()
+    records = _Run(validated, inputs, ctx, options or ExecutorOptions(), on_event).run()
     return Trace(
         source=validated.program.source,
         inputs={name: value for name, value in inputs.items() if name in validated.inputs},

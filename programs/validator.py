@@ -16,7 +16,7 @@ from visorch.programs.ast import ListValue, Literal, Program, Reference, Step, V
 from visorch.programs.builtins import RESULT_TOOL
 from visorch.programs.errors import ExpressionError, ProgramValidationError, SourcePosition, ValidationIssue
 from visorch.programs.expression import Expression, parse_expression
-from visorch.tools.registry import ParamSpec, ToolRegistry
+from visorch.tools.registry import ParamSpec, Tool, ToolRegistry
 from visorch.tools.types import ValueKind, accepts, strip_optional
 
 STANDARD_INPUTS: dict[str, ValueKind] = {
@@ -50,8 +50,11 @@ class ValidatedProgram:
     inputs: dict[str, ValueKind]
     """Inputs the program reads, with their kinds."""
     expressions: dict[str, Expression]
+    """Each EVAL step's expression as parsed here; the executor evaluates these, never the text again."""
     result: str
     """The target of the RESULT step."""
+    tools: dict[str, Tool]
+    """Each step's tool, looked up once here; the executor runs these (no second lookup by name)."""
 
     @property
     def steps(self) -> tuple[Step, ...]:
@@ -95,6 +98,7 @@ class _Validator:
         self.dependencies: dict[str, tuple[str, ...]] = {}
         self.used_inputs: dict[str, ValueKind] = {}
         self.expressions: dict[str, Expression] = {}
+        self.tools: dict[str, Tool] = {}
         self.later_targets = {step.target: step.position for step in program.steps}
 
     def issue(self, message: str, position: SourcePosition) -> None:
@@ -204,6 +208,7 @@ class _Validator:
                     if ref.name in self.kinds:
                         reads.append(ref.name)
         else:
+            self.tools[step.target] = found
             spec = found.spec
             output = spec.output
             given = {argument.name for argument in step.arguments}
@@ -259,6 +264,7 @@ class _Validator:
             inputs=dict(self.used_inputs),
             expressions=dict(self.expressions),
             result=results[0].target,
+            tools=dict(self.tools),
         )
 
 

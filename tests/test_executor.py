@@ -24,7 +24,7 @@ REGISTRY = program_registry([*builtin_tools(), *TEST_TOOLS])
 def run(source: str, ctx, inputs: dict | None = None, **options):
     validated = validate_program(parse_program(source), REGISTRY, inputs)
     events: list[StepEvent] = []
-    trace = execute_program(validated, inputs or {}, ctx, REGISTRY, ExecutorOptions(**options), on_event=events.append)
+    trace = execute_program(validated, inputs or {}, ctx, ExecutorOptions(**options), on_event=events.append)
     return trace, events
 
 
@@ -103,7 +103,7 @@ def test_step_timeout_marks_the_step_and_skips_dependents(builtin_runtime) -> No
 def test_missing_input_is_an_input_error(builtin_runtime) -> None:
     validated = validate_program(parse_program("C=COLOR(image=IMAGE)\nFINAL=RESULT(var=C)"), REGISTRY)
     with pytest.raises(InputError, match="needs input"):
-        execute_program(validated, {}, builtin_runtime.context, REGISTRY)
+        execute_program(validated, {}, builtin_runtime.context)
 
 
 def test_trace_html_and_json(builtin_runtime, bus_path: Path, tmp_path: Path) -> None:

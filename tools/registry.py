@@ -29,7 +29,11 @@ CONTEXT_PARAMETER = "ctx"
 VARIABLES_PARAMETER = "variables"
 """A tool function parameter with this name receives the program variables its expression uses."""
 
-_SPECIAL_PARAMETERS = {CONTEXT_PARAMETER, VARIABLES_PARAMETER}
+PARSED_PARAMETER = "parsed"
+"""A tool function parameter with this name receives its expression as the validator parsed it (None when the
+tool is called outside a program, e.g. ``evaluate(ctx, expr=...)``)."""
+
+_SPECIAL_PARAMETERS = {CONTEXT_PARAMETER, VARIABLES_PARAMETER, PARSED_PARAMETER}
 
 
 @dataclass(frozen=True)
@@ -108,12 +112,14 @@ class Tool:
         wants_context: bool,
         wants_variables: bool,
         availability: Callable[[ToolContext], bool] | None = None,
+        wants_parsed: bool = False,
     ) -> None:
         self.function = function
         self.spec = spec
         self._availability = availability
         self._wants_context = wants_context
         self._wants_variables = wants_variables
+        self._wants_parsed = wants_parsed
 
     @property
     def name(self) -> str:
@@ -172,36 +178,45 @@ class Tool:
     def run(self, ctx: ToolContext, arguments: dict[str, Any], variables: dict[str, Any] | None = None) -> Any:
         """Check availability, validate arguments and call the tool function (the result cache is not used)."""
         self.check_available(ctx)
-        return self._call(ctx, self.prepare_arguments(arguments), variables)
+        return self._call(ctx, self.prepare_arguments(arguments), variables, None)
 
-    def _call(self, ctx: ToolContext, prepared: dict[str, Any], variables: dict[str, Any] | None) -> Any:
+    def _call(
+        self, ctx: ToolContext, prepared: dict[str, Any], variables: dict[str, Any] | None, parsed: Any
+    ) -> Any:
         """Call the tool function on arguments already prepared by :meth:`prepare_arguments`."""
         call_arguments = dict(prepared)
         if self._wants_context:
             call_arguments[CONTEXT_PARAMETER] = ctx
         if self._wants_variables:
             call_arguments[VARIABLES_PARAMETER] = dict(variables or {})
+        if self._wants_parsed:
+            call_arguments[PARSED_PARAMETER] = parsed
         return self.function(**call_arguments)
 
     def run_cached(
-        self, ctx: ToolContext, arguments: dict[str, Any], variables: dict[str, Any] | None = None
+        self,
+        ctx: ToolContext,
+        arguments: dict[str, Any],
+        variables: dict[str, Any] | None = None,
+        parsed: Any = None,
     ) -> tuple[Any, bool]:
         """Like :meth:`run`, but answer from ``ctx.results`` when the same call was made before.
 
-        Returns (value, whether it came from the cache). Only tools marked ``cacheable`` are cached;
+        ``parsed`` is the step's expression as the validator parsed it (EVAL). Returns (value, whether it
+        came from the cache). Only tools marked ``cacheable`` are cached;
         the key holds the installed backends' names, versions and weight fingerprints
         (:meth:`ModelManager.result_version`), so new weights never reuse old results.
         """
         backend = self.check_available(ctx)  # the one backend lookup of this call
         prepared = self.prepare_arguments(arguments)  # prepared once: for the cache key and for the call
         if not self.spec.cacheable or ctx.results is None or backend is None:
-            return self._call(ctx, prepared, variables), False
+            return self._call(ctx, prepared, variables, parsed), False
         version = ctx.models.result_version(backend.capability, default=backend)
         key = result_key(self.name, backend.name, version, prepared)
         found, value = ctx.results.lookup(key)
         if found:
             return value, True
-        value = self._call(ctx, prepared, variables)
+        value = self._call(ctx, prepared, variables, parsed)
         ctx.results.put(key, value)
         return value, False
 
@@ -276,6 +291,7 @@ def tool(
             spec,
             wants_context=CONTEXT_PARAMETER in signature.parameters,
             wants_variables=VARIABLES_PARAMETER in signature.parameters,
+            wants_parsed=PARSED_PARAMETER in signature.parameters,
             availability=availability,
         )
 
