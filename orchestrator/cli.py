@@ -21,6 +21,7 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "false")  # and pip-installs missing e
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 from visorch.console import StepProgress, stderr, stdout, tools_table
+from visorch.interfaces.commands import register as register_interface_commands
 from visorch.tools.errors import InputError, VisorchError
 
 app = typer.Typer(
@@ -283,6 +284,37 @@ def demo(
         json_output=False, max_rounds=None, quiet=False, debug=debug)  # fmt: skip
 
 
+@app.command()
+@handle_errors
+def doctor(
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Probe only what the main job needs (LLM, detector, OpenCV).")
+    ] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds for all the probes together.")] = 55.0,
+    strict: Annotated[bool, typer.Option("--strict", help="Also fail when an optional backend is broken.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Check the installation: versions, each installed backend in a child process, weights, disk and memory.
+
+    Exits 1 when something the main job (visorch demo) needs is broken; optional pieces are warnings.
+    """
+    from visorch.doctor import render_report, run_doctor, summary_line
+
+    def progress(text: str) -> None:
+        if not json_output:
+            stderr.print(f"[dim]{text}[/dim]")
+
+    report = run_doctor(quick=quick, timeout_s=timeout, progress=progress)
+    if json_output:
+        print(report.to_json())
+    else:
+        stdout.print(render_report(report))
+        stdout.print(summary_line(report))
+    if report.problems(strict):
+        raise typer.Exit(1)
+
+
 @models_app.callback()
 @handle_errors
 def models(ctx: typer.Context, debug: DebugOption = False) -> None:
@@ -376,7 +408,10 @@ def _open_evaluation_runtime(config_file: Path | None) -> Any:
         return Agent(config, runtime=runtime)
 
     return EvaluationRuntime(
-        models=runtime.context.models, make_answerer=make_answerer, config=settings.model_dump(mode="json")
+        models=runtime.context.models,
+        make_answerer=make_answerer,
+        config=settings.model_dump(mode="json"),
+        data_root=settings.data_root,
     )
 
 
@@ -408,6 +443,7 @@ def _mount_eval() -> None:
 
 
 _mount_eval()
+register_interface_commands(app)
 
 
 def main() -> None:
