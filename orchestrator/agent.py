@@ -32,12 +32,13 @@ from visorch.llm import LLMBackend, LLMSettings, create_backend
 from visorch.llm.llama_cpp_backend import default_gguf_path
 from visorch.nodes import AgentLimits, AgentServices
 from visorch.programs.trace import Trace
-from visorch.programs.trace_html import image_tag, render_trace_html
+from visorch.programs.trace_html import render_trace_html
 from visorch.runtime import Runtime
 from visorch.state import GroundedBox, ProgramAttempt, Verdict
 from visorch.tools.drawing import annotate
 from visorch.tools.errors import InputError, VisorchError
 from visorch.tools.images import ImageRef
+from visorch.tools.rendering import image_tag
 
 _STATE_TYPES = [
     ("visorch.tools.images", "ImageRef"),

@@ -27,10 +27,8 @@ from visorch.roles.decision import decide, rule_verdict
 from visorch.roles.refiner import refine_answer
 from visorch.runtime import Runtime
 from visorch.state import AgentState, ProgramAttempt
-from visorch.tools.audio import AudioRef
-from visorch.tools.images import ImageRef
 from visorch.tools.registry import ToolRegistry
-from visorch.tools.types import ValueKind
+from visorch.tools.types import VALUE_TYPES, ValueKind, kind_of_value
 
 
 @dataclass
@@ -76,10 +74,8 @@ def describe_inputs(inputs: dict[str, Any]) -> dict[str, str]:
     """Input name -> a short description for the planner prompt."""
     described = {}
     for name, value in inputs.items():
-        if isinstance(value, ImageRef):
-            described[name] = f"image {value.width}x{value.height}"
-        elif isinstance(value, AudioRef):
-            described[name] = f"audio {value.duration_s:.1f} s"
+        if isinstance(value, VALUE_TYPES):
+            described[name] = value.describe()
         elif name != "QUESTION":
             described[name] = "text"
     return described
@@ -87,7 +83,7 @@ def describe_inputs(inputs: dict[str, Any]) -> dict[str, str]:
 
 def tools_for(registry: ToolRegistry, inputs: dict[str, Any]) -> ToolRegistry:
     """The planner's tools for this question: those needing audio only when an audio input is given."""
-    if any(isinstance(value, AudioRef) for value in inputs.values()):
+    if any(kind_of_value(value) == ValueKind.AUDIO for value in inputs.values()):
         return registry
     needs_audio = [item.name for item in registry if any(p.kind == ValueKind.AUDIO for p in item.spec.params)]
     return registry.without(*needs_audio)

@@ -27,7 +27,7 @@ from typing import Any
 from visorch.programs.errors import ExpressionError, SourcePosition
 from visorch.programs.lexer import Token, TokenKind, tokenize
 from visorch.tools.detections import Detections
-from visorch.tools.text import OCRText, Transcript
+from visorch.tools.types import VALUE_TYPES, ValueKind
 
 MAX_DEPTH = 64
 MAX_TEXT = 100_000
@@ -105,9 +105,9 @@ class Expression:
 
 
 def _plain(value: Any) -> Any:
-    """Program values as expression values: transcripts and OCR as text."""
-    if isinstance(value, Transcript | OCRText):
-        return value.text
+    """Program values as expression values: those that stand in for text (transcripts, OCR) as their text."""
+    if isinstance(value, VALUE_TYPES) and ValueKind.TEXT in value.widens_to:
+        return value.as_kind(ValueKind.TEXT)
     return value
 
 

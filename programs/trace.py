@@ -12,13 +12,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from visorch.programs.trace_html import render_trace_html
-from visorch.tools.audio import AudioRef
-from visorch.tools.detections import Detections
-from visorch.tools.images import ImageRef
-from visorch.tools.text import OCRText, Transcript
-from visorch.tools.types import describe_value
+from visorch.tools.types import describe_value, value_to_json
 
 
 class StepStatus(StrEnum):
@@ -31,17 +27,22 @@ class StepStatus(StrEnum):
     SKIPPED = "skipped"
 
 
-@dataclass
-class StepRecord:
-    """One step's run: what went in, what came out, how long it took, what went wrong."""
+class StepRecord(BaseModel):
+    """One step's run: what went in, what came out, how long it took, what went wrong.
+
+    The executor fills it in as the step runs; it holds live values (so the HTML can draw them)
+    and serialises itself to JSON without pixels.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     target: str
     tool: str
     line: int
     text: str
     status: StepStatus = StepStatus.PENDING
-    inputs: dict[str, Any] = field(default_factory=dict)
-    sources: dict[str, str] = field(default_factory=dict)
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    sources: dict[str, str] = Field(default_factory=dict)
     """Each argument as written in the program (``IMAGE``, ``'bus'``), for display."""
     output: Any = None
     error: str | None = None
@@ -50,6 +51,14 @@ class StepRecord:
     started_s: float | None = None
     duration_s: float | None = None
     cached: bool = False
+
+    @field_serializer("inputs")
+    def _inputs_json(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        return {name: value_to_json(value) for name, value in inputs.items()}
+
+    @field_serializer("output")
+    def _output_json(self, output: Any) -> Any:
+        return value_to_json(output)
 
     @property
     def ok(self) -> bool:
@@ -63,53 +72,12 @@ class StepRecord:
         return f"{self.text}  ->  {self.status.value.upper()}: {self.error}"
 
 
-def value_to_json(value: Any) -> Any:
-    """A JSON-ready form of any program value, without pixels."""
-    if isinstance(value, Detections):
-        return {"kind": "detections", **value.to_record().model_dump(mode="json")}
-    if isinstance(value, ImageRef):
-        return {"kind": "image", **value.model_dump(mode="json")}
-    if isinstance(value, OCRText):
-        return {"kind": "ocr_text", "text": value.text, **value.model_dump(mode="json")}
-    if isinstance(value, Transcript):
-        return {"kind": "transcript", **value.model_dump(mode="json")}
-    if isinstance(value, AudioRef):
-        return {"kind": "audio", **value.model_dump(mode="json")}
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, list | tuple):
-        return [value_to_json(item) for item in value]
-    if isinstance(value, dict):
-        return {str(key): value_to_json(item) for key, item in value.items()}
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return repr(value)
-
-
-class StepJSON(BaseModel):
-    """A step of a trace as JSON."""
-
-    target: str
-    tool: str
-    line: int
-    text: str
-    status: StepStatus
-    inputs: dict[str, Any]
-    output: Any
-    error: str | None
-    error_type: str | None
-    error_details: str | None
-    started_s: float | None
-    duration_s: float | None
-    cached: bool
-
-
 class TraceJSON(BaseModel):
     """A trace as JSON: the program, the inputs and every step, with image references only."""
 
     source: str
     inputs: dict[str, Any]
-    steps: list[StepJSON]
+    steps: list[StepRecord]
     result_target: str
     result: Any
     ok: bool
@@ -200,24 +168,7 @@ class Trace:
         return TraceJSON(
             source=self.source,
             inputs={name: value_to_json(value) for name, value in self.inputs.items()},
-            steps=[
-                StepJSON(
-                    target=r.target,
-                    tool=r.tool,
-                    line=r.line,
-                    text=r.text,
-                    status=r.status,
-                    inputs={name: value_to_json(value) for name, value in r.inputs.items()},
-                    output=value_to_json(r.output),
-                    error=r.error,
-                    error_type=r.error_type,
-                    error_details=r.error_details,
-                    started_s=r.started_s,
-                    duration_s=r.duration_s,
-                    cached=r.cached,
-                )
-                for r in self.steps
-            ],
+            steps=list(self.steps),
             result_target=self.result_target,
             result=value_to_json(self.result),
             ok=self.ok,

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 import colorsys
 import hashlib
 import html
-import io
 import re
 from typing import TYPE_CHECKING, Any
 
-from PIL import Image
-from visorch.tools.audio import AudioRef
-from visorch.tools.detections import Detections
-from visorch.tools.drawing import annotate
-from visorch.tools.errors import VisorchError
-from visorch.tools.images import ImageRef
-from visorch.tools.text import OCRText, Transcript
-from visorch.tools.types import describe_value
+from visorch.tools.kinds import ValueKind
+from visorch.tools.rendering import text_block
+from visorch.tools.types import VALUE_TYPES, describe_value
 
 if TYPE_CHECKING:
     from visorch.programs.trace import StepRecord, Trace
-
-THUMBNAIL_PIXELS = 640
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#1d1d1f;background:#fafafa}
@@ -62,69 +53,17 @@ def _name(name: str) -> str:
     return f'<span class="name" style="color:{variable_colour(name)}">{html.escape(name)}</span>'
 
 
-def image_tag(image: Image.Image, alt: str) -> str:
-    """An <img> with the image as an embedded JPEG thumbnail."""
-    thumbnail = image.copy()
-    thumbnail.thumbnail((THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
-    buffer = io.BytesIO()
-    thumbnail.convert("RGB").save(buffer, format="JPEG", quality=85)
-    data = base64.b64encode(buffer.getvalue()).decode()
-    return f'<img alt="{html.escape(alt)}" src="data:image/jpeg;base64,{data}">'
-
-
-def _pixels(image: ImageRef) -> Image.Image | None:
-    try:
-        return image.pil()
-    except VisorchError:
-        return None
-
-
-def _detections_html(value: Detections) -> str:
-    pixels = _pixels(value.image)
-    parts = []
-    if pixels is not None:
-        parts.append(image_tag(annotate(pixels, value.detections, value.labels), value.describe(3)))
-    if len(value) == 0:
-        note = "; ".join(value.notes)
-        parts.append(f"<div>no boxes{' — ' + html.escape(note) if note else ''}</div>")
-    else:
-        rows = "".join(
-            f"<tr><td>{html.escape(r.label)}</td><td>{'' if r.score is None else f'{r.score:.2f}'}</td>"
-            f"<td>{', '.join(str(round(v)) for v in r.box)}</td>"
-            f"<td>{'' if r.text is None else html.escape(r.text)}</td></tr>"
-            for r in value.records()[:50]
-        )
-        parts.append(
-            f"<table class='boxes'><tr><th>label</th><th>score</th><th>box (x1, y1, x2, y2)</th><th>text</th></tr>"
-            f"{rows}</table>"
-        )
-    parts.append(f"<div class='meta'>source: {html.escape(value.source)}</div>")
-    return "".join(parts)
-
-
 def value_html(value: Any) -> str:
-    """HTML for one program value: images shown, boxes drawn, text quoted."""
-    if isinstance(value, Detections):
-        return _detections_html(value)
-    if isinstance(value, ImageRef):
-        pixels = _pixels(value)
-        size = f"<div class='meta'>{value.width}x{value.height}, {value.short_id}</div>"
-        return (image_tag(pixels, repr(value)) if pixels is not None else "") + size
-    if isinstance(value, OCRText):
-        detections = value.to_detections()
-        return f"<div class='text'>{html.escape(value.text) or '(no text found)'}</div>" + _detections_html(detections)
-    if isinstance(value, Transcript):
-        words = ", ".join(f"{w.word.strip()} {w.start:.1f}-{w.end:.1f}s" for w in value.words[:40])
-        return (
-            f"<div class='text'>{html.escape(value.text)}</div>"
-            f"<div class='meta'>language: {html.escape(value.language or '?')}; source: {html.escape(value.source)}"
-            f"</div><div class='meta'>{html.escape(words)}</div>"
-        )
-    if isinstance(value, AudioRef):
-        return f"<div class='meta'>audio {value.duration_s:.1f} s, {html.escape(value.path)}</div>"
+    """HTML for one program value: value classes render themselves; lists and plain values as text."""
+    if isinstance(value, VALUE_TYPES):
+        return value.to_html()
     if isinstance(value, list):
-        return "<div class='text'>" + html.escape(", ".join(describe_value(item) for item in value)) + "</div>"
-    return f"<div class='text'>{html.escape(describe_value(value, limit=2000))}</div>"
+        return text_block(", ".join(describe_value(item) for item in value))
+    return text_block(describe_value(value, limit=2000))
+
+
+_SHOWN_AS_INPUT = frozenset({ValueKind.IMAGE, ValueKind.DETECTIONS})
+"""Input kinds drawn beside a step (small); other inputs are shown only by their source text."""
 
 
 def _highlight_program(source: str, names: list[str]) -> str:
@@ -140,7 +79,7 @@ def _input_html(name: str, source: str | None, value: Any) -> str:
         label = f"{html.escape(name)} = {_name(source)}"
     else:
         label = f"{html.escape(name)} = <span class='code'>{html.escape(source or '')}</span>"
-    shown = value_html(value) if isinstance(value, ImageRef | Detections) else ""
+    shown = value.to_html() if isinstance(value, VALUE_TYPES) and value.value_kind in _SHOWN_AS_INPUT else ""
     return f"<div class='value small'>{label}{shown}</div>"
 
 

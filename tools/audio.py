@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 from visorch.tools.errors import AudioLoadError
+from visorch.tools.kinds import ValueKind
+from visorch.tools.rendering import meta_line
 
 SPEECH_SAMPLE_RATE = 16_000
 
@@ -16,6 +19,8 @@ class AudioRef(BaseModel):
     """A reference to an audio file: content hash, path and basic facts; samples load on demand."""
 
     model_config = ConfigDict(frozen=True)
+    value_kind: ClassVar[ValueKind] = ValueKind.AUDIO
+    widens_to: ClassVar[frozenset[ValueKind]] = frozenset()
 
     sha256: str
     path: str
@@ -26,6 +31,25 @@ class AudioRef(BaseModel):
     def samples(self, sample_rate: int = SPEECH_SAMPLE_RATE) -> np.ndarray:
         """Mono float32 samples in [-1, 1] at ``sample_rate``."""
         return decode_audio(Path(self.path), sample_rate)[0]
+
+    def describe(self) -> str:
+        """``audio 3.2 s``."""
+        return f"audio {self.duration_s:.1f} s"
+
+    def to_json_data(self) -> dict[str, Any]:
+        """The reference as JSON data (no samples)."""
+        return {"kind": self.value_kind.value, **self.model_dump(mode="json")}
+
+    def to_html(self) -> str:
+        """Duration and path."""
+        return meta_line(f"audio {self.duration_s:.1f} s, {self.path}")
+
+    def as_kind(self, expected: ValueKind) -> AudioRef:
+        """Itself: audio stands in for no other kind."""
+        return self
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
 
     def __repr__(self) -> str:
         return f"AudioRef({self.sha256[:12]}, {self.duration_s:.1f}s, {Path(self.path).name})"

@@ -7,14 +7,18 @@ returns this one type, and box maths (areas, IoU, NMS, drawing) come from superv
 from __future__ import annotations
 
 import hashlib
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import supervision as sv
 from pydantic import BaseModel
+from visorch.tools.drawing import annotate
 from visorch.tools.images import ImageRef
+from visorch.tools.kinds import ValueKind
+from visorch.tools.rendering import image_tag, meta_line
 
 CLASS_NAME = "class_name"  # supervision's own key for per-box label strings
 TEXT = "text"  # per-box text (OCR lines)
@@ -41,6 +45,9 @@ class DetectionsRecord(BaseModel):
 @dataclass(frozen=True)
 class Detections:
     """Boxes found on ``image`` by ``source`` (a backend name), wrapping ``sv.Detections``."""
+
+    value_kind: ClassVar[ValueKind] = ValueKind.DETECTIONS
+    widens_to: ClassVar[frozenset[ValueKind]] = frozenset()
 
     detections: sv.Detections
     image: ImageRef
@@ -195,6 +202,40 @@ class Detections:
             parts.append(f"{record.label}{score}{text} [{x1},{y1},{x2},{y2}]")
         more = f", ... ({len(self) - limit} more)" if len(self) > limit else ""
         return f"{len(self)} box{'es' if len(self) != 1 else ''}: " + ", ".join(parts) + more
+
+    def to_json_data(self) -> dict[str, Any]:
+        """The boxes as JSON data (no masks or pixels)."""
+        return {"kind": self.value_kind.value, **self.to_record().model_dump(mode="json")}
+
+    def to_html(self) -> str:
+        """The image with the boxes drawn, a table of the boxes (the first 50) and the source."""
+        parts = []
+        pixels = self.image.pil_if_readable()
+        if pixels is not None:
+            parts.append(image_tag(annotate(pixels, self.detections, self.labels), self.describe(3)))
+        if len(self) == 0:
+            note = "; ".join(self.notes)
+            parts.append(f"<div>no boxes{' — ' + html.escape(note) if note else ''}</div>")
+        else:
+            rows = "".join(
+                f"<tr><td>{html.escape(r.label)}</td><td>{'' if r.score is None else f'{r.score:.2f}'}</td>"
+                f"<td>{', '.join(str(round(v)) for v in r.box)}</td>"
+                f"<td>{'' if r.text is None else html.escape(r.text)}</td></tr>"
+                for r in self.records()[:50]
+            )
+            parts.append(
+                "<table class='boxes'><tr><th>label</th><th>score</th><th>box (x1, y1, x2, y2)</th><th>text</th></tr>"
+                f"{rows}</table>"
+            )
+        parts.append(meta_line(f"source: {self.source}"))
+        return "".join(parts)
+
+    def as_kind(self, expected: ValueKind) -> Detections:
+        """Itself: detections stand in for no other kind."""
+        return self
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
 
     def __repr__(self) -> str:
         return f"Detections({self.describe(limit=3)}, source={self.source})"

@@ -11,12 +11,14 @@ import hashlib
 import io
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, PrivateAttr
-from visorch.tools.errors import ImageLoadError, ImageTooLargeError
+from visorch.tools.errors import ImageLoadError, ImageTooLargeError, VisorchError
+from visorch.tools.kinds import ValueKind
+from visorch.tools.rendering import image_tag, meta_line
 
 DEFAULT_MAX_IMAGE_PIXELS = 89_478_485  # PIL's own warning threshold (about 9459 x 9459)
 
@@ -25,6 +27,8 @@ class ImageRef(BaseModel):
     """A reference to an image: content hash, file path and size; pixels load on demand."""
 
     model_config = ConfigDict(frozen=True)
+    value_kind: ClassVar[ValueKind] = ValueKind.IMAGE
+    widens_to: ClassVar[frozenset[ValueKind]] = frozenset()
 
     sha256: str
     path: str
@@ -53,6 +57,13 @@ class ImageRef(BaseModel):
             self._pixels = decode_image_file(Path(self.path))
         return self._pixels
 
+    def pil_if_readable(self) -> Image.Image | None:
+        """The pixels, or None when the file can no longer be read (a trace shown after its files went)."""
+        try:
+            return self.pil()
+        except VisorchError:
+            return None
+
     def array(self) -> np.ndarray:
         """The pixels as an (H, W, 3) uint8 RGB array."""
         return np.asarray(self.pil())
@@ -71,6 +82,27 @@ class ImageRef(BaseModel):
     def attach_pixels(self, pixels: Image.Image) -> None:
         """Keep already-decoded pixels with this reference (used by the store)."""
         self._pixels = pixels
+
+    def describe(self) -> str:
+        """``image 640x480``."""
+        return f"image {self.width}x{self.height}"
+
+    def to_json_data(self) -> dict[str, Any]:
+        """The reference as JSON data (no pixels)."""
+        return {"kind": self.value_kind.value, **self.model_dump(mode="json")}
+
+    def to_html(self) -> str:
+        """A thumbnail (when the file is still readable) and the size and short hash."""
+        pixels = self.pil_if_readable()
+        shown = image_tag(pixels, repr(self)) if pixels is not None else ""
+        return shown + meta_line(f"{self.width}x{self.height}, {self.short_id}")
+
+    def as_kind(self, expected: ValueKind) -> ImageRef:
+        """Itself: an image stands in for no other kind."""
+        return self
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
 
     def __getstate__(self) -> dict[Any, Any]:
         # Pickles (checkpoints, caches) carry the reference, never the pixels.

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import html
+from typing import Any, ClassVar
+
 from pydantic import BaseModel
 from visorch.tools.audio import AudioRef
 from visorch.tools.detections import Detections
 from visorch.tools.images import ImageRef
+from visorch.tools.kinds import ValueKind
+from visorch.tools.rendering import meta_line, text_block
 
 
 class TextLine(BaseModel):
@@ -18,6 +23,9 @@ class TextLine(BaseModel):
 
 class OCRText(BaseModel):
     """Text read from an image: lines in reading order; usable wherever text or boxes are expected."""
+
+    value_kind: ClassVar[ValueKind] = ValueKind.OCR_TEXT
+    widens_to: ClassVar[frozenset[ValueKind]] = frozenset({ValueKind.TEXT, ValueKind.DETECTIONS})
 
     image: ImageRef
     lines: list[TextLine]
@@ -39,6 +47,31 @@ class OCRText(BaseModel):
             source=self.source,
         )
 
+    def describe(self) -> str:
+        """``2 text lines: STOP | Main St`` (or ``no text found``)."""
+        lines = " | ".join(line.text for line in self.lines)
+        return f"{len(self.lines)} text lines: {lines}" if self.lines else "no text found"
+
+    def to_json_data(self) -> dict[str, Any]:
+        """The lines with their boxes, and the joined text."""
+        return {"kind": self.value_kind.value, "text": self.text, **self.model_dump(mode="json")}
+
+    def to_html(self) -> str:
+        """The text, then the image with the line boxes drawn."""
+        text = f"<div class='text'>{html.escape(self.text) or '(no text found)'}</div>"
+        return text + self.to_detections().to_html()
+
+    def as_kind(self, expected: ValueKind) -> OCRText | str | Detections:
+        """The joined text where text is expected, the line boxes where detections are, else itself."""
+        if expected == ValueKind.TEXT:
+            return self.text
+        if expected == ValueKind.DETECTIONS:
+            return self.to_detections()
+        return self
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
     def __str__(self) -> str:
         return self.text
 
@@ -55,11 +88,35 @@ class Word(BaseModel):
 class Transcript(BaseModel):
     """Speech recognised from an audio file; usable wherever text is expected."""
 
+    value_kind: ClassVar[ValueKind] = ValueKind.TRANSCRIPT
+    widens_to: ClassVar[frozenset[ValueKind]] = frozenset({ValueKind.TEXT})
+
     audio: AudioRef
     text: str
     language: str | None = None
     words: list[Word] = []
     source: str
+
+    def describe(self) -> str:
+        """``transcript: 'hello there'``."""
+        return f"transcript: {self.text!r}"
+
+    def to_json_data(self) -> dict[str, Any]:
+        """Text, language and timed words."""
+        return {"kind": self.value_kind.value, **self.model_dump(mode="json")}
+
+    def to_html(self) -> str:
+        """The text, language, source and the first words with their times."""
+        words = ", ".join(f"{w.word.strip()} {w.start:.1f}-{w.end:.1f}s" for w in self.words[:40])
+        facts = meta_line(f"language: {self.language or '?'}; source: {self.source}")
+        return text_block(self.text) + facts + meta_line(words)
+
+    def as_kind(self, expected: ValueKind) -> Transcript | str:
+        """The text where text is expected, else itself."""
+        return self.text if expected == ValueKind.TEXT else self
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
 
     def __str__(self) -> str:
         return self.text

@@ -3,25 +3,32 @@
 A tool's type hints are the single source of truth: :func:`kind_of` turns them into the kinds
 the validator checks, the grammar constrains and the prompt shows; :func:`coerce` converts a
 value of a compatible kind (an OCR result where text is expected, say) at run time.
+
+The value classes (:data:`VALUE_TYPES`) carry their own kind, conversions and renderings (the
+:class:`~visorch.tools.kinds.ProgramValue` protocol); the functions here only add the plain
+Python values (numbers, yes/no, text, lists) that cannot carry methods.
 """
 
 from __future__ import annotations
 
 import types
 import typing
-from enum import StrEnum
 from typing import Any, Literal, get_args, get_origin
 
+from pydantic import BaseModel
 from visorch.tools.audio import AudioRef
 from visorch.tools.detections import Detections
 from visorch.tools.images import ImageRef
+from visorch.tools.kinds import ProgramValue, ValueKind
 from visorch.tools.text import OCRText, Transcript
 
 __all__ = [
+    "VALUE_TYPES",
     "AudioRef",
     "Detections",
     "ImageRef",
     "OCRText",
+    "ProgramValue",
     "Transcript",
     "ValueKind",
     "accepts",
@@ -29,44 +36,26 @@ __all__ = [
     "describe_value",
     "kind_of",
     "kind_of_value",
+    "value_to_json",
 ]
 
+VALUE_TYPES: tuple[type[ProgramValue], ...] = (ImageRef, Detections, AudioRef, Transcript, OCRText)
+"""Every program value class; a new kind is one more class here with the ProgramValue methods."""
 
-class ValueKind(StrEnum):
-    """The kinds of value a program variable can hold."""
-
-    IMAGE = "image"
-    DETECTIONS = "detections"
-    TEXT = "text"
-    NUMBER = "number"
-    BOOL = "bool"
-    AUDIO = "audio"
-    TRANSCRIPT = "transcript"
-    OCR_TEXT = "ocr_text"
-    TEXT_LIST = "text_list"
-    ANY = "any"
-
-
-_PYTHON_TO_KIND: dict[Any, ValueKind] = {
-    ImageRef: ValueKind.IMAGE,
-    Detections: ValueKind.DETECTIONS,
+_PLAIN_TO_KIND: dict[Any, ValueKind] = {
     str: ValueKind.TEXT,
     int: ValueKind.NUMBER,
     float: ValueKind.NUMBER,
     bool: ValueKind.BOOL,
-    AudioRef: ValueKind.AUDIO,
-    Transcript: ValueKind.TRANSCRIPT,
-    OCRText: ValueKind.OCR_TEXT,
     Any: ValueKind.ANY,
     object: ValueKind.ANY,
 }
 
 # A value of the key kind may be passed where any kind in the set is expected.
-_WIDENS_TO: dict[ValueKind, set[ValueKind]] = {
-    ValueKind.TRANSCRIPT: {ValueKind.TEXT},
-    ValueKind.OCR_TEXT: {ValueKind.TEXT, ValueKind.DETECTIONS},
-    ValueKind.BOOL: {ValueKind.TEXT},
-    ValueKind.NUMBER: {ValueKind.TEXT},
+_WIDENS_TO: dict[ValueKind, frozenset[ValueKind]] = {
+    ValueKind.BOOL: frozenset({ValueKind.TEXT}),
+    ValueKind.NUMBER: frozenset({ValueKind.TEXT}),
+    **{value_type.value_kind: value_type.widens_to for value_type in VALUE_TYPES if value_type.widens_to},
 }
 
 
@@ -98,8 +87,10 @@ def kind_of(annotation: Any) -> ValueKind:
         return ValueKind.TEXT
     if get_origin(inner) is list and get_args(inner) and get_args(inner)[0] is str:
         return ValueKind.TEXT_LIST
-    if inner in _PYTHON_TO_KIND:
-        return _PYTHON_TO_KIND[inner]
+    if isinstance(inner, type) and issubclass(inner, VALUE_TYPES):
+        return inner.value_kind  # type: ignore[attr-defined]
+    if inner in _PLAIN_TO_KIND:
+        return _PLAIN_TO_KIND[inner]
     if get_origin(inner) in (typing.Union, types.UnionType):
         kinds = {kind_of(arg) for arg in get_args(inner) if arg is not type(None)}
         if kinds == {ValueKind.NUMBER}:
@@ -112,33 +103,32 @@ def accepts(expected: ValueKind, actual: ValueKind) -> bool:
     """Whether a value of kind ``actual`` may be passed where ``expected`` is declared."""
     if expected == actual or ValueKind.ANY in (expected, actual):
         return True
-    return expected in _WIDENS_TO.get(actual, set())
+    return expected in _WIDENS_TO.get(actual, frozenset())
 
 
 def kind_of_value(value: Any) -> ValueKind:
     """The kind of a run-time value."""
+    if isinstance(value, VALUE_TYPES):
+        return value.value_kind
     if isinstance(value, bool):
         return ValueKind.BOOL
     if isinstance(value, int | float):
         return ValueKind.NUMBER
+    if isinstance(value, str):
+        return ValueKind.TEXT
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return ValueKind.TEXT_LIST
-    for python_type, kind in _PYTHON_TO_KIND.items():
-        if isinstance(python_type, type) and python_type not in (object,) and isinstance(value, python_type):
-            return kind
     return ValueKind.ANY
 
 
 def coerce(value: Any, expected: ValueKind) -> Any:
     """Convert ``value`` to the representation a parameter of kind ``expected`` takes."""
-    if expected == ValueKind.TEXT and isinstance(value, Transcript | OCRText):
-        return value.text
+    if isinstance(value, VALUE_TYPES):
+        return value.as_kind(expected)
     if expected == ValueKind.TEXT and isinstance(value, bool):
         return "yes" if value else "no"
     if expected == ValueKind.TEXT and isinstance(value, int | float):
         return format_number(value)
-    if expected == ValueKind.DETECTIONS and isinstance(value, OCRText):
-        return value.to_detections()
     return value
 
 
@@ -153,23 +143,25 @@ def format_number(value: float) -> str:
 
 def describe_value(value: Any, limit: int = 300) -> str:
     """A short human/LLM-readable description of any program value."""
-    if isinstance(value, Detections):
+    if isinstance(value, VALUE_TYPES):
         text = value.describe()
-    elif isinstance(value, ImageRef):
-        text = f"image {value.width}x{value.height}"
-    elif isinstance(value, OCRText):
-        lines = " | ".join(line.text for line in value.lines)
-        text = f"{len(value.lines)} text lines: {lines}" if value.lines else "no text found"
-    elif isinstance(value, Transcript):
-        text = f"transcript: {value.text!r}"
-    elif isinstance(value, AudioRef):
-        text = f"audio {value.duration_s:.1f} s"
-    elif isinstance(value, bool):
-        text = "yes" if value else "no"
-    elif isinstance(value, int | float):
+    elif isinstance(value, bool | int | float):
         text = format_number(value)
-    elif isinstance(value, str):
-        text = repr(value)
     else:
         text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def value_to_json(value: Any) -> Any:
+    """A JSON-ready form of any program value, without pixels."""
+    if isinstance(value, VALUE_TYPES):
+        return value.to_json_data()
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [value_to_json(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): value_to_json(item) for key, item in value.items()}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
