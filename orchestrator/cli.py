@@ -21,7 +21,6 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "false")  # and pip-installs missing e
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 from visorch.console import StepProgress, stderr, stdout, tools_table
-from visorch.interfaces.commands import register as register_interface_commands
 from visorch.tools.errors import InputError, VisorchError
 
 app = typer.Typer(
@@ -408,10 +407,7 @@ def _open_evaluation_runtime(config_file: Path | None) -> Any:
         return Agent(config, runtime=runtime)
 
     return EvaluationRuntime(
-        models=runtime.context.models,
-        make_answerer=make_answerer,
-        config=settings.model_dump(mode="json"),
-        data_root=settings.data_root,
+        models=runtime.context.models, make_answerer=make_answerer, config=settings.model_dump(mode="json")
     )
 
 
@@ -443,7 +439,6 @@ def _mount_eval() -> None:
 
 
 _mount_eval()
-register_interface_commands(app)
 
 
 def main() -> None:
