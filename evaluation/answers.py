@@ -8,10 +8,17 @@ The rules, applied to both the prediction and the reference:
 - number: the whole answer as one number ("two", "2", "2.0", "RM 9.00"), or else the one number
   the answer mentions ("There are 2 people." -> 2). Answers with no number, or with two different
   numbers, do not parse and never match.
-- yes/no: the first word when it is yes or no ("Yes, there is." -> yes); otherwise an answer that
-  hedges ("I cannot tell from the tools' results.", "I don't know", "not sure") does not parse, so it
-  is never counted as a "no"; then "no" when the answer contains a negation ("There is not a dog"),
-  "yes" when it contains the word yes; else the answer does not parse and never matches.
+- yes/no: only an answer that clearly says yes or no counts; everything else is unanswered, and an
+  unanswered item is wrong (on POPE and ``exists``, where half the references are "no", reading a
+  failure as "no" would score every failure on an absent object as correct). Clear means:
+  a leading yes/no word standing alone ("Yes.", "No, there is not.", "no") or a "there is/are"
+  statement ("There is a dog.", "There are no dogs in the image."). An answer that reports a
+  failure or says the answer is not known (:func:`reports_no_answer`: "The detector could not run
+  on this image.", "LOC failed: no class for refrigerator", "Nothing was detected (the tool
+  failed).", "I cannot tell", "not sure") is unanswered even after a leading "No", and so is a bare
+  "None" (a missing value printed) and a "No" that starts a phrase ("No class for X").
+- Failures and hedges are unanswered for numbers too ("LOC failed on 1 image" is not a count of
+  1), and a bare "None" is not the number 0.
 """
 
 from __future__ import annotations
@@ -30,15 +37,21 @@ _UNITS = {
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 _ARTICLES = {"a", "an", "the"}
 _YES = {"yes", "yeah", "yep", "true", "correct"}
-_NO = {"no", "nope", "false"}
-_NEGATIONS = {"no", "not", "none", "nothing", "nobody", "isnt", "arent", "doesnt", "dont", "cannot", "cant", "neither"}
+_THERE_IS = {"is", "are", "was", "were", "isnt", "arent", "wasnt", "werent"}
+_THERE_IS_NOT = {"no", "not", "none", "nothing", "isnt", "arent", "wasnt", "werent", "neither"}
 
-# Word sequences that say the answer is not known; checked after a leading yes/no, before negations.
-_HEDGES = (
+# Word sequences that say the answer is not known or that a tool failed: such an answer is unanswered.
+_NO_ANSWER = (
     ("cannot", "tell"), ("cant", "tell"), ("can", "not", "tell"), ("cannot", "determine"), ("cannot", "say"),
     ("cant", "say"), ("dont", "know"), ("do", "not", "know"), ("not", "sure"), ("unsure",), ("unclear",),
-    ("unknown",), ("unable", "to"), ("not", "possible", "to"), ("impossible", "to"), ("no", "way", "to"),
+    ("unknown",), ("unable",), ("not", "possible", "to"), ("impossible", "to"), ("no", "way", "to"),
+    ("could", "not"), ("couldnt",), ("cannot", "run"), ("did", "not", "run"), ("didnt", "run"), ("not", "run"),
+    ("failed",), ("fails",), ("failure",), ("error",), ("errors",), ("exception",), ("no", "class"),
+    ("no", "result"), ("no", "results"), ("not", "available"), ("unavailable",), ("timed", "out"),
 )  # fmt: skip
+
+# A leading yes/no word that stands alone: followed by the end or a punctuation mark, not by more words.
+_LEADING_ANSWER = re.compile(r"^\W*(yes|yeah|yep|true|correct|no|nope|false)\s*(?:$|[,.!;:\-\u2013\u2014(])", re.I)
 
 # A numeral (with thousands separators only in groups of three) or a run of letters/digits.
 _TOKEN = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+|[^\W\d_]+|\d+")
@@ -108,30 +121,28 @@ def parse_number(text: str) -> Decimal | None:
     return distinct.pop() if len(distinct) == 1 else None
 
 
-def is_hedge(tokens: list[str]) -> bool:
-    """Whether the tokens say the answer is not known ("I cannot tell ...", "not sure")."""
-    for hedge in _HEDGES:
-        width = len(hedge)
-        if any(tuple(tokens[i : i + width]) == hedge for i in range(len(tokens) - width + 1)):
+def reports_no_answer(text: str) -> bool:
+    """Whether an answer reports a failure or says it does not know ("LOC failed ...", "I cannot tell")."""
+    tokens = _tokens(text)
+    if tokens == ["none"]:
+        return True  # a missing value printed, not an answer
+    for marker in _NO_ANSWER:
+        width = len(marker)
+        if any(tuple(tokens[i : i + width]) == marker for i in range(len(tokens) - width + 1)):
             return True
     return False
 
 
 def parse_yes_no(text: str) -> Literal["yes", "no"] | None:
-    """'yes' or 'no' from a free-text answer, or None when it says neither."""
+    """'yes' or 'no' when the answer clearly says so, else None (unanswered; see the module docstring)."""
+    if reports_no_answer(text):
+        return None
+    leading = _LEADING_ANSWER.match(text.strip())
+    if leading is not None:
+        return "yes" if leading.group(1).lower() in _YES else "no"
     tokens = _tokens(text)
-    if not tokens:
-        return None
-    if tokens[0] in _YES:
-        return "yes"
-    if tokens[0] in _NO:
-        return "no"
-    if is_hedge(tokens):
-        return None
-    if _NEGATIONS.intersection(tokens):
-        return "no"
-    if "yes" in tokens:
-        return "yes"
+    if len(tokens) >= 3 and tokens[0] == "there" and tokens[1] in _THERE_IS:
+        return "no" if tokens[1] in _THERE_IS_NOT or tokens[2] in _THERE_IS_NOT else "yes"
     return None
 
 
@@ -158,6 +169,8 @@ def normalise_text(text: str, drop_articles: bool = True) -> str:
 
 def normalise_answer(text: str, answer_type: AnswerType) -> str | None:
     """The comparable form of an answer of ``answer_type``, or None when it does not parse."""
+    if answer_type != "text" and reports_no_answer(text):
+        return None
     if answer_type == "number":
         value = parse_number(text)
         return None if value is None else canonical_number(value)

@@ -1,38 +1,30 @@
-"""Asking the agent one question and keeping what it returns: the answer, stop reason, timings, trace."""
+"""Asking the agent one question and keeping what it returns: the answer, stop reason, timings, trace.
+
+The agent returns its public :class:`visorch.agent.Answer`; the harness reads its fields directly.
+Per item, ``traces/ID.json`` keeps the whole answer record (programs, verdicts, evidence, boxes,
+timings) and the live trace of the program the answer rests on, when there is one.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import json
+import statistics
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
 from visorch.evaluation.predictors import Answerer
 from visorch.evaluation.task import ItemContext, Prediction
 from visorch.tools.audio import load_audio
 
-
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON data from pydantic models, dataclasses, mappings and the like (str() as a last resort)."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return json.loads(json.dumps(dataclasses.asdict(value), default=str))
-    return json.loads(json.dumps(value, default=str))
+if TYPE_CHECKING:
+    from visorch.agent import Answer
 
 
-def save_trace(trace: Any, path: Path) -> bool:
-    """Write the agent's trace as JSON (``save_json``, ``to_json`` or pydantic); False when there is none."""
-    if trace is None:
-        return False
-    if callable(getattr(trace, "save_json", None)):
-        trace.save_json(path)
-    elif callable(getattr(trace, "to_json", None)):
-        path.write_text(str(trace.to_json()), encoding="utf-8")
-    else:
-        path.write_text(json.dumps(to_jsonable(trace), indent=2), encoding="utf-8")
-    return True
+def answer_record(answer: Answer) -> dict[str, Any]:
+    """The answer (its JSON form, trace excluded) and its trace as JSON (None when nothing ran)."""
+    trace = None if answer.trace is None else json.loads(answer.trace.to_json())
+    return {"answer": answer.model_dump(mode="json"), "trace": trace}
 
 
 def ask(
@@ -43,18 +35,25 @@ def ask(
     audio_path: Path | None,
     context: ItemContext,
 ) -> Prediction:
-    """Check the inputs (typed errors for missing or corrupt files), ask, and save the trace."""
+    """Check the inputs (typed errors for missing or corrupt files), ask, and save the answer record."""
     context.images.load(image_path)
     if audio_path is not None:
         load_audio(audio_path)
     answer = answerer.ask(
         image=str(image_path), question=question, audio=None if audio_path is None else str(audio_path)
     )
-    value: dict[str, Any] = {"answer": str(answer.text)}
-    for name in ("stop_reason", "timings"):
-        found = getattr(answer, name, None)
-        if found is not None:
-            value[name] = str(getattr(found, "value", found)) if name == "stop_reason" else to_jsonable(found)
-    trace_path = context.trace_path(item_id)
-    saved = save_trace(getattr(answer, "trace", None), trace_path)
-    return Prediction(value=value, trace=f"{context.traces_dir.name}/{trace_path.name}" if saved else None)
+    record_path = context.trace_path(item_id)
+    record_path.write_text(json.dumps(answer_record(answer), indent=2, default=str), encoding="utf-8")
+    value: dict[str, Any] = {
+        "answer": answer.text,
+        "stop_reason": answer.stop_reason,
+        "timings": answer.timings.model_dump(mode="json"),
+    }
+    return Prediction(value=value, trace=f"{context.traces_dir.name}/{record_path.name}")
+
+
+def mean_agent_timings(predictions: Sequence[dict[str, Any] | None]) -> dict[str, float]:
+    """Each number of the agent's ``Timings`` averaged over the answered items (seconds, calls)."""
+    timed = [prediction["timings"] for prediction in predictions if prediction and prediction.get("timings")]
+    names = [name for name, value in (timed[0].items() if timed else []) if isinstance(value, int | float)]
+    return {name: round(statistics.fmean(float(t.get(name, 0.0)) for t in timed), 3) for name in names}

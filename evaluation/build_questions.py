@@ -2,27 +2,30 @@
 
 How each type is made (all choices seeded, inputs sorted first, so a seed gives the same file):
 
-- ``count`` (coco128): "How many dogs are in the image?" for an (image, category) pair whose
+- ``count`` (coco-val, COCO val2017): "How many dogs are in the image?" for an (image, category) pair whose
   instances are all non-crowd and at least ``MIN_AREA`` pixels of segmentation area (COCO's own
   small-object boundary, 32 x 32), with 1 to 6 of them; categories usually seen in piles, bunches,
   stacks or pairs (``UNCOUNTABLE``) are skipped. Counts are spread evenly over 1..6 as far as the data allows.
-- ``exists`` (coco128), half yes, half no: yes when a non-crowd instance of the category covers at
+- ``exists`` (coco-val), half yes, half no: yes when a non-crowd instance of the category covers at
   least ``MIN_AREA``; no when the category is not annotated on the image and no annotated object
   shares its COCO supercategory or a word of its name (so neither "truck" is asked of a picture
   of cars nor "bear" of a teddy bear).
 - ``receipt_total`` / ``receipt_date`` / ``receipt_company`` (receipts): the key-file value, only
   where it also appears in that receipt's line transcripts (the total as a number, the others as
   whole words after normalisation), so the answer is legible in the image.
-- ``speech_card`` / ``speech_card_count`` (speech/cards + a coco128 image as a distractor): the
+- ``speech_card`` / ``speech_card_count`` (speech/cards + a coco-val image as a distractor): the
   transcript names cards by the clip grammar (``RANK [of] SUIT`` or a bare ``RANK``); each rank
   word is one card. "What card does the speaker name?" only for clips naming exactly one card.
-- ``speech_person`` (speech/librivox + coco128): "Does the speaker mention a man or a woman, and is
+- ``speech_person`` (speech/librivox + coco-val): "Does the speaker mention a man or a woman, and is
   there a person in the image?" Yes needs a clip whose transcript says man/woman (or boy, girl, ...)
   and an image with a person of at least ``MIN_AREA``; no pairs such a clip with an image without
   any person annotation, or a clip that refers to nobody (no person words, names or pronouns) with
   a person image. Clips that refer to people only by name or pronoun are not used.
 
-Questions are written round-robin over types, so the first N of the file cover every type.
+Every COCO question comes from coco-val (COCO val2017, which the offline detectors were not trained
+on), so its figures are not measured on training images; ``sources`` name the split
+("coco-val:annotation:ID"). Questions are written round-robin over types, so the first N of the file
+cover every type.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from typing import Any, TypeVar
 
 from visorch.evaluation.answers import contains_number, contains_phrase
 from visorch.evaluation.coco import CocoDataset, open_coco
-from visorch.evaluation.paths import QUESTIONS_PATH, default_data_root
+from visorch.evaluation.paths import COCO_VAL, QUESTIONS_PATH, default_data_root
 from visorch.evaluation.questions import Question
 from visorch.evaluation.speech import Utterance, load_speech
 from visorch.evaluation.sroie import Receipt, load_receipts
@@ -151,7 +154,7 @@ def count_questions(dataset: CocoDataset, data_root: Path, rng: random.Random, t
             question=f"How many {plural(category)} are in the image?",
             answer=str(len(instances)),
             answer_type="number",
-            sources=[f"coco128:annotation:{a['id']}" for a in instances],
+            sources=[f"{COCO_VAL}:annotation:{a['id']}" for a in instances],
         )
         for image_id, category, instances in picked
     ]
@@ -189,7 +192,7 @@ def exists_questions(dataset: CocoDataset, data_root: Path, rng: random.Random, 
                 question=f"Is there {with_article(category)} in the image?",
                 answer="yes" if instances else "no",
                 answer_type="yes_no",
-                sources=[f"coco128:annotation:{a['id']}" for a in instances] or [f"coco128:image:{image_id}"],
+                sources=[f"{COCO_VAL}:annotation:{a['id']}" for a in instances] or [f"{COCO_VAL}:image:{image_id}"],
             )
         )
     return questions
@@ -307,7 +310,7 @@ def person_questions(
                     answer="yes" if answer else "no",
                     answer_type="yes_no",
                     sources=[f"speech:{clip.utterance_id}"]
-                    + ([f"coco128:annotation:{a['id']}" for a in instances] or [f"coco128:image:{image_id}"]),
+                    + ([f"{COCO_VAL}:annotation:{a['id']}" for a in instances] or [f"{COCO_VAL}:image:{image_id}"]),
                 )
             )
     return questions
@@ -325,7 +328,7 @@ def interleave(groups: Iterable[Sequence[Question]]) -> list[Question]:
 def build_questions(data_root: Path, seed: int = 0) -> list[Question]:
     """Every question, derived from the annotations under ``data_root``."""
     rng = random.Random(seed)
-    dataset = open_coco(data_root / "coco128")
+    dataset = open_coco(data_root / COCO_VAL)
     images = [dataset.image_path(image_id) for image_id in sorted(dataset.coco.imgs)]
     counts = count_questions(dataset, data_root, rng, TARGETS["count"])
     exists = exists_questions(dataset, data_root, rng, TARGETS["exists"])
@@ -348,11 +351,13 @@ def write_questions(questions: Sequence[Question], path: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: build the question set and print how many of each type."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--data-root", type=Path, default=None, help="shared data root (default: $VISORCH_DATA_ROOT)")
+    parser.add_argument(
+        "--data-root", type=Path, default=None, help="shared data root (default: the settings' data_root)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=QUESTIONS_PATH)
     arguments = parser.parse_args(argv)
-    data_root = arguments.data_root or default_data_root()
+    data_root = default_data_root(arguments.data_root)
     questions = build_questions(data_root, arguments.seed)
     write_questions(questions, arguments.out)
     kinds = Counter(question.type for question in questions)

@@ -33,7 +33,8 @@ def default_out_dir(task: str, backend: str | None) -> Path:
 
 def summary_table(summary: Summary) -> Table:
     """The headline metrics as a rich table."""
-    table = Table(title=f"{summary.task}: {summary.finished}/{summary.items} items, {summary.errors} errors")
+    on = f" on {summary.split}" if summary.split else ""
+    table = Table(title=f"{summary.task}{on}: {summary.finished}/{summary.items} items, {summary.errors} errors")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in summary.metrics.items():

@@ -36,6 +36,19 @@ class CocoDataset:
         """Category id -> name."""
         return {category["id"]: category["name"] for category in self.coco.loadCats(self.coco.getCatIds())}
 
+    @property
+    def split(self) -> str:
+        """The COCO split the annotation file names ('val2017' for instances_val2017.json)."""
+        match = re.fullmatch(r"instances_(.+)\.json", self.annotation_file.name)
+        return match.group(1) if match else self.annotation_file.stem
+
+    def split_label(self) -> str:
+        """The split for figures' labels, with a warning when the offline detectors trained on it."""
+        label = f"COCO {self.split} ({self.annotation_file.parent.parent.name})"
+        if self.split.startswith("train"):
+            label += ": the offline detectors' training split, so figures are optimistic"
+        return label
+
     def image_path(self, image_id: int) -> Path:
         """Where image ``image_id`` lives."""
         return self.image_dir / self.coco.imgs[image_id]["file_name"]

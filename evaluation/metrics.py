@@ -89,7 +89,9 @@ class BinaryMetrics(BaseModel):
     """Yes/no answers against the truth, with 'yes' as the positive class (POPE's metrics).
 
     Unanswered items (errors, answers that are neither yes nor no) count as wrong in
-    ``accuracy``; precision, recall, F1 and the yes ratio are over answered items only.
+    ``accuracy``; precision, recall, F1 and the yes ratio are over answered items only, and None
+    where they are undefined (nothing answered yes, nothing answered at all), never a 0 that would
+    read as "all answered no".
     """
 
     true_positives: int
@@ -114,29 +116,31 @@ class BinaryMetrics(BaseModel):
         return (self.true_positives + self.true_negatives) / self.total if self.total else 0.0
 
     @property
-    def precision(self) -> float:
-        """TP / (TP + FP); 0 when nothing was answered yes."""
+    def precision(self) -> float | None:
+        """TP / (TP + FP); None when nothing was answered yes."""
         predicted_yes = self.true_positives + self.false_positives
-        return self.true_positives / predicted_yes if predicted_yes else 0.0
+        return self.true_positives / predicted_yes if predicted_yes else None
 
     @property
-    def recall(self) -> float:
-        """TP / (TP + FN); 0 when no answered item was a yes."""
+    def recall(self) -> float | None:
+        """TP / (TP + FN); None when no answered item was a yes."""
         actual_yes = self.true_positives + self.false_negatives
-        return self.true_positives / actual_yes if actual_yes else 0.0
+        return self.true_positives / actual_yes if actual_yes else None
 
     @property
-    def f1(self) -> float:
-        """Harmonic mean of precision and recall."""
-        total = self.precision + self.recall
-        return 2 * self.precision * self.recall / total if total else 0.0
+    def f1(self) -> float | None:
+        """Harmonic mean of precision and recall (0 when both are 0, None when either is undefined)."""
+        precision, recall = self.precision, self.recall
+        if precision is None or recall is None:
+            return None
+        return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
     @property
-    def yes_ratio(self) -> float:
-        """Share of answered items answered yes."""
-        return (self.true_positives + self.false_positives) / self.answered if self.answered else 0.0
+    def yes_ratio(self) -> float | None:
+        """Share of answered items answered yes; None when nothing was answered."""
+        return (self.true_positives + self.false_positives) / self.answered if self.answered else None
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | None]:
         """The counts and the derived metrics, for summaries."""
         return {
             "accuracy": self.accuracy,

@@ -98,6 +98,7 @@ def confusion_matrices(matrices: Mapping[str, BinaryMetrics], path: Path, title:
         axes.set_yticks([0, 1], ["yes", "no"])
         axes.set_xlabel(f"answer (unanswered: {metrics.unanswered})")
         axes.set_ylabel("truth")
-        axes.set_title(f"{name}\nacc {metrics.accuracy:.2f}, F1 {metrics.f1:.2f}")
+        f1 = "–" if metrics.f1 is None else f"{metrics.f1:.2f}"
+        axes.set_title(f"{name}\nacc {metrics.accuracy:.2f}, F1 {f1}")
     figure.suptitle(title)
     return _save(figure, path)

@@ -1,74 +1,49 @@
-"""What each task predicts with, as small protocols, and the real predictors built from the runtime.
+"""What each task predicts with, and the real predictors built from the runtime.
 
-- detect: an :class:`ObjectDetector` (real one: :class:`BackendDetector`, a detection backend of
-  the model manager);
-- ocr: a :class:`LineReader` (real one: :class:`BackendLineReader`);
-- asr: a :class:`Transcriber` (real one: :class:`BackendTranscriber`);
-- qa, pope: an :class:`Answerer` (the agent: ``Agent(config).ask(image=..., question=..., audio=...)``).
+Tool tasks use the model protocols of :mod:`visorch.tools.models.protocols`, the same ones the
+tools use, so any backend (or a test double) of the capability can stand in:
 
-The CLI hands the harness an :class:`EvaluationRuntime`; each task picks what it needs from it.
+- detect: a :class:`~visorch.tools.models.protocols.Detector` (real one: :class:`BackendDetector`);
+- ocr: a :class:`~visorch.tools.models.protocols.TextReader` (real one: :class:`BackendTextReader`);
+- asr: a :class:`~visorch.tools.models.protocols.SpeechRecognizer` (real one:
+  :class:`BackendSpeechRecognizer`);
+- qa, pope: an :class:`Answerer`, which returns the agent's public :class:`visorch.agent.Answer`
+  (the real one is ``Agent(config)``).
+
+The real predictors borrow their model from the model manager for each call (``models.use``), so
+the manager's locks and eviction apply. The CLI hands the harness an :class:`EvaluationRuntime`;
+each task picks what it needs from it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
 import supervision as sv
+from PIL import Image
 from pydantic import BaseModel
 from visorch.evaluation.errors import PredictorUnavailableError
-from visorch.tools.audio import AudioRef
-from visorch.tools.images import ImageRef
+from visorch.evaluation.paths import default_data_root
 from visorch.tools.models.manager import ModelManager
-from visorch.tools.text import TextLine
+from visorch.tools.text import TextLine, Word
+
+if TYPE_CHECKING:  # the agent (LangGraph, the LLM) is imported only by the tasks that ask it
+    from visorch.agent import Answer
 
 DETECTION = "detection"
 OCR = "ocr"
 ASR = "asr"
 
 
-@runtime_checkable
-class ObjectDetector(Protocol):
-    """Finds labelled boxes on one image."""
-
-    def detect(self, image: ImageRef, categories: Sequence[str]) -> sv.Detections:
-        """Boxes with ``data['class_name']`` and ``confidence``; ``categories`` are the data set's class names."""
-        ...
-
-
-@runtime_checkable
-class LineReader(Protocol):
-    """Reads text lines with boxes from one image."""
-
-    def read(self, image: ImageRef) -> list[TextLine]:
-        """Lines in reading order."""
-        ...
-
-
-@runtime_checkable
-class Transcriber(Protocol):
-    """Transcribes one speech clip."""
-
-    def transcribe(self, audio: AudioRef) -> str:
-        """The recognised text."""
-        ...
-
-
-class AnswerLike(Protocol):
-    """What the harness reads from an answer: its text (``stop_reason``, ``trace``, ``timings`` if present)."""
-
-    @property
-    def text(self) -> str:
-        """The final answer text."""
-        ...
-
-
 class Answerer(Protocol):
     """Answers a question about an image, optionally with a speech clip (the agent)."""
 
-    def ask(self, *, image: str, question: str, audio: str | None = None) -> AnswerLike:
-        """An answer; image and audio are file paths."""
+    def ask(self, *, image: str, question: str, audio: str | None = None) -> Answer:
+        """The agent's answer; image and audio are file paths."""
         ...
 
 
@@ -78,11 +53,18 @@ class EvaluationRuntime:
 
     ``make_answerer(backend)`` builds the agent lazily, so tool tasks never load the LLM.
     ``config`` is recorded verbatim in every summary, so a rerun can reproduce it.
+    ``data_root`` is the settings' ``data_root`` (``VISORCH_DATA_ROOT``); None resolves it from the
+    settings, with ``../shared/data`` beside the repository as the last fallback.
     """
 
     models: ModelManager | None = None
     make_answerer: Callable[[str | None], Answerer] | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    data_root: Path | None = None
+
+    def shared_data_root(self) -> Path:
+        """Where the tasks' default data lives."""
+        return default_data_root(self.data_root)
 
     def require_models(self, task: str) -> ModelManager:
         """The model manager, or a clear error when the caller gave none."""
@@ -110,59 +92,62 @@ def _backend_facts(models: ModelManager, name: str) -> dict[str, Any]:
 
 
 class BackendDetector:
-    """A detection backend of the model manager as an :class:`ObjectDetector` (low score floor, as mAP wants)."""
+    """A detection backend of the model manager as a :class:`~visorch.tools.models.protocols.Detector`."""
 
-    def __init__(self, models: ModelManager, backend: str | None = None, min_score: float = 0.001) -> None:
+    def __init__(self, models: ModelManager, backend: str | None = None, min_score: float | None = None) -> None:
         self.models = models
         self.backend_name = models.backend_for(DETECTION, backend).name
         self.min_score = min_score
+        """A score floor over the caller's (to reproduce figures measured at a higher floor); None: the caller's."""
+        with models.use(self.backend_name) as model:  # loads the model: the task is about to use it
+            self.class_names: Sequence[str] | None = model.class_names
 
-    def detect(self, image: ImageRef, categories: Sequence[str]) -> sv.Detections:
-        """All classes of a closed-vocabulary model; the data set's categories for an open-vocabulary one."""
+    def detect(
+        self, images: Sequence[Image.Image], queries: Sequence[str] | None, min_score: float
+    ) -> list[sv.Detections]:
+        """The backend's detections, one per image."""
+        floor = min_score if self.min_score is None else max(min_score, self.min_score)
         with self.models.use(self.backend_name) as model:
-            queries = None if model.class_names is not None else list(categories)
-            return model.detect([image.pil()], queries, self.min_score)[0]
+            return list(model.detect(images, queries, floor))
 
     def describe(self) -> dict[str, Any]:
         """Backend facts for the summary."""
         return {**_backend_facts(self.models, self.backend_name), "min_score": self.min_score}
 
 
-class BackendLineReader:
-    """An OCR backend of the model manager as a :class:`LineReader`."""
+class BackendTextReader:
+    """An OCR backend of the model manager as a :class:`~visorch.tools.models.protocols.TextReader`."""
 
     def __init__(self, models: ModelManager, backend: str | None = None) -> None:
         self.models = models
         self.backend_name = models.backend_for(OCR, backend).name
 
-    def read(self, image: ImageRef) -> list[TextLine]:
+    def read(self, image: Image.Image) -> list[TextLine]:
         """Lines in the backend's reading order."""
         with self.models.use(self.backend_name) as model:
-            return list(model.read(image.pil()))
+            return list(model.read(image))
 
     def describe(self) -> dict[str, Any]:
         """Backend facts for the summary."""
         return _backend_facts(self.models, self.backend_name)
 
 
-class BackendTranscriber:
-    """A speech recognition backend of the model manager as a :class:`Transcriber`."""
+class BackendSpeechRecognizer:
+    """A speech backend of the model manager as a :class:`~visorch.tools.models.protocols.SpeechRecognizer`."""
 
-    def __init__(self, models: ModelManager, backend: str | None = None, language: str | None = "en") -> None:
+    def __init__(self, models: ModelManager, backend: str | None = None) -> None:
         self.models = models
         self.backend_name = models.backend_for(ASR, backend).name
-        self.language = language
 
-    def transcribe(self, audio: AudioRef) -> str:
-        """The text of the clip, decoded to 16 kHz mono."""
-        samples = audio.samples()
+    def transcribe(self, samples: np.ndarray, language: str | None) -> tuple[str, str | None, list[Word]]:
+        """(text, detected language, words) for 16 kHz mono samples."""
         with self.models.use(self.backend_name) as model:
-            text, _language, _words = model.transcribe(samples, self.language)
-        return str(text)
+            text, detected, words = model.transcribe(samples, language)
+        return str(text), detected, list(words)
 
     def describe(self) -> dict[str, Any]:
         """Backend facts for the summary."""
-        return {**_backend_facts(self.models, self.backend_name), "language": self.language}
+        return _backend_facts(self.models, self.backend_name)
 
 
 def describe_predictor(predictor: object) -> dict[str, Any]:

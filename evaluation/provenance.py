@@ -10,7 +10,7 @@ from importlib import metadata
 from typing import Any
 
 from pydantic import BaseModel
-from visorch.evaluation.paths import REPO_ROOT
+from visorch.evaluation.paths import SOURCE_ROOT
 
 PACKAGES = (
     "visorch", "numpy", "pillow", "pydantic", "supervision", "pycocotools", "jiwer", "matplotlib", "rich",
@@ -48,7 +48,7 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
 def _git(*arguments: str) -> str | None:
     try:
         completed = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), *arguments], capture_output=True, text=True, timeout=10, check=True
+            ["git", "-C", str(SOURCE_ROOT), *arguments], capture_output=True, text=True, timeout=10, check=True
         )
     except (OSError, subprocess.SubprocessError):
         return None

@@ -1,7 +1,8 @@
 """The question set: questions with answers derived from annotations, and its loader.
 
 Each JSON line holds a :class:`Question`; image and audio paths are relative to the shared data
-root (``$VISORCH_DATA_ROOT``, default ``../shared/data`` next to the repository).
+root (the settings' ``data_root``, ``$VISORCH_DATA_ROOT``; unset: ``../shared/data`` beside a source
+checkout).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class Question(BaseModel):
     answer: str
     answer_type: AnswerType
     sources: list[str]
-    """Where the answer comes from, e.g. 'coco128:annotation:1774' or 'receipts:key/000.json:total'."""
+    """Where the answer comes from, e.g. 'coco-val:annotation:1774' or 'receipts:key/000.json#total'."""
     image_path: Path | None = Field(default=None, exclude=True)
     """The image resolved against the data root (set by :func:`load_questions`)."""
     audio_path: Path | None = Field(default=None, exclude=True)
@@ -37,7 +38,7 @@ class Question(BaseModel):
 def load_questions(path: Path | None = None, data_root: Path | None = None) -> list[Question]:
     """Questions from ``path`` (default: the bundled set) with paths resolved against ``data_root``."""
     path = Path(path) if path is not None else QUESTIONS_PATH
-    root = Path(data_root) if data_root is not None else default_data_root()
+    root = default_data_root(data_root)
     if not path.is_file():
         raise DatasetLayoutError(
             f"no question file at {path}; regenerate the bundled one with "

@@ -21,7 +21,7 @@ from visorch.evaluation.plots import latency_histogram
 from visorch.evaluation.predictors import EvaluationRuntime, describe_predictor
 from visorch.evaluation.provenance import collect_provenance, redact_secrets
 from visorch.evaluation.results import MANIFEST_FILE, RESULTS_FILE, ResultsLog, RunManifest
-from visorch.evaluation.summary import ItemError, Summary, Timings, write_reports
+from visorch.evaluation.summary import ItemError, RunClock, Summary, write_reports
 from visorch.evaluation.task import ErrorInfo, EvalItem, ItemContext, ItemResult, ItemScore, Task
 from visorch.evaluation.tasks import create_task
 from visorch.tools.images import ImageStore
@@ -162,8 +162,8 @@ def _percentile(values: Sequence[float], share: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def _timings(started_at: datetime, wall: float, predicted_now: int, latencies: Sequence[float]) -> Timings:
-    return Timings(
+def _run_clock(started_at: datetime, wall: float, predicted_now: int, latencies: Sequence[float]) -> RunClock:
+    return RunClock(
         started_at=started_at.isoformat(timespec="seconds"),
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         wall_s=round(wall, 3),
@@ -223,13 +223,14 @@ def run_evaluation(
     if limit is not None and limit < 0:
         raise EvaluationError(f"limit must be 0 or more, not {limit}")
     task: Task[Any, Any] = create_task(task_name)
-    data = Path(data_path).expanduser() if data_path is not None else task.default_data()
-    items: list[EvalItem] = task.load_items(data, seed)
+    runtime = runtime or EvaluationRuntime()
+    data_root = runtime.shared_data_root()
+    data = Path(data_path).expanduser() if data_path is not None else task.default_data(data_root)
+    items: list[EvalItem] = task.load_items(data, seed, data_root)
     duplicates = [key for key, count in Counter(item.id for item in items).items() if count > 1]
     if duplicates:
         raise EvaluationError(f"item ids must be unique; repeated: {', '.join(duplicates[:5])}")
     items = items[:limit] if limit is not None else items
-    runtime = runtime or EvaluationRuntime()
     if predictor is None:
         predictor = task.build_predictor(runtime, backend)
     out_dir = Path(out_dir)
@@ -273,6 +274,7 @@ def run_evaluation(
         errors=len(failed),
         error_types=dict(Counter(result.error.type for result in failed if result.error is not None)),
         resumed=len(kept),
+        split=aggregate.split,
         metrics=aggregate.metrics,
         per_type=aggregate.per_type,
         breakdown=aggregate.breakdown,
@@ -296,7 +298,7 @@ def run_evaluation(
             retry_errors=retry_errors,
         ),
         provenance=collect_provenance(),
-        timings=_timings(started_at, wall, len(new), latencies),
+        run_clock=_run_clock(started_at, wall, len(new), latencies),
         plots=[plot.relative_to(out_dir).as_posix() for plot in plots],
     )
     write_reports(summary, out_dir)

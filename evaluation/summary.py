@@ -14,8 +14,11 @@ SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
 
 
-class Timings(BaseModel):
-    """Wall-clock facts of the run; latency statistics are over every finished item."""
+class RunClock(BaseModel):
+    """Wall-clock facts of the whole run (not of one question: that is the agent's ``Timings``).
+
+    Latency statistics are over every finished item.
+    """
 
     started_at: str
     finished_at: str
@@ -47,6 +50,8 @@ class Summary(BaseModel):
     error_types: dict[str, int]
     resumed: int
     """Items whose results were read back from an earlier run."""
+    split: str | None = None
+    """The data split the figures were measured on, where it matters (COCO val2017 vs train2017)."""
     metrics: dict[str, MetricValue]
     per_type: dict[str, dict[str, MetricValue]]
     breakdown: str = "type"
@@ -62,7 +67,7 @@ class Summary(BaseModel):
     command: str
     """A command line that reruns this evaluation."""
     provenance: Provenance
-    timings: Timings
+    run_clock: RunClock
     plots: list[str]
 
 
@@ -84,11 +89,11 @@ def _table(rows: dict[str, dict[str, MetricValue]], label: str) -> list[str]:
 
 def render_markdown(summary: Summary) -> str:
     """summary.md: metrics, per-type table, errors, plots and what a rerun needs."""
-    timings = summary.timings
+    timings = summary.run_clock
     lines = [
-        f"# Evaluation: {summary.task}",
+        f"# Evaluation: {summary.task}" + (f" on {summary.split}" if summary.split else ""),
         "",
-        f"- data: `{summary.data_path}`",
+        f"- data: `{summary.data_path}`" + (f" (split: {summary.split})" if summary.split else ""),
         f"- items: {summary.items} (finished {summary.finished}, errors {summary.errors}, resumed {summary.resumed})",
         f"- seed {summary.seed}, limit {summary.limit}, workers {summary.workers}",
         f"- started {timings.started_at}, finished {timings.finished_at}, wall {timings.wall_s:.1f} s, "

@@ -83,6 +83,8 @@ class Aggregate(BaseModel):
     """What the keys of ``per_type`` are (question type, category, corpus, setting)."""
     details: dict[str, Any] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
+    split: str | None = None
+    """The data split the figures were measured on ('COCO val2017 (coco-val)'), where it matters."""
 
 
 @dataclass(frozen=True)
@@ -109,12 +111,16 @@ class Task(Protocol[ItemT, PredictorT]):
     name: str
     summary: str
 
-    def default_data(self) -> Path:
-        """The data path used when none is given (under the shared data root)."""
+    def default_data(self, data_root: Path) -> Path:
+        """The data path used when none is given, under the shared ``data_root``."""
         ...
 
-    def load_items(self, data_path: Path, seed: int) -> list[ItemT]:
-        """Every item of the data set at ``data_path``, in a fixed order (ids unique)."""
+    def load_items(self, data_path: Path, seed: int, data_root: Path) -> list[ItemT]:
+        """Every item of the data set at ``data_path``, in a fixed order (ids unique).
+
+        ``data_root`` is the shared data root, for data files whose paths are relative to it
+        (the question set).
+        """
         ...
 
     def build_predictor(self, runtime: EvaluationRuntime, backend: str | None) -> PredictorT:

@@ -1,20 +1,37 @@
 """visorch's one settings object: environment variables (``VISORCH_*``) and a TOML file.
 
-Precedence: explicit arguments > environment variables > the config file
+One precedence for every section: explicit arguments > environment variables > the config file
 (``$VISORCH_CONFIG`` or ``~/.config/visorch/config.toml``) > defaults. Nested fields use ``__``
-in environment variables, e.g. ``VISORCH_MODELS__DEVICE=cpu`` or ``VISORCH_AGENT__MAX_ROUNDS=2``.
+in environment variables, e.g. ``VISORCH_MODELS__DEVICE=cpu``, ``VISORCH_AGENT__MAX_ROUNDS=2`` or
+``VISORCH_LLM__MODEL=...``; the LLM section also reads the shorter ``VISORCH_LLM_MODEL``. A key the
+file has but no section knows is an error that names the closest valid key.
 """
 
 from __future__ import annotations
 
+import contextvars
+import difflib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from platformdirs import user_cache_dir, user_config_dir
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from visorch.llm.settings import LLMSettings
+from visorch.roles.rules import DEFAULT_MIN_SCORE
+from visorch.tools.errors import ConfigError
 from visorch.tools.images import DEFAULT_MAX_IMAGE_PIXELS
+
+_explicit_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar("visorch_config_file", default=None)
 
 
 def default_home() -> Path:
@@ -24,7 +41,15 @@ def default_home() -> Path:
 
 def config_file() -> Path:
     """The TOML config file visorch reads, if it exists."""
+    explicit = _explicit_file.get()
+    if explicit is not None:
+        return explicit
     return Path(os.environ.get("VISORCH_CONFIG") or Path(user_config_dir("visorch")) / "config.toml")
+
+
+def resolve_weights_root(weights_dir: Path | None, home: Path) -> Path:
+    """The one rule for the weights folder: ``weights_dir`` if set, else ``<home>/weights``."""
+    return weights_dir or home / "weights"
 
 
 class ModelSettings(BaseModel):
@@ -51,27 +76,94 @@ class ExecutorSettings(BaseModel):
     step_timeout_s: float = 300.0
 
 
+class AgentSettings(BaseModel):
+    """The agent loop: its bounds, plan approval, rule answers, the plan cache and checkpoints."""
+
+    max_rounds: int = Field(default=3, ge=1)
+    max_plan_attempts: int = Field(default=3, ge=1)
+    max_steps: int = Field(default=10, ge=1)
+    time_budget_s: float = Field(default=600.0, gt=0)
+    examples: int = Field(default=3, ge=0)
+    approve_plans: bool = False
+    """Pause before each execution for a person to approve or edit the program (LangGraph interrupt)."""
+    checkpoint_path: Path | None = None
+    """SQLite file for LangGraph checkpoints (default: <home>/agent-checkpoints.sqlite)."""
+    rule_answers: bool = True
+    """Verdict and answer by rule, without the decision-maker and refiner LLM calls, when a program's result
+    has the question's own form (a count, yes, text read) and its evidence is confident."""
+    rule_min_score: float = Field(default=DEFAULT_MIN_SCORE, ge=0, le=1)
+    """For rule answers: every box counted (or one box, for a 'yes') must score at least this."""
+    plan_cache: bool = True
+    """Reuse programs that answered, as question templates, instead of calling the planner."""
+    plan_cache_path: Path | None = None
+    """The plan cache's JSON file (default: <home>/plan-cache.json)."""
+
+
+def _unknown_keys(values: dict[str, Any], model: type[BaseModel], where: str = "") -> list[str]:
+    """'key (did you mean ...?)' for each key of ``values`` that ``model`` (or a nested section) lacks."""
+    problems = []
+    for key, value in values.items():
+        field = model.model_fields.get(key)
+        if field is None:
+            close = difflib.get_close_matches(key, list(model.model_fields), n=1, cutoff=0.5)
+            hint = f" (did you mean {where}{close[0]}?)" if close else ""
+            problems.append(f"{where}{key}{hint}")
+            continue
+        section = field.annotation
+        if isinstance(value, dict) and isinstance(section, type) and issubclass(section, BaseModel):
+            problems += _unknown_keys(value, section, f"{where}{key}.")
+    return problems
+
+
+class _CheckedTomlSource(TomlConfigSettingsSource):
+    """The config file, refused when it has a key no section knows (a typo must not be ignored)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        import tomllib
+
+        try:
+            super().__init__(settings_cls, toml_file=path)
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
+        problems = _unknown_keys(self.toml_data, settings_cls)
+        if problems:
+            raise ConfigError(f"config file {path} has unknown key(s): {', '.join(problems)}; fix or remove them")
+
+
+class _ShortLLMEnvSource(EnvSettingsSource):
+    """``VISORCH_LLM_MODEL`` and the other ``VISORCH_LLM_*`` variables, as the ``llm`` section."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(LLMSettings, env_prefix="VISORCH_LLM_", case_sensitive=False)
+
+    def __call__(self) -> dict[str, Any]:
+        found = super().__call__()
+        return {"llm": found} if found else {}
+
+
 class VisorchSettings(BaseSettings):
     """Everything configurable in visorch, in one place."""
 
-    model_config = SettingsConfigDict(env_prefix="VISORCH_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="VISORCH_", env_nested_delimiter="__", extra="forbid")
 
     home: Path = Field(default_factory=default_home)
     """Root for weights, derived images and the result cache (``VISORCH_HOME``)."""
     weights_dir: Path | None = None
     """Where weights live when not under ``home`` (``VISORCH_WEIGHTS_DIR``), e.g. a shared disk."""
+    data_root: Path | None = None
+    """The shared evaluation data (``VISORCH_DATA_ROOT``); unset: ``../shared/data`` beside a source checkout."""
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     models: ModelSettings = Field(default_factory=ModelSettings)
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
-    agent: dict[str, Any] = Field(default_factory=dict)
-    """The config file's [agent] section (fields of visorch.agent.AgentConfig)."""
-    llm: dict[str, Any] = Field(default_factory=dict)
-    """The config file's [llm] section (fields of visorch.llm.LLMSettings, which also reads VISORCH_LLM_*)."""
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+    """The [agent] section (``VISORCH_AGENT__MAX_ROUNDS=2``)."""
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    """The [llm] section: the planner's backend (``VISORCH_LLM_MODEL`` or ``VISORCH_LLM__MODEL``)."""
 
     @property
     def weights_root(self) -> Path:
-        """Where model weights live."""
-        return self.weights_dir or self.home / "weights"
+        """Where model weights live (:func:`resolve_weights_root`)."""
+        return resolve_weights_root(self.weights_dir, self.home)
 
     @property
     def images_dir(self) -> Path:
@@ -84,19 +176,12 @@ class VisorchSettings(BaseSettings):
         return self.home / "results.sqlite"
 
     @classmethod
-    def from_file(cls, path: Path) -> VisorchSettings:
-        """Settings from an explicit TOML file (its values win over environment variables)."""
-        import tomllib
-
-        from visorch.tools.errors import ConfigError
-
-        try:
-            values = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError as error:
-            raise ConfigError(f"config file not found: {path}") from error
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
-        return cls(**values)
+    def from_file(cls, path: Path, **arguments: Any) -> VisorchSettings:
+        """Settings with ``path`` as the config file (instead of ``$VISORCH_CONFIG``), same precedence."""
+        if not Path(path).is_file():
+            raise ConfigError(f"config file not found: {path}")
+        with _reading(Path(path)):
+            return cls(**arguments)
 
     @classmethod
     def settings_customise_sources(
@@ -107,8 +192,17 @@ class VisorchSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, _ShortLLMEnvSource(settings_cls)]
         path = config_file()
         if path.is_file():
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            sources.append(_CheckedTomlSource(settings_cls, path))
         return tuple(sources)
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    token = _explicit_file.set(path)
+    try:
+        yield
+    finally:
+        _explicit_file.reset(token)

@@ -13,12 +13,15 @@ from typing import Any
 
 from visorch.evaluation.answers import normalise_text
 from visorch.evaluation.metrics import character_edits, pooled_rate, word_edits
-from visorch.evaluation.paths import default_data_root
 from visorch.evaluation.plots import bar_chart
-from visorch.evaluation.predictors import BackendTranscriber, EvaluationRuntime, Transcriber
+from visorch.evaluation.predictors import BackendSpeechRecognizer, EvaluationRuntime
 from visorch.evaluation.speech import load_speech
 from visorch.evaluation.task import Aggregate, EvalItem, ItemContext, ItemResult, ItemScore, Prediction
 from visorch.tools.audio import load_audio
+from visorch.tools.models.protocols import SpeechRecognizer
+
+LANGUAGE = "en"
+"""Both corpora are English read speech: no language detection."""
 
 
 class ClipItem(EvalItem):
@@ -39,24 +42,25 @@ class AsrTask:
     name = "asr"
     summary = "speech recognition WER on read speech"
 
-    def default_data(self) -> Path:
+    def default_data(self, data_root: Path) -> Path:
         """Every corpus under speech/ in the shared data."""
-        return default_data_root() / "speech"
+        return data_root / "speech"
 
-    def load_items(self, data_path: Path, seed: int) -> list[ClipItem]:
+    def load_items(self, data_path: Path, seed: int, data_root: Path) -> list[ClipItem]:
         """Every transcribed clip, by corpus then file order."""
         return [
             ClipItem(id=clip.utterance_id, type=clip.corpus, audio_path=clip.audio_path, reference=clip.text)
             for clip in load_speech(data_path)
         ]
 
-    def build_predictor(self, runtime: EvaluationRuntime, backend: str | None) -> Transcriber:
+    def build_predictor(self, runtime: EvaluationRuntime, backend: str | None) -> SpeechRecognizer:
         """The named (or best installed) speech recognition backend."""
-        return BackendTranscriber(runtime.require_models(self.name), backend)
+        return BackendSpeechRecognizer(runtime.require_models(self.name), backend)
 
-    def predict(self, item: ClipItem, predictor: Transcriber, context: ItemContext) -> Prediction:
-        """The transcript (the clip is decoded first, so unreadable audio fails here)."""
-        return Prediction(value={"text": predictor.transcribe(load_audio(item.audio_path))})
+    def predict(self, item: ClipItem, predictor: SpeechRecognizer, context: ItemContext) -> Prediction:
+        """The transcript (the clip is decoded to 16 kHz mono first, so unreadable audio fails here)."""
+        text, _language, _words = predictor.transcribe(load_audio(item.audio_path).samples(), LANGUAGE)
+        return Prediction(value={"text": text})
 
     def score(self, item: ClipItem, prediction: dict[str, Any] | None) -> ItemScore:
         """Word and character edit counts and this clip's WER."""

@@ -1,5 +1,11 @@
 """``detect``: COCO box mAP of a detector on a COCO-format data set, scored by pycocotools' COCOeval.
 
+The detector is any :class:`~visorch.tools.models.protocols.Detector` (the model protocol the
+LOC tool uses); closed-vocabulary detectors are asked for all their classes, open-vocabulary ones
+for the data set's category names, with a score floor of ``MIN_SCORE`` as mAP wants. The default
+data is coco-val (COCO val2017), which the offline detectors were not trained on; the summary names
+the split, and coco128 (train2017) figures are labelled optimistic.
+
 Detector labels map to the data set's categories by name, with the synonyms and plurals of
 :func:`tools.vocabulary.resolve_class` ('motorbike' -> 'motorcycle'); boxes whose label names
 no category are dropped and counted. An image that fails contributes no boxes (its objects are
@@ -18,11 +24,12 @@ from typing import Any
 import numpy as np
 from pycocotools.cocoeval import COCOeval
 from visorch.evaluation.coco import CocoDataset, open_coco
-from visorch.evaluation.paths import default_data_root
+from visorch.evaluation.paths import COCO_VAL
 from visorch.evaluation.plots import bar_chart
-from visorch.evaluation.predictors import BackendDetector, EvaluationRuntime, ObjectDetector
+from visorch.evaluation.predictors import BackendDetector, EvaluationRuntime
 from visorch.evaluation.task import Aggregate, EvalItem, ItemContext, ItemResult, ItemScore, Prediction
 from visorch.tools.detections import CLASS_NAME
+from visorch.tools.models.protocols import Detector
 from visorch.tools.vocabulary import resolve_class
 
 STAT_NAMES = (
@@ -30,6 +37,8 @@ STAT_NAMES = (
     "ar_1", "ar_10", "ar_100", "ar_small", "ar_medium", "ar_large",
 )  # fmt: skip
 """The order of COCOeval.stats."""
+MIN_SCORE = 0.001
+"""Keep low-confidence boxes: COCO mAP integrates over the whole precision-recall curve."""
 
 
 class DetectItem(EvalItem):
@@ -57,11 +66,11 @@ class DetectTask:
             raise RuntimeError("load_items must run before predictions are made or scored")
         return self._dataset
 
-    def default_data(self) -> Path:
-        """coco128 in the shared data."""
-        return default_data_root() / "coco128"
+    def default_data(self, data_root: Path) -> Path:
+        """coco-val (COCO val2017, which the offline detectors never saw) in the shared data."""
+        return data_root / COCO_VAL
 
-    def load_items(self, data_path: Path, seed: int) -> list[DetectItem]:
+    def load_items(self, data_path: Path, seed: int, data_root: Path) -> list[DetectItem]:
         """Every image of the annotation file, by image id."""
         self._dataset = open_coco(data_path)
         coco = self._dataset.coco
@@ -77,15 +86,16 @@ class DetectTask:
             for image_id in sorted(coco.getImgIds())
         ]
 
-    def build_predictor(self, runtime: EvaluationRuntime, backend: str | None) -> ObjectDetector:
+    def build_predictor(self, runtime: EvaluationRuntime, backend: str | None) -> Detector:
         """The named (or best installed) detection backend."""
         return BackendDetector(runtime.require_models(self.name), backend)
 
-    def predict(self, item: DetectItem, predictor: ObjectDetector, context: ItemContext) -> Prediction:
+    def predict(self, item: DetectItem, predictor: Detector, context: ItemContext) -> Prediction:
         """Boxes as COCO results (xywh), with the detector's label and the category it maps to."""
         image = context.images.load(item.image_path)
         names = list(self.dataset.category_names.values())
-        detections = predictor.detect(image, names)
+        queries = None if predictor.class_names is not None else names
+        detections = predictor.detect([image.pil()], queries, MIN_SCORE)[0]
         ids_by_name = {name: category_id for category_id, name in self.dataset.category_names.items()}
         labels = detections.data.get(CLASS_NAME, np.asarray(["object"] * len(detections)))
         scores = detections.confidence if detections.confidence is not None else np.ones(len(detections))
@@ -161,6 +171,7 @@ class DetectTask:
             breakdown="category",
             details={"COCOeval (bbox)": table, "boxes scored": mapped},
             notes=notes,
+            split=self.dataset.split_label(),
         )
 
     def plots(self, pairs: Sequence[tuple[DetectItem, ItemResult]], aggregate: Aggregate, out_dir: Path) -> list[Path]:

@@ -11,12 +11,16 @@ Texts are compared case-insensitively with runs of whitespace collapsed.
   line boxes, so line CER mixes both).
 - Page CER/WER compare all lines of a receipt joined by spaces in reading order, which does not
   depend on how either side splits lines.
-- Key fields (SROIE's four): ``total`` is found when the OCR text mentions that number
-  ("9.00" == "RM9.00"); ``date``, ``company`` and ``address`` are found when they occur in the OCR
-  text (lines joined in reading order) as whole words after normalisation (case, and punctuation
-  as word breaks, so "25/12/2018" == "25-12-2018"). Receipts without the field in their key file
-  are skipped for it. Exact occurrence is strict for the long fields: one misread character, or
-  an address split across lines in another order, means not found.
+- Key fields in the text (SROIE's four), reported as ``FIELD_in_text_rate``: the share of receipts
+  whose OCR text contains the field's value anywhere. ``total`` counts when the text mentions that
+  number anywhere ("9.00" == "RM9.00"), even as a subtotal or a line price, so it measures whether
+  OCR read the number, not whether the total can be extracted; ``date``, ``company`` and
+  ``address`` count when they occur in the OCR text (lines joined in reading order) as whole words
+  after normalisation (case, and punctuation as word breaks, so "25/12/2018" == "25-12-2018").
+  Receipts without the field in their key file are skipped for it. Exact occurrence is strict for
+  the long fields: one misread character, or an address split across lines in another order, means
+  not found. Extraction accuracy (does the agent answer "what is the total?" right) is what ``qa``'s
+  ``receipt_total``, ``receipt_date`` and ``receipt_company`` questions measure.
 
 A receipt that fails is scored as an empty reading: all of its lines deleted, no field found. A
 receipt whose box or key file is missing or malformed is a bad item: recorded as an error and left
@@ -34,11 +38,11 @@ import supervision as sv
 from visorch.evaluation.answers import contains_number, contains_phrase
 from visorch.evaluation.errors import DatasetLayoutError
 from visorch.evaluation.metrics import character_edits, pooled_rate, word_edits
-from visorch.evaluation.paths import default_data_root
 from visorch.evaluation.plots import bar_chart
-from visorch.evaluation.predictors import BackendLineReader, EvaluationRuntime, LineReader
+from visorch.evaluation.predictors import BackendTextReader, EvaluationRuntime
 from visorch.evaluation.sroie import ReceiptLine, load_receipts
 from visorch.evaluation.task import Aggregate, EvalItem, ItemContext, ItemResult, ItemScore, Prediction
+from visorch.tools.models.protocols import TextReader
 
 MATCH_IOU = 0.5
 KEY_FIELDS = ("total", "date", "company", "address")
@@ -88,13 +92,13 @@ class OcrTask:
     """SROIE receipts: line CER/WER, page CER/WER and key fields found in the OCR text."""
 
     name = "ocr"
-    summary = "OCR line CER/WER and key-field accuracy on SROIE receipts"
+    summary = "OCR line CER/WER and key fields found in the text of SROIE receipts"
 
-    def default_data(self) -> Path:
+    def default_data(self, data_root: Path) -> Path:
         """The receipts in the shared data."""
-        return default_data_root() / "receipts"
+        return data_root / "receipts"
 
-    def load_items(self, data_path: Path, seed: int) -> list[ReceiptItem]:
+    def load_items(self, data_path: Path, seed: int, data_root: Path) -> list[ReceiptItem]:
         """Every receipt, by id."""
         return [
             ReceiptItem(
@@ -108,15 +112,15 @@ class OcrTask:
             for receipt in load_receipts(data_path)
         ]
 
-    def build_predictor(self, runtime: EvaluationRuntime, backend: str | None) -> LineReader:
+    def build_predictor(self, runtime: EvaluationRuntime, backend: str | None) -> TextReader:
         """The named (or best installed) OCR backend."""
-        return BackendLineReader(runtime.require_models(self.name), backend)
+        return BackendTextReader(runtime.require_models(self.name), backend)
 
-    def predict(self, item: ReceiptItem, predictor: LineReader, context: ItemContext) -> Prediction:
+    def predict(self, item: ReceiptItem, predictor: TextReader, context: ItemContext) -> Prediction:
         """The lines the reader finds."""
         if item.problem is not None:
             raise DatasetLayoutError(item.problem)
-        lines = predictor.read(context.images.load(item.image_path))
+        lines = predictor.read(context.images.load(item.image_path).pil())
         return Prediction(
             value={
                 "lines": [{"text": line.text, "box": list(line.box), "confidence": line.confidence} for line in lines]
@@ -148,11 +152,11 @@ class OcrTask:
             value = item.fields.get(field, "").strip()
             if value:
                 found = contains_number(text, value) if field == "total" else contains_phrase(text, value)
-                scores[f"{field}_found"] = float(found)
+                scores[f"{field}_in_text"] = float(found)
         return ItemScore(scores=scores)
 
     def aggregate(self, pairs: Sequence[tuple[ReceiptItem, ItemResult]]) -> Aggregate:
-        """Pooled error rates, line recall and key-field accuracy."""
+        """Pooled error rates, line recall and the share of receipts whose text holds each key field."""
         results = [result for _, result in pairs]
         metrics: dict[str, float | int | str | None] = {}
         rates = {
@@ -169,20 +173,29 @@ class OcrTask:
         metrics["line_recall"] = round(matched / reference_lines, 4) if reference_lines else None
         per_type: dict[str, dict[str, float | int | str | None]] = {}
         for field in KEY_FIELDS:
-            found = [result.scores[f"{field}_found"] for result in results if f"{field}_found" in result.scores]
-            accuracy = round(sum(found) / len(found), 4) if found else None
-            metrics[f"{field}_accuracy"] = accuracy
-            per_type[f"{field}_found"] = {"accuracy": accuracy, "items": len(found)}
+            found = [result.scores[f"{field}_in_text"] for result in results if f"{field}_in_text" in result.scores]
+            rate = round(sum(found) / len(found), 4) if found else None
+            metrics[f"{field}_in_text_rate"] = rate
+            per_type[field] = {"in_text_rate": rate, "items": len(found)}
         metrics["receipts"] = len(results)
         metrics["errors"] = sum(1 for result in results if result.status == "error")
-        return Aggregate(metrics=metrics, per_type=per_type, breakdown="key field")
+        return Aggregate(
+            metrics=metrics,
+            per_type=per_type,
+            breakdown="key field in the OCR text",
+            notes=[
+                "FIELD_in_text_rate: the value occurs anywhere in the OCR text (the total as any mention of that "
+                "number); for extraction accuracy run 'visorch eval qa' (receipt_total, receipt_date, "
+                "receipt_company questions)"
+            ],
+        )
 
     def plots(self, pairs: Sequence[tuple[ReceiptItem, ItemResult]], aggregate: Aggregate, out_dir: Path) -> list[Path]:
         """Key-field accuracy and error rates."""
         values = {
             name: float(value)
             for name, value in aggregate.metrics.items()
-            if name.endswith(("_accuracy", "_cer", "_wer", "_recall")) and isinstance(value, float | int)
+            if name.endswith(("_rate", "_cer", "_wer", "_recall")) and isinstance(value, float | int)
         }
         if not values:
             return []

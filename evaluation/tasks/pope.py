@@ -4,7 +4,9 @@ Questions come from :mod:`visorch.evaluation.pope_sampling` (random, popular and
 adversarial negatives, 50 % yes). Answers are read as yes/no by
 :func:`visorch.evaluation.answers.parse_yes_no`; per setting the harness reports accuracy,
 precision, recall, F1 and the yes ratio with yes as the positive class. Unanswered items (errors,
-answers that are neither yes nor no) are wrong in accuracy and left out of the other four.
+answers that are neither yes nor no, failures and hedges) are wrong in accuracy and left out of the
+other four. The default data is coco-val (COCO val2017, unseen by the offline detectors); the
+summary names the split.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from visorch.evaluation.answers import parse_yes_no
-from visorch.evaluation.asking import ask
+from visorch.evaluation.asking import ask, mean_agent_timings
 from visorch.evaluation.coco import open_coco
 from visorch.evaluation.metrics import BinaryMetrics, binary_metrics
-from visorch.evaluation.paths import default_data_root
+from visorch.evaluation.paths import COCO_VAL
 from visorch.evaluation.plots import bar_chart, confusion_matrices
 from visorch.evaluation.pope_sampling import POPE_SETTINGS, build_pope_questions
 from visorch.evaluation.predictors import Answerer, EvaluationRuntime
@@ -47,13 +49,18 @@ class PopeTask:
     name = "pope"
     summary = "POPE object hallucination (random, popular, adversarial)"
 
-    def default_data(self) -> Path:
-        """coco128 in the shared data."""
-        return default_data_root() / "coco128"
+    def __init__(self) -> None:
+        self.split: str | None = None
+        """The split of the last :meth:`load_items`, for the summary."""
 
-    def load_items(self, data_path: Path, seed: int) -> list[PopeItem]:
+    def default_data(self, data_root: Path) -> Path:
+        """coco-val (COCO val2017, which the offline detectors never saw) in the shared data."""
+        return data_root / COCO_VAL
+
+    def load_items(self, data_path: Path, seed: int, data_root: Path) -> list[PopeItem]:
         """POPE questions for the COCO data set at ``data_path``, seeded."""
         dataset = open_coco(data_path)
+        self.split = dataset.split_label()
         by_file = {dataset.coco.imgs[image_id]["file_name"]: image_id for image_id in dataset.coco.imgs}
         objects = {
             dataset.coco.imgs[image_id]["file_name"]: names for image_id, names in dataset.objects_by_image().items()
@@ -111,10 +118,16 @@ class PopeTask:
             "unanswered": sum(m.unanswered for m in matrices.values()),
         }
         for setting, m in matrices.items():
-            metrics[f"{setting}_accuracy"] = round(m.accuracy, 4)
-            metrics[f"{setting}_f1"] = round(m.f1, 4)
-            metrics[f"{setting}_yes_ratio"] = round(m.yes_ratio, 4)
-        return Aggregate(metrics=metrics, per_type=per_type, breakdown="setting")
+            for name, value in (("accuracy", m.accuracy), ("f1", m.f1), ("yes_ratio", m.yes_ratio)):
+                metrics[f"{setting}_{name}"] = None if value is None else round(value, 4)
+        timings = mean_agent_timings([result.prediction for _, result in pairs])
+        return Aggregate(
+            metrics=metrics,
+            per_type=per_type,
+            breakdown="setting",
+            details={"agent timings per question (mean)": timings} if timings else {},
+            split=self.split,
+        )
 
     def plots(self, pairs: Sequence[tuple[PopeItem, ItemResult]], aggregate: Aggregate, out_dir: Path) -> list[Path]:
         """Confusion matrices and accuracy per setting."""
