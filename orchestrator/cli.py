@@ -407,7 +407,10 @@ def _open_evaluation_runtime(config_file: Path | None) -> Any:
         return Agent(config, runtime=runtime)
 
     return EvaluationRuntime(
-        models=runtime.context.models, make_answerer=make_answerer, config=settings.model_dump(mode="json")
+        models=runtime.context.models,
+        make_answerer=make_answerer,
+        config=settings.model_dump(mode="json"),
+        data_root=settings.data_root,
     )
 
 
