@@ -41,7 +41,16 @@ def rule_verdict(attempt: ProgramAttempt) -> Verdict | None:
 
 
 def parse_verdict(text: str) -> Verdict:
-    """A Verdict from the LLM's JSON (a clear CONTINUE is assumed when the JSON is unusable)."""
+    """A Verdict from the LLM's JSON; an unusable reply is ANSWER unless it plainly says CONTINUE alone.
+
+    Why ANSWER: the LLM judges only programs that ran (a failed one gets :func:`rule_verdict`'s
+    CONTINUE without asking), so there is a result to answer from. An unreadable judgement names
+    nothing missing, so another round would re-plan blind: a slow LLM round that the repeated-program
+    rule usually ends anyway. Answering hands the result to the refiner, which writes only what the
+    evidence supports ("I cannot tell ..." when it does not), and then to verification. A reply that
+    is not JSON but says CONTINUE and not ANSWER is taken at its word. Either way the verdict's reason
+    starts with "unparsed judgement", so traces show that the LLM's JSON was unusable.
+    """
     try:
         data = json.loads(text)
         return Verdict.model_validate({k: data.get(k, "") for k in ("verdict", "reason", "missing")})
