@@ -34,7 +34,8 @@ class Verdict(BaseModel):
     missing: str = Field(default="", max_length=400)
     """For CONTINUE: what is missing or doubtful, and what to try instead."""
     by_rule: bool = False
-    """True when the verdict followed from a rule (a failed program), not from the LLM."""
+    """True when the verdict followed from a rule (a failed program, or confident evidence of the question's
+    own form: then the answer followed by rule too), not from the LLM."""
 
 
 class GroundedBox(BoxRecord):
@@ -67,4 +68,14 @@ class AgentState(TypedDict, total=False):
     llm_seconds: Annotated[float, operator.add]
     llm_calls: Annotated[int, operator.add]
     model_seconds: Annotated[float, operator.add]
+    """Tool time: wall time with at least one step running."""
+    selection_seconds: Annotated[float, operator.add]
+    """Choosing the planner's worked examples."""
+    prompt_seconds: Annotated[float, operator.add]
+    """Building prompts and grammars, plan-cache lookups, waiting for the LLM: orchestration."""
+    prefill_seconds: Annotated[float, operator.add]
+    decode_seconds: Annotated[float, operator.add]
+    executor_seconds: Annotated[float, operator.add]
+    """The executor's own work around the tool steps: orchestration."""
+    plan_cache_hits: Annotated[int, operator.add]
     started_at: float

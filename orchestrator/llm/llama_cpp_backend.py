@@ -48,6 +48,28 @@ class _LoadedLlama:
     vocab: Any
 
 
+@dataclass(frozen=True)
+class _CallParts:
+    """Where one call's time went: prompt/grammar preparation, prompt evaluation, decoding (sampling included)."""
+
+    prepare_s: float
+    prefill_s: float
+    decode_s: float
+
+
+def _reset_perf(llama: Llama) -> None:
+    import llama_cpp
+
+    llama_cpp.llama_perf_context_reset(llama.ctx)
+
+
+def _prefill_seconds(llama: Llama) -> float:
+    """Time llama.cpp spent evaluating prompt batches since the last reset (its own perf counters)."""
+    import llama_cpp
+
+    return float(llama_cpp.llama_perf_context(llama.ctx).t_p_eval_ms) / 1000.0
+
+
 class _Deadline:
     """A llama.cpp stopping criterion that ends generation once the call's deadline has passed."""
 
@@ -122,10 +144,11 @@ class LlamaCppBackend(LLMBackend):
     def complete(self, request: LLMRequest) -> LLMResponse:
         """Generate one chat completion (greedy at temperature 0) under the backend's lock."""
         with self._lock:
+            loading = time.monotonic()
             loaded = self._load()
             started = time.monotonic()
             grammar = self._grammar_for(loaded, request)
-            result, reused = self._generate(loaded, request, grammar, started)
+            result, reused, parts = self._generate(loaded, request, grammar, started)
         choice = result["choices"][0]
         usage = result["usage"]
         return LLMResponse(
@@ -138,6 +161,10 @@ class LlamaCppBackend(LLMBackend):
             model=self.model,
             finish_reason=choice["finish_reason"] or "stop",
             constraint_enforced=grammar is not None,
+            load_seconds=started - loading,
+            prepare_seconds=parts.prepare_s,
+            prefill_seconds=parts.prefill_s,
+            decode_seconds=parts.decode_s,
         )
 
     def close(self) -> None:
@@ -150,8 +177,9 @@ class LlamaCppBackend(LLMBackend):
 
     def _generate(
         self, loaded: _LoadedLlama, request: LLMRequest, grammar: LlamaGrammar | None, started: float
-    ) -> tuple[dict[str, Any], int]:
-        """Run llama.cpp; returns its completion dict and how many prompt tokens it could reuse."""
+    ) -> tuple[dict[str, Any], int, _CallParts]:
+        """Run llama.cpp; returns its completion dict, how many prompt tokens it could reuse and where the
+        time went."""
         from llama_cpp import StoppingCriteriaList
 
         llama = loaded.llama
@@ -167,6 +195,8 @@ class LlamaCppBackend(LLMBackend):
         template_stop = [formatted.stop] if isinstance(formatted.stop, str) else list(formatted.stop or [])
         deadline = _Deadline(started + self.timeout_s)
         criteria = StoppingCriteriaList([deadline, *(formatted.stopping_criteria or [])])
+        generating = time.monotonic()
+        _reset_perf(llama)
         result = llama.create_completion(
             prompt=prompt,
             max_tokens=request.max_tokens,
@@ -183,7 +213,9 @@ class LlamaCppBackend(LLMBackend):
                 f"or lower max_tokens ({request.max_tokens})"
             )
         assert isinstance(result, dict)  # create_completion returns a dict unless stream=True
-        return dict(result), reused
+        generated = time.monotonic() - generating
+        prefill = min(generated, _prefill_seconds(llama))
+        return dict(result), reused, _CallParts(generating - started, prefill, generated - prefill)
 
     def _load(self) -> _LoadedLlama:
         if self._loaded is not None:

@@ -72,6 +72,14 @@ class LLMResponse(BaseModel):
     model: str
     finish_reason: str
     """'stop' (natural end or stop string), 'length' (max_tokens reached) or the server's own value."""
+    load_seconds: float = 0.0
+    """Time this call spent loading the model (a local backend's first call), outside ``seconds``."""
+    prepare_seconds: float = 0.0
+    """Of ``seconds``: rendering the chat template, tokenising, compiling the grammar (0 when unknown)."""
+    prefill_seconds: float = 0.0
+    """Of ``seconds``: evaluating the prompt tokens not reused from the cache (0 when unknown)."""
+    decode_seconds: float = 0.0
+    """Of ``seconds``: generating the completion, sampling under the constraint included (0 when unknown)."""
     constraint_enforced: bool
     """True when the request's grammar/schema/regex was applied while decoding; False when the request
     had none or the backend could not apply it (then the caller must validate the text itself)."""

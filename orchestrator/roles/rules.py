@@ -1,0 +1,98 @@
+"""Rule verdicts with rule answers: when the evidence needs no judgement, no LLM is asked.
+
+A program ran, its result has the question's own form and the evidence behind it is confident:
+then the verdict is ANSWER and the answer is the result itself, both recorded as by rule.
+
+- "How many ...?" with a count of at least 1, every box counted at least ``min_score``.
+- "Is there ...?" / "Are there ...?" with 'yes', from boxes of which one is at least ``min_score``.
+- "What does it say?" / "What is written ...?" with OCR text whose every line is at least
+  ``min_text_confidence``.
+
+Everything else goes to the LLM decision-maker, which can plan again: zero detections (a 'no' or
+a count of 0 rests on what a detector did not see), low scores, open questions, questions whose
+answer must be extracted from text (a total, a date), text read from speech, failed steps.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from visorch.grounding import question_form
+from visorch.programs.trace import StepStatus, Trace
+from visorch.state import Verdict
+from visorch.tools.detections import Detections
+from visorch.tools.text import OCRText, Transcript
+from visorch.tools.types import format_number
+
+DEFAULT_MIN_SCORE = 0.4
+"""Detector scores below this are doubtful (the decision-maker's prompt says the same)."""
+DEFAULT_MIN_TEXT_CONFIDENCE = 0.8
+
+_READ_QUESTION = re.compile(
+    r"^\s*(what does (it|the \w+( \w+)?) say|what is written|what (text|words?) (is|are)|read the)\b", re.I
+)
+
+
+@dataclass(frozen=True)
+class RuleAnswer:
+    """A verdict and an answer that followed from the evidence by rule."""
+
+    verdict: Verdict
+    answer: str
+
+
+def _detections_behind(trace: Trace) -> list[Detections] | None:
+    """The detections the result was computed from; None when text (OCR, speech) is among its sources."""
+    found = []
+    for target in [*trace.ancestors(trace.result_target), trace.result_target]:
+        output = trace.step(target).output
+        if isinstance(output, OCRText | Transcript):
+            return None
+        if isinstance(output, Detections):
+            found.append(output)
+    return found
+
+
+def _scores(detections: list[Detections]) -> list[float]:
+    return [score if score is not None else 0.0 for found in detections for score in found.scores]
+
+
+def rule_answer(
+    question: str,
+    trace: Trace,
+    min_score: float = DEFAULT_MIN_SCORE,
+    min_text_confidence: float = DEFAULT_MIN_TEXT_CONFIDENCE,
+) -> RuleAnswer | None:
+    """The verdict and answer by rule, or None when the evidence needs the LLM's judgement."""
+    if not trace.ok or any(record.status != StepStatus.OK for record in trace.steps):
+        return None
+    result = trace.result
+    form = question_form(question)
+    if form == "count" and isinstance(result, int | float) and not isinstance(result, bool) and result >= 1:
+        detections = _detections_behind(trace)
+        scores = _scores(detections or [])
+        if not scores or min(scores) < min_score:
+            return None
+        reason = f"counted {format_number(result)} boxes, each scored at least {min_score:g}"
+        return _ruled(reason, format_number(result))
+    if form == "yes_no" and _is_yes(result):
+        detections = _detections_behind(trace)
+        scores = _scores(detections or [])
+        if not scores or max(scores) < min_score:
+            return None
+        return _ruled(f"a box scored {max(scores):.2f} (at least {min_score:g})", "yes")
+    if _READ_QUESTION.match(question) and isinstance(result, OCRText) and result.lines:
+        if min(line.confidence for line in result.lines) < min_text_confidence:
+            return None
+        text = " ".join(line.text for line in result.lines)
+        return _ruled(f"every line read with confidence at least {min_text_confidence:g}", text)
+    return None
+
+
+def _is_yes(result: object) -> bool:
+    return result is True or (isinstance(result, str) and result.strip().lower() == "yes")
+
+
+def _ruled(reason: str, answer: str) -> RuleAnswer:
+    return RuleAnswer(Verdict(verdict="ANSWER", reason=f"by rule: {reason}", by_rule=True), answer)
