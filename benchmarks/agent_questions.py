@@ -100,7 +100,7 @@ def _ask(agent: Agent, question: Question | None, image: Path | None = None) -> 
     """One question through ``agent.stream``; a record of what happened."""
     planned, invalid, answer, error = [], 0, None, None
     text_question = question.question if question else BUS_QUESTION
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         events = agent.stream(
             image=image or (question.image_path if question else None),
@@ -139,7 +139,12 @@ def _ask(agent: Agent, question: Question | None, image: Path | None = None) -> 
         "stop_reason": answer.stop_reason if answer else None,
         "timings": answer.timings.model_dump() if answer else None,
         "wall_s": time.perf_counter() - started,
+        "cpu_s": time.process_time() - cpu,
     }
+
+
+def _seconds(record: dict[str, Any]) -> float:
+    return float(record["timings"]["total_s"] if record["timings"] else record["wall_s"])
 
 
 def _cold_ask(image: Path) -> dict[str, Any]:
@@ -174,6 +179,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "errors": sum(1 for r in records if r["error"]),
         "end_to_end_p50_s": _percentile([t["total_s"] for t in timed], 0.5),
         "end_to_end_p95_s": _percentile([t["total_s"] for t in timed], 0.95),
+        "cpu_p50_s": _percentile([r["cpu_s"] for r in records if "cpu_s" in r], 0.5),
         "planning_llm_p50_s": _percentile(llm_plans, 0.5),
         "planning_llm_p95_s": _percentile(llm_plans, 0.95),
         "programs_planned": len(plans),
@@ -197,12 +203,13 @@ def _print_figures(now: dict[str, Any], before: dict[str, Any] | None) -> None:
 
     b = before or {}
     print(f"\n  {'figure':34s} {'before' if before else '':>14s} {'now':>14s}   goal")
-    for key, goal in (("bus_loaded_s", "<= 6 s"), ("bus_cold_s", "<= 15 s")):
+    for key, goal in (("bus_loaded_s", "<= 6 s"), ("bus_after_mix_s", "<= 6 s"), ("bus_cold_s", "<= 15 s")):
         if key in now or key in b:
             row(key.replace("_", " "), now.get(key, "-"), b.get(key, "-"), goal)
     if "bus_answer" in now:
         row("bus answer", repr(now["bus_answer"]), repr(b.get("bus_answer", "-")), "4 (ultralytics' bus.jpg)")
     row("end-to-end p50 s", now["end_to_end_p50_s"], b.get("end_to_end_p50_s"))
+    row("CPU time p50 s (this process)", now.get("cpu_p50_s", "-"), b.get("cpu_p50_s", "-"))
     row("end-to-end p95 s", now["end_to_end_p95_s"], b.get("end_to_end_p95_s"))
     row("planning (LLM) p50 s", now["planning_llm_p50_s"], b.get("planning_llm_p50_s"), "<= 3 s")
     row("planning (LLM) p95 s", now["planning_llm_p95_s"], b.get("planning_llm_p95_s"))
@@ -252,22 +259,28 @@ def main() -> None:
         if arguments.cold:
             cold = _cold_ask(_fresh_bus_copy(Path(folder)))
             figures.update(bus_cold_s=cold["seconds"], bus_cold_answer=cold["answer"])
-            print(f"cold `visorch ask` (bus): {cold['seconds']:.1f} s, answer {cold['answer']!r}, rc {cold['returncode']}")
+            print(f"cold `visorch ask` (bus): {cold['seconds']:.1f} s, answer {cold['answer']!r}, "
+                  f"rc {cold['returncode']}")  # fmt: skip
         warm = time.perf_counter()
         agent.ask(image=questions[0].image_path, question="Is there a dog in the image?")
         print(f"warm-up (loads the LLM, embeddings and tools): {time.perf_counter() - warm:.1f} s")
         bus = _ask(agent, None, _fresh_bus_copy(Path(folder)))
-        figures.update(bus_loaded_s=bus["timings"]["total_s"] if bus["timings"] else bus["wall_s"], bus_answer=bus["answer"])
-        print(f"bus question on the loaded agent: {figures['bus_loaded_s']:.1f} s, answer {bus['answer']!r}")
+        figures.update(bus_loaded_s=_seconds(bus), bus_answer=bus["answer"], bus_loaded_cpu_s=bus["cpu_s"])
+        calls = bus["timings"]["llm_calls"] if bus["timings"] else "?"
+        print(f"bus question on the loaded agent: {figures['bus_loaded_s']:.1f} s ({bus['cpu_s']:.1f} s CPU), "
+              f"answer {bus['answer']!r}, {calls} LLM calls, error {bus['error']}")  # fmt: skip
         records = []
         for number, question in enumerate(questions, 1):
             record = _ask(agent, question)
             records.append(record)
             mark = "ok " if record["correct"] else "BAD"
-            seconds = record["timings"]["total_s"] if record["timings"] else record["wall_s"]
+            calls = record["timings"]["llm_calls"] if record["timings"] else "?"
             print(f"[{number}/{len(questions)}] {mark} {question.type:18s} {record['answer'][:40]!r:42s} "
-                  f"expected {question.answer!r}  {seconds:5.1f} s"
+                  f"expected {question.answer!r}  {_seconds(record):5.1f} s, {calls} LLM calls"
                   + (f"  ERROR {record['error']}" if record["error"] else ""))  # fmt: skip
+        again = _ask(agent, None, _fresh_bus_copy(Path(folder)))  # with the plan cache the mix has filled
+        figures.update(bus_after_mix_s=_seconds(again), bus_after_mix_answer=again["answer"])
+        print(f"bus question after the mix: {figures['bus_after_mix_s']:.1f} s, answer {again['answer']!r}")
     figures.update(summarise(records))
     figures.update(load_before=load_before, load_after=os.getloadavg()[0], config=config.model_dump(mode="json"))
     print(f"\nload average (1 min) before {load_before:.1f}, after {figures['load_after']:.1f}: "

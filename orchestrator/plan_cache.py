@@ -107,10 +107,8 @@ def fill_template(template: PlanTemplate, question: str, inputs: list[str]) -> s
     slots = len(template.slot_forms)
     if sum(1 for word in template.pattern if not word.startswith("{")) < MIN_FIXED_WORDS and slots:
         return None
-    regex = r"\s".join(
-        r"([a-z0-9]+(?:\s[a-z0-9]+){0,%d})" % (MAX_SLOT_WORDS - 1) if word.startswith("{") else re.escape(word)
-        for word in template.pattern
-    )
+    slot_regex = rf"([a-z0-9]+(?:\s[a-z0-9]+){{0,{MAX_SLOT_WORDS - 1}}})"
+    regex = r"\s".join(slot_regex if word.startswith("{") else re.escape(word) for word in template.pattern)
     match = re.fullmatch(regex, " ".join(_words(question)))
     if match is None:
         return None

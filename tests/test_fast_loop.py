@@ -13,8 +13,8 @@ from visorch.plan_cache import PlanCache, fill_template, make_template
 from visorch.roles.rules import rule_answer
 from visorch.runtime import Runtime
 from visorch.tools.catalog import builtin_tools
-from visorch.tools.registry import ToolRegistry
 from visorch.tools.models.manager import default_weights_root
+from visorch.tools.registry import ToolRegistry
 
 from tests.helpers import TEST_TOOLS
 
@@ -85,7 +85,7 @@ def _run(runtime: Runtime, program: str, image: Path):
     return runtime.run_program(program, runtime.load_inputs({"IMAGE": image}))
 
 
-def test_a_count_is_answered_by_rule_only_when_every_box_is_confident(detector_runtime: Runtime, bus_path: Path) -> None:
+def test_a_count_is_ruled_only_when_every_box_is_confident(detector_runtime: Runtime, bus_path: Path) -> None:
     trace = _run(detector_runtime, COUNT_PERSON, bus_path)
     scores = trace.step("BOX0").output.scores
     weakest = min(scores)
