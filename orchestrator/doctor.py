@@ -16,28 +16,28 @@ import json
 import os
 import platform
 import shutil
-import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
-from visorch.doctor_probes import ERROR_PREFIX, RESULT_PREFIX, STAGE_PREFIX
-
-Status = Literal["ok", "warning", "broken", "missing", "info"]
-Library = Literal["llama.cpp", "onnxruntime", "ctranslate2", "torch", "opencv", "python"]
+from visorch.doctor_runner import (
+    PROBES_MODULE,
+    DoctorCheck,
+    ProbeSpec,
+    Status,
+    available_memory_mb,
+    library_of,
+    run_probes,
+)
+from visorch.tools.errors import VisorchError
 
 DEFAULT_TIMEOUT_S = 55.0
 """The whole run's budget: doctor runs in install.sh and in hooks with a 60 s limit."""
-MIN_PROBE_S = 5.0
-"""A probe is not started with less of the budget left than this (it could not finish)."""
-PROBES_MODULE = "visorch.doctor_probes"
 PACKAGES = (
     "visorch",
     "numpy",
@@ -63,28 +63,6 @@ PACKAGES = (
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
 PYTHON_OVERHEAD_MB = {"torch": 700.0, "llama.cpp": 100.0}
 """Memory a probe's child needs besides its model (imports), by library; others: 250 MB."""
-
-
-class DoctorCheck(BaseModel):
-    """One row of the report."""
-
-    group: str
-    """system, packages, backends, weights or resources."""
-    name: str
-    status: Status
-    detail: str = ""
-    hint: str = ""
-    """What to do about it (empty when nothing needs doing)."""
-    required: bool = False
-    """Whether the main job (``visorch demo``) needs it."""
-    seconds: float | None = None
-    log: str = ""
-    """For a failed probe: the end of the child's output (JSON report only)."""
-
-    @property
-    def blocking(self) -> bool:
-        """Whether this row makes doctor fail: something the main job needs is broken or missing."""
-        return self.required and self.status in ("broken", "missing")
 
 
 class DoctorReport(BaseModel):
@@ -115,214 +93,6 @@ class DoctorReport(BaseModel):
         return json.dumps(data, indent=2)
 
 
-# --- crash hints: the switch each native library offers ----------------------------------------
-
-
-def crash_hint(library: Library, signal_name: str, llm_repack: bool = False) -> str:
-    """What to set or rebuild when ``library`` dies with ``signal_name``."""
-    if library == "llama.cpp":
-        if llm_repack:
-            return "set VISORCH_LLM_REPACK=0 (llama.cpp's weight repacking crashes on some CPUs, AMX Xeons among them)"
-        rebuild = (
-            "rebuild llama-cpp-python for a generic CPU: CMAKE_ARGS='-DGGML_NATIVE=OFF' "
-            ".venv/bin/pip install --force-reinstall --no-cache-dir --no-deps llama-cpp-python"
-        )
-        if signal_name == "SIGILL":
-            return f"it was compiled for another CPU's instructions: {rebuild}"
-        return f"repacking is already off (VISORCH_LLM_REPACK=0); {rebuild}"
-    if library == "ctranslate2":
-        return (
-            "set CT2_FORCE_CPU_ISA=AVX2 (or GENERIC) to keep CTranslate2 off AVX-512 kernels; "
-            "CT2_USE_MKL=0 switches its matrix maths from MKL to oneDNN"
-        )
-    if library == "torch":
-        return (
-            "set ATEN_CPU_CAPABILITY=avx2 (or default) and ONEDNN_MAX_CPU_ISA=AVX2 to keep PyTorch and oneDNN "
-            "off AVX-512/AMX kernels"
-        )
-    if library == "onnxruntime":
-        return (
-            "ONNX Runtime picks its CPU kernels itself and has no switch to limit them; install another "
-            "release (.venv/bin/pip install --force-reinstall 'onnxruntime<VERSION>') and report the crash"
-        )
-    if library == "opencv":
-        return "reinstall OpenCV: .venv/bin/pip install --force-reinstall --no-deps opencv-python-headless"
-    return "report it with the output of `visorch doctor --json`"
-
-
-def error_hint(library: Library, error: str) -> str:
-    """What to do about a probe's Python-level error, where the message says enough to tell."""
-    if "libGL.so" in error or "libgthread" in error or "libglib" in error:
-        return (
-            "the GUI build of OpenCV (opencv-python) is installed and needs system libraries: apt-get install "
-            "libgl1 libglib2.0-0, or rerun ./install.sh, which keeps only opencv-python-headless"
-        )
-    if "No module named" in error:
-        return "pip install 'visorch[all]' (or rerun ./install.sh)"
-    if "not installed" in error or "visorch models install-offline" in error or "missing weights" in error:
-        return "visorch models install-offline"
-    return ""
-
-
-def library_of(python_modules: Iterable[str]) -> Library:
-    """The native library a backend runs on, from the Python modules it needs."""
-    modules = set(python_modules)
-    if modules & {"llama_cpp"}:
-        return "llama.cpp"
-    if modules & {"ctranslate2", "faster_whisper"}:
-        return "ctranslate2"
-    if modules & {"onnxruntime"}:
-        return "onnxruntime"
-    if modules & {"torch", "sentence_transformers", "transformers", "easyocr", "ultralytics", "segment_anything"}:
-        return "torch"
-    if modules & {"cv2"}:
-        return "opencv"
-    return "python"
-
-
-# --- probes in child processes -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProbeSpec:
-    """One child-process probe: ``target`` is a ``module:function`` taking ``argument``."""
-
-    name: str
-    target: str
-    argument: str = ""
-    library: Library = "python"
-    required: bool = False
-    memory_mb: float = 500.0
-    hint_context: dict[str, Any] = field(default_factory=dict)
-    """Extra facts for the crash hint (``llm_repack``)."""
-
-
-def _last_line(text: str, prefix: str) -> str | None:
-    lines = [line[len(prefix) :] for line in text.splitlines() if line.startswith(prefix)]
-    return lines[-1] if lines else None
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
-def run_probe(spec: ProbeSpec, timeout_s: float) -> DoctorCheck:
-    """Run one probe in a child process; its crash, error or timeout becomes the row, never doctor's end."""
-    started = time.perf_counter()
-    env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false", "HF_HUB_OFFLINE": "1"}
-    env.setdefault("TRANSFORMERS_OFFLINE", "1")
-    env.setdefault("PYTHONFAULTHANDLER", "1")  # a native crash also prints the Python stack to the log
-    command = [sys.executable, "-m", PROBES_MODULE, spec.target, spec.argument]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True
-    )
-    try:
-        output, _ = process.communicate(timeout=max(timeout_s, 0.1))
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
-        output, _ = process.communicate()
-        timed_out = True
-    seconds = round(time.perf_counter() - started, 1)
-    stage = _last_line(output, STAGE_PREFIX) or "starting"
-    base = {"group": "backends", "name": spec.name, "required": spec.required, "seconds": seconds}
-    log = output[-1500:]
-    if timed_out:
-        return DoctorCheck(
-            **base,
-            status="broken" if spec.required else "warning",
-            log=log,
-            detail=f"timed out after {seconds:.0f} s while {stage}",
-            hint="the machine may be busy: run `visorch doctor --timeout 180`; if it hangs again, "
-            + crash_hint(spec.library, "SIGKILL", **spec.hint_context),
-        )
-    if process.returncode < 0:
-        name = _signal_name(-process.returncode)
-        return DoctorCheck(
-            **base,
-            status="broken",
-            log=log,
-            detail=f"crashed ({name}) while {stage}",
-            hint=crash_hint(spec.library, name, **spec.hint_context),
-        )
-    result = _last_line(output, RESULT_PREFIX)
-    if process.returncode == 0 and result is not None:
-        return DoctorCheck(**base, status="ok", detail=str(json.loads(result)["detail"]))
-    error_line = _last_line(output, ERROR_PREFIX)
-    error = json.loads(error_line)["error"] if error_line else f"exited {process.returncode}: {output[-300:].strip()}"
-    return DoctorCheck(
-        **base, status="broken", log=log, detail=f"failed while {stage}: {error}", hint=error_hint(spec.library, error)
-    )
-
-
-def _kill_group(process: subprocess.Popen[str]) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # the probe and anything it started
-    except (ProcessLookupError, PermissionError):
-        process.kill()
-
-
-class _MemoryGate:
-    """Lets probes start while their memory fits what is free (one always may, so nothing waits forever)."""
-
-    def __init__(self, budget_mb: float) -> None:
-        self.budget_mb = budget_mb
-        self.used_mb = 0.0
-        self.running = 0
-        self.condition = threading.Condition()
-
-    def acquire(self, needed_mb: float) -> None:
-        with self.condition:
-            while self.running and self.used_mb + needed_mb > self.budget_mb:
-                self.condition.wait()
-            self.used_mb += needed_mb
-            self.running += 1
-
-    def release(self, needed_mb: float) -> None:
-        with self.condition:
-            self.used_mb -= needed_mb
-            self.running -= 1
-            self.condition.notify_all()
-
-
-def run_probes(
-    specs: Sequence[ProbeSpec],
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    parallel: int | None = None,
-    memory_budget_mb: float | None = None,
-) -> list[DoctorCheck]:
-    """Run probes concurrently (``parallel`` at a time, within the memory budget), all by ``timeout_s``."""
-    deadline = time.perf_counter() + timeout_s
-    gate = _MemoryGate(memory_budget_mb if memory_budget_mb is not None else 0.7 * available_memory_mb())
-    workers = parallel or max(2, min(4, (os.cpu_count() or 1) + 1))
-
-    def run(spec: ProbeSpec) -> DoctorCheck:
-        gate.acquire(spec.memory_mb)
-        try:
-            remaining = deadline - time.perf_counter()
-            if remaining < MIN_PROBE_S:
-                return DoctorCheck(
-                    group="backends",
-                    name=spec.name,
-                    status="warning" if not spec.required else "broken",
-                    required=spec.required,
-                    detail="not run: doctor's time budget was used up",
-                    hint="run `visorch doctor --timeout 180` on a busy machine",
-                )
-            return run_probe(spec, remaining)
-        finally:
-            gate.release(spec.memory_mb)
-
-    # what the main job needs first, then the cheapest, so a tight budget leaves the fewest rows unprobed
-    order = sorted(range(len(specs)), key=lambda i: (not specs[i].required, specs[i].memory_mb))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="doctor-probe") as pool:
-        done = dict(zip(order, pool.map(run, [specs[i] for i in order]), strict=True))
-    return [done[i] for i in range(len(specs))]
-
-
 # --- what is installed -------------------------------------------------------------------------
 
 
@@ -346,17 +116,6 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
     line = next((line for line in text.splitlines() if line.startswith("flags")), "")
     present = set(line.partition(":")[2].split())
     return [flag for flag in CPU_FLAGS if flag in present]
-
-
-def available_memory_mb() -> float:
-    """Memory available to new processes, in MB."""
-    try:
-        import psutil
-
-        return float(psutil.virtual_memory().available) / 2**20
-    except ImportError:
-        pages = os.sysconf("SC_AVPHYS_PAGES") if hasattr(os, "sysconf") else 0
-        return float(pages * os.sysconf("SC_PAGE_SIZE")) / 2**20 if pages else 0.0
 
 
 def _existing_parent(path: Path) -> Path:
@@ -427,14 +186,13 @@ class _Plan:
 
 def _plan(quick: bool) -> _Plan:
     from visorch.config import VisorchSettings
-    from visorch.llm import LLMSettings
     from visorch.llm.llama_cpp_backend import default_gguf_path
     from visorch.tools.catalog import default_backends
     from visorch.tools.models.manager import ModelManager
     from visorch.tools.offline_pack.manifest import WEIGHTS_ITEMS
 
     settings = VisorchSettings()
-    llm = LLMSettings(**settings.llm)
+    llm = settings.llm
     models = ModelManager(default_backends(), weights_root=settings.weights_root, preferred=settings.models.preferred)
     specs: list[ProbeSpec] = []
     rows: list[DoctorCheck] = []
@@ -465,12 +223,11 @@ def _plan(quick: bool) -> _Plan:
         main_memory += size_mb + llm.prompt_cache_mb + 200  # weights, saved prompt states, KV cache
 
     demo_detector = None
-    if models.has_installed("detection"):
-        demo_detector = models.backend_for("detection").name
+    try:
+        demo_detector = models.backend_for("detection").name  # the one LOC uses: preferred, else best installed
         required_items.add(demo_detector)
-    else:
-        reason = models.not_installed_reason(models.backends("detection")[0].name)
-        rows.append(_missing_row("detection", f"no detector is installed ({reason})", "./install.sh", True))
+    except VisorchError as error:
+        rows.append(_missing_row("detection", str(error), "./install.sh, or VISORCH_MODELS__PREFERRED", True))
     by_capability: dict[str, list[str]] = {}
     for backend in models.backends():
         if models.not_installed_reason(backend.name) is not None:
@@ -601,7 +358,18 @@ def run_doctor(
     started = time.perf_counter()
     versions = package_versions()
     flags = cpu_flags()
-    plan = _plan(quick)
+    try:
+        plan = _plan(quick)
+    except Exception as error:  # visorch itself does not import: say so in a row instead of a traceback
+        broken = DoctorCheck(
+            group="packages",
+            name="visorch imports",
+            status="broken",
+            required=True,
+            detail=f"{type(error).__name__}: {error}",
+            hint="pip install -e '.[all]' (or rerun ./install.sh)",
+        )
+        plan = _Plan(specs=[], rows=[broken], required_pack_items=set(), main_memory_mb=0.0)
     repack = any(spec.hint_context.get("llm_repack") for spec in plan.specs)
     specs = [*plan.specs, *extra_probes]
     if progress is not None:

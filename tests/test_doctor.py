@@ -16,7 +16,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from visorch.doctor import ProbeSpec, crash_hint, error_hint, library_of, run_probe, run_probes
+from visorch.doctor_runner import ProbeSpec, crash_hint, error_hint, library_of, run_probe, run_probes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -123,6 +123,30 @@ def test_doctor_passes_for_the_main_job_on_this_machine() -> None:
     assert any("person" in row["detail"] and row["status"] == "ok" for row in detectors)
     assert rows["qwen2.5-coder-1.5b-instruct"]["status"] == "ok"  # present, checksums match
     assert report["packages"]["llama_cpp_python"]
+
+
+@pytest.mark.slow
+def test_real_llm_with_repacking_on_an_amx_cpu_is_a_crash_row_not_a_dead_doctor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from visorch.doctor import cpu_flags
+    from visorch.llm.llama_cpp_backend import default_gguf_path
+
+    if "amx_tile" not in cpu_flags():
+        pytest.skip("llama.cpp's repacking crash shows on AMX CPUs; this one has no AMX")
+    if not default_gguf_path().is_file():
+        pytest.skip("no GGUF: run visorch models install-offline")
+    monkeypatch.setenv("VISORCH_LLM_REPACK", "1")
+    spec = ProbeSpec(
+        "llm", "visorch.doctor_probes:probe_llm", library="llama.cpp", required=True,
+        hint_context={"llm_repack": True},
+    )  # fmt: skip
+    check = run_probe(spec, timeout_s=300)
+    if check.status == "ok":  # this build and CPU repack safely: nothing to report
+        assert "'4'" in check.detail
+        return
+    assert check.detail == "crashed (SIGSEGV) while decoding", check.log
+    assert check.hint.startswith("set VISORCH_LLM_REPACK=0")
 
 
 # --- install.sh prechecks ------------------------------------------------------------------------
