@@ -27,6 +27,7 @@ from pathlib import Path
 
 from visorch.config import ModelSettings, VisorchSettings
 from visorch.runtime import Runtime
+from visorch.tools.capability import Capability
 from visorch.tools.detection.onnx_coco import FixedClassDetector
 
 PROGRAM = """BOX0=LOC(image=IMAGE, object='person')
@@ -79,7 +80,7 @@ def concurrent_calls(home: Path, weights: Path) -> None:
     images = [ctx.images.load(_asset(name)) for name in ("bus.jpg", "zidane.jpg")] * 4
     for image in images:
         image.pil()  # decode once up front, so neither timed run pays for decoding
-    backend = ctx.models.backend_for("detection").name
+    backend = ctx.models.backend_for(Capability.DETECTION).name
     found: list[int] = []
 
     def call(index: int) -> None:

@@ -14,10 +14,24 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from visorch.agent import Agent, AgentConfig, AgentEvent, AgentInterrupted, Answer
     from visorch.config import VisorchSettings
+    from visorch.correction import Correction, CorrectionConfig, Corrector, correct
     from visorch.runtime import Runtime
     from visorch.tools.registry import tool
 
-__all__ = ["Agent", "AgentConfig", "AgentEvent", "AgentInterrupted", "Answer", "Runtime", "VisorchSettings", "tool"]
+__all__ = [
+    "Agent",
+    "AgentConfig",
+    "AgentEvent",
+    "AgentInterrupted",
+    "Answer",
+    "Correction",
+    "CorrectionConfig",
+    "Corrector",
+    "Runtime",
+    "VisorchSettings",
+    "correct",
+    "tool",
+]
 
 _HOMES = {
     "Agent": "visorch.agent",
@@ -28,6 +42,10 @@ _HOMES = {
     "Runtime": "visorch.runtime",
     "VisorchSettings": "visorch.config",
     "tool": "visorch.tools.registry",
+    "Correction": "visorch.correction",
+    "CorrectionConfig": "visorch.correction",
+    "Corrector": "visorch.correction",
+    "correct": "visorch.correction",
 }
 
 

@@ -177,8 +177,8 @@ class Agent:
                 llm_settings = llm_settings.model_copy(update={"model": str(default_gguf_path(settings.weights_root))})
             llm = create_backend(llm_settings)
         self.llm = llm
-        # The planner gets the installed tools, minus LOAD: it must not open files by path on its own.
-        offered = self.runtime.registry.available(self.runtime.context).without("LOAD")
+        # The planner gets the installed tools its specs offer it (not LOAD: it must not open files by path).
+        offered = self.runtime.registry.available(self.runtime.context).offered_to_planner()
         examples = usable_examples(load_examples(), offered)
         self.services = AgentServices(
             runtime=self.runtime,

@@ -265,6 +265,30 @@ def ask(
 
 @app.command()
 @handle_errors
+def correct(
+    image: Annotated[Path | None, typer.Argument(help="The image the text describes.")] = None,
+    text: Annotated[str | None, typer.Argument(help="The text to check, in quotes ('-' or nothing: stdin).")] = None,
+    text_file: Annotated[Path | None, typer.Option("--text-file", "-f", help="Read the text from a file.")] = None,
+    batch: Annotated[
+        Path | None, typer.Option("--batch", help='JSONL of {"image": ..., "text": ...}: a JSON line out for each.')
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the correction as JSON.")] = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write the HTML trace (a folder with --batch).")
+    ] = None,
+    rules: Annotated[
+        bool, typer.Option("--rules", help="No LLM: lexical key concepts and claim-by-claim editing (fast).")
+    ] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Check a text about an image (any model's caption or answer) with the tools, and correct it."""
+    from visorch.correction.cli import run_correct
+
+    run_correct(image, text, text_file, batch, json_output, html, rules)
+
+
+@app.command()
+@handle_errors
 def demo(
     html: Annotated[Path, typer.Option("--html", help="Where to write the answer's visual trace.")] = Path(
         "visorch-demo.html"

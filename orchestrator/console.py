@@ -84,8 +84,13 @@ def _escape(text: str) -> str:
     return text.replace("[", "\\[")
 
 
-def tools_table(registry: ToolRegistry, availability: dict[str, str]) -> Table:
-    """The ``visorch tools`` listing: one row per tool, rendered from the registry."""
+def tools_table(
+    registry: ToolRegistry, availability: dict[str, str], backend_notes: dict[str, str] | None = None
+) -> Table:
+    """The ``visorch tools`` listing: one row per tool, rendered from the registry.
+
+    ``backend_notes``: per tool, the notes of the backend it runs on here (its accuracy, speed, vocabulary).
+    """
     table = Table(title="visorch tools", show_lines=True)
     table.add_column("tool", style="bold cyan", no_wrap=True)
     table.add_column("signature / description")
@@ -95,6 +100,8 @@ def tools_table(registry: ToolRegistry, availability: dict[str, str]) -> Table:
         text = f"{_escape(spec.signature())}\n{_escape(spec.summary)}"
         if spec.limitations:
             text += f"\n[dim]Limits: {_escape(spec.limitations)}[/dim]"
+        if backend_notes and spec.name in backend_notes:
+            text += f"\n[dim]Backend: {_escape(backend_notes[spec.name])}[/dim]"
         text += f"\n[dim]e.g. {_escape(spec.example)}[/dim]"
         table.add_row(spec.name, text, availability.get(spec.name, "ready"))
     return table

@@ -164,7 +164,8 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
         services.traces[trace_id] = trace
         attempt = ProgramAttempt(
             round=state["round"], source=program, valid=True, ok=trace.ok, result=result_text(trace),
-            evidence=trace_evidence(trace), error=trace.error, trace_id=trace_id, seconds=trace.duration_s,
+            evidence=trace_evidence(trace, services.registry), error=trace.error, trace_id=trace_id,
+            seconds=trace.duration_s,
         )  # fmt: skip
         return {"attempts": [attempt], "model_seconds": trace.busy_seconds}
 

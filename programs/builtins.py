@@ -36,6 +36,8 @@ def evaluate(
     category="logic",
     example="FINAL=RESULT(var=ANSWER0)",
     limitations="Every program ends with exactly one RESULT step.",
+    listed_in_prompt=False,  # the planner prompt's rules explain it
+    evidence_limit=0,  # it repeats the output of the step it names
 )
 def result(var: Annotated[Any, "the variable holding the program's answer"]) -> Any:
     """Mark the program's answer."""

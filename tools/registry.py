@@ -15,8 +15,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, get_args, get_origin
 
+from visorch.tools.capability import Capability
 from visorch.tools.errors import ToolArgumentError, UnknownToolError
 from visorch.tools.models.cache import result_key
+from visorch.tools.models.handle import ModelHandle
+from visorch.tools.models.protocols import CAPABILITY_PROTOCOLS
 from visorch.tools.types import ValueKind, accepts, coerce, kind_of, kind_of_value, literal_choices, strip_optional
 
 if TYPE_CHECKING:
@@ -29,11 +32,18 @@ CONTEXT_PARAMETER = "ctx"
 VARIABLES_PARAMETER = "variables"
 """A tool function parameter with this name receives the program variables its expression uses."""
 
+MODEL_PARAMETER = "model"
+"""A tool function parameter with this name, typed ``ModelHandle[Protocol]``, receives the backend chosen for the
+call and typed access to its model (tools with a ``capability`` only)."""
+
+DEFAULT_EVIDENCE_LIMIT = 600
+"""Characters of a step's output the agent's evidence keeps, unless the tool says otherwise."""
+
 PARSED_PARAMETER = "parsed"
 """A tool function parameter with this name receives its expression as the validator parsed it (None when the
 tool is called outside a program, e.g. ``evaluate(ctx, expr=...)``)."""
 
-_SPECIAL_PARAMETERS = {CONTEXT_PARAMETER, VARIABLES_PARAMETER, PARSED_PARAMETER}
+_SPECIAL_PARAMETERS = {CONTEXT_PARAMETER, VARIABLES_PARAMETER, PARSED_PARAMETER, MODEL_PARAMETER}
 
 
 @dataclass(frozen=True)
@@ -68,11 +78,18 @@ class ToolSpec:
     example: str
     limitations: str = ""
     category: str = "general"
-    capability: str | None = None
-    """Model capability this tool needs ('detection', 'ocr', ...); None for tools without models."""
+    capability: Capability | None = None
+    """Model capability this tool needs; None for tools without models."""
     cacheable: bool = False
     expression_param: str | None = None
     """The parameter holding an expression over program variables (EVAL)."""
+    offered_to_planner: bool = True
+    """Whether the planner may call it (LOAD is not: the planner must not open files by path)."""
+    listed_in_prompt: bool = True
+    """Whether the planner prompt shows its card (RESULT is explained by the prompt's own rules)."""
+    evidence_limit: int = DEFAULT_EVIDENCE_LIMIT
+    """Characters of its output kept in the agent's evidence (long for text readers); 0 leaves a successful step
+    out of the evidence (RESULT repeats the step it names)."""
 
     def param(self, name: str) -> ParamSpec | None:
         """The parameter called ``name``, if any."""
@@ -102,6 +119,20 @@ def _parameter_description(annotation: Any) -> tuple[Any, str]:
     return annotation, ""
 
 
+def _model_protocol(tool_name: str, capability: Capability | None, hints: dict[str, Any]) -> type:
+    """The protocol of a tool's ``model: ModelHandle[Protocol]`` parameter, checked against its capability."""
+    hint = hints.get(MODEL_PARAMETER)
+    if get_origin(hint) is not ModelHandle or len(get_args(hint)) != 1:
+        raise TypeError(f"tool {tool_name}: the '{MODEL_PARAMETER}' parameter must be typed ModelHandle[Protocol]")
+    if capability is None:
+        raise TypeError(f"tool {tool_name}: a tool that takes a model must name its capability")
+    protocol: type = get_args(hint)[0]
+    expected = CAPABILITY_PROTOCOLS.get(capability)
+    if expected is not None and expected not in protocol.__mro__:
+        raise TypeError(f"tool {tool_name}: {capability} models are {expected.__name__}, not {protocol.__name__}")
+    return protocol
+
+
 class Tool:
     """A program tool: its spec plus the function that runs it."""
 
@@ -113,6 +144,7 @@ class Tool:
         wants_variables: bool,
         availability: Callable[[ToolContext], bool] | None = None,
         wants_parsed: bool = False,
+        model_protocol: type | None = None,
     ) -> None:
         self.function = function
         self.spec = spec
@@ -120,6 +152,7 @@ class Tool:
         self._wants_context = wants_context
         self._wants_variables = wants_variables
         self._wants_parsed = wants_parsed
+        self._model_protocol = model_protocol
 
     @property
     def name(self) -> str:
@@ -177,13 +210,21 @@ class Tool:
 
     def run(self, ctx: ToolContext, arguments: dict[str, Any], variables: dict[str, Any] | None = None) -> Any:
         """Check availability, validate arguments and call the tool function (the result cache is not used)."""
-        self.check_available(ctx)
-        return self._call(ctx, self.prepare_arguments(arguments), variables, None)
+        backend = self.check_available(ctx)
+        return self._call(ctx, self.prepare_arguments(arguments), variables, None, backend)
 
     def _call(
-        self, ctx: ToolContext, prepared: dict[str, Any], variables: dict[str, Any] | None, parsed: Any
+        self,
+        ctx: ToolContext,
+        prepared: dict[str, Any],
+        variables: dict[str, Any] | None,
+        parsed: Any,
+        backend: Backend | None,
     ) -> Any:
-        """Call the tool function on arguments already prepared by :meth:`prepare_arguments`."""
+        """Call the tool function on arguments already prepared by :meth:`prepare_arguments`.
+
+        A tool taking a ``model`` gets a :class:`ModelHandle` on ``backend`` (the call's one backend lookup).
+        """
         call_arguments = dict(prepared)
         if self._wants_context:
             call_arguments[CONTEXT_PARAMETER] = ctx
@@ -191,6 +232,9 @@ class Tool:
             call_arguments[VARIABLES_PARAMETER] = dict(variables or {})
         if self._wants_parsed:
             call_arguments[PARSED_PARAMETER] = parsed
+        if self._model_protocol is not None:
+            assert backend is not None, "a tool with a model has a capability, so check_available found a backend"
+            call_arguments[MODEL_PARAMETER] = ModelHandle(ctx.models, backend, self._model_protocol)
         return self.function(**call_arguments)
 
     def run_cached(
@@ -210,13 +254,13 @@ class Tool:
         backend = self.check_available(ctx)  # the one backend lookup of this call
         prepared = self.prepare_arguments(arguments)  # prepared once: for the cache key and for the call
         if not self.spec.cacheable or ctx.results is None or backend is None:
-            return self._call(ctx, prepared, variables, parsed), False
+            return self._call(ctx, prepared, variables, parsed, backend), False
         version = ctx.models.result_version(backend.capability, default=backend)
         key = result_key(self.name, backend.name, version, prepared)
         found, value = ctx.results.lookup(key)
         if found:
             return value, True
-        value = self._call(ctx, prepared, variables, parsed)
+        value = self._call(ctx, prepared, variables, parsed, backend)
         ctx.results.put(key, value)
         return value, False
 
@@ -233,15 +277,20 @@ def tool(
     example: str,
     category: str,
     limitations: str = "",
-    capability: str | None = None,
+    capability: Capability | None = None,
     cacheable: bool = False,
     expression_param: str | None = None,
     availability: Callable[[ToolContext], bool] | None = None,
+    offered_to_planner: bool = True,
+    listed_in_prompt: bool = True,
+    evidence_limit: int = DEFAULT_EVIDENCE_LIMIT,
 ) -> Callable[[Callable[..., Any]], Tool]:
     """Turn a typed function into a :class:`Tool`; the docstring's first line is its summary.
 
     ``availability`` refines "its capability is installed" when a tool needs more than that
-    (e.g. point prompts need a SAM-family segmenter, not any segmenter).
+    (e.g. point prompts need a SAM-family segmenter, not any segmenter). A ``model:
+    ModelHandle[Protocol]`` parameter receives the capability's model, typed by its protocol
+    (:data:`~visorch.tools.models.protocols.CAPABILITY_PROTOCOLS`, or a sub-protocol of it).
     """
 
     def decorate(function: Callable[..., Any]) -> Tool:
@@ -273,6 +322,8 @@ def tool(
         doc = inspect.cleandoc(function.__doc__ or "")
         if not doc:
             raise TypeError(f"tool {name}: the function needs a docstring")
+        wants_model = MODEL_PARAMETER in signature.parameters
+        model_protocol = _model_protocol(name, capability, hints) if wants_model else None
         spec = ToolSpec(
             name=name,
             summary=doc.splitlines()[0],
@@ -285,6 +336,9 @@ def tool(
             capability=capability,
             cacheable=cacheable,
             expression_param=expression_param,
+            offered_to_planner=offered_to_planner,
+            listed_in_prompt=listed_in_prompt,
+            evidence_limit=evidence_limit,
         )
         return Tool(
             function,
@@ -293,6 +347,7 @@ def tool(
             wants_variables=VARIABLES_PARAMETER in signature.parameters,
             wants_parsed=PARSED_PARAMETER in signature.parameters,
             availability=availability,
+            model_protocol=model_protocol,
         )
 
     return decorate
@@ -351,6 +406,10 @@ class ToolRegistry:
     def available(self, ctx: ToolContext) -> ToolRegistry:
         """Only the tools whose backends are installed here (what the planner is offered)."""
         return ToolRegistry.of(item for item in self if item.is_available(ctx))
+
+    def offered_to_planner(self) -> ToolRegistry:
+        """Only the tools whose spec offers them to the planner (not LOAD)."""
+        return ToolRegistry.of(item for item in self if item.spec.offered_to_planner)
 
     def without(self, *names: str) -> ToolRegistry:
         """A copy without the named tools."""

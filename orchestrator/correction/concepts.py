@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from visorch.correction.types import Concept
 from visorch.correction.vocabulary import (
     COLOUR_WORDS,
+    NUMBER_WORDS,
     RELATIONS,
     detector_class,
     find_mentions,
     mentioned,
+    words_of,
 )
 from visorch.llm import ChatMessage, LLMBackend, LLMError, LLMRequest
 from visorch.tools.vocabulary import COCO_CLASSES, normalise, singular
@@ -224,6 +226,39 @@ def merge_lexical(concepts: list[Concept], text: str, class_names: Iterable[str]
     return merged[:MAX_CONCEPTS], added
 
 
+def _squash(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def grounded_in_text(concept: Concept, text: str, class_names: Iterable[str]) -> Concept:
+    """The concept with only the attributes the text itself says (a small LLM adds some it does not).
+
+    For a detector class the text names, the count and colour words written before its mention win;
+    otherwise a count, colour, written text or relation is kept only when its words occur in the text.
+    """
+    said = words_of(text)
+    mentions = [m for m in find_mentions(text, class_names) if m.detector_class == concept.detector_class]
+    update: dict[str, object] = {}
+    if concept.detector_class is not None and mentions:
+        update["count"] = next((m.count for m in mentions if m.count is not None), None)
+        update["colour"] = next((m.colour for m in mentions if m.colour is not None), None)
+    else:
+        if concept.count is not None and not _says_number(concept.count, said):
+            update["count"] = None
+        if concept.colour is not None and not any(COLOUR_WORDS.get(word) == concept.colour for word in said):
+            update["colour"] = None
+    if concept.reads is not None and _squash(concept.reads) not in _squash(text):
+        update["reads"] = None
+    if concept.relation is not None and _squash(concept.relation) not in _squash(text):
+        update["relation"] = update["relation_to"] = None
+    return concept.model_copy(update=update) if update else concept
+
+
+def _says_number(count: int, said: list[str]) -> bool:
+    words = {word for word, value in NUMBER_WORDS.items() if value == count} | {str(count)}
+    return any(word in words for word in said)
+
+
 def extract_concepts(llm: LLMBackend | None, text: str, class_names: Iterable[str] = COCO_CLASSES) -> ExtractedConcepts:
     """Stage 1: the text's objects (LLM under a grammar, names checked against the text, lexical safety net)."""
     names = list(class_names)
@@ -240,7 +275,7 @@ def extract_concepts(llm: LLMBackend | None, text: str, class_names: Iterable[st
             calls = 1
     kept, dropped = [], []
     seen: set[str] = set()
-    for concept in concepts:
+    for concept in (grounded_in_text(concept, text, names) for concept in concepts):
         if not mentioned(concept.name, text) and not (
             concept.detector_class
             and any(m.detector_class == concept.detector_class for m in find_mentions(text, names))

@@ -10,8 +10,9 @@ import supervision as sv
 from pydantic import BaseModel, ConfigDict, Field
 from visorch.correction.types import Claim, Concept, NormalisedBox, RewriteMethod, StageRecord
 from visorch.programs.trace import Trace
-from visorch.programs.trace_html import image_tag, render_trace_html
+from visorch.programs.trace_html import render_trace_html
 from visorch.tools.images import ImageRef
+from visorch.tools.rendering import image_tag
 
 VERDICT_COLOURS = {"supported": "#2e7d32", "corrected": "#ef6c00", "removed": "#c62828", "unverified": "#757575"}
 

@@ -14,7 +14,14 @@ import re
 from dataclasses import dataclass
 
 from visorch.correction.types import Claim, Concept, NormalisedBox
-from visorch.correction.vocabulary import COLOUR_WORDS, NUMBER_NAMES, NUMBER_WORDS, find_mentions, mentioned
+from visorch.correction.vocabulary import (
+    COLOUR_WORDS,
+    NUMBER_NAMES,
+    NUMBER_WORDS,
+    PREDICATE_COLOUR,
+    find_mentions,
+    mentioned,
+)
 from visorch.llm import ChatMessage, LLMBackend, LLMError, LLMRequest
 from visorch.tools.vocabulary import singular
 
@@ -103,9 +110,8 @@ def check_rewrite(rewrite: str, original: str, concepts: list[Concept], claims: 
         if count is not None and count.verdict == "corrected" and mentions and wrong_count:
             problems.append(f"the {concept.name} count is not {count.fix}")
         colour = _concept_of(claims, concept.name, "colour")
-        kept_colour = (
-            any(m.colour == concept.colour for m in mentions) or (colour and colour.fix) not in rewrite.lower()
-        )
+        fix = colour.fix if colour is not None and colour.fix else ""
+        kept_colour = any(m.colour == concept.colour for m in mentions) or fix not in rewrite.lower()
         if colour is not None and colour.verdict == "corrected" and concept.colour and mentions and kept_colour:
             problems.append(f"the {concept.name} is not made {colour.fix}")
     return list(dict.fromkeys(problems))
@@ -161,7 +167,12 @@ def _edit_sentence(sentence: str, concepts: list[Concept], claims: list[Claim]) 
                     if COLOUR_WORDS.get(word.group(0).lower()) == concept.colour:
                         head = head[: word.start()] + colour.fix + head[word.end() :]
                         break
-            edited = head + noun + edited[mention.end :]
+            tail = edited[mention.end :]
+            if colour is not None and colour.verdict == "corrected" and colour.fix and concept.colour:
+                predicate = PREDICATE_COLOUR.match(tail)
+                if predicate and COLOUR_WORDS.get(predicate.group("colour").lower()) == concept.colour:
+                    tail = tail[: predicate.start("colour")] + colour.fix + tail[predicate.end("colour") :]
+            edited = head + noun + tail
         reads = _concept_of(claims, concept.name, "text")
         if reads is not None and reads.verdict == "corrected" and reads.fix and concept.reads:
             edited = re.sub(re.escape(concept.reads), reads.fix.replace("\\", ""), edited, flags=re.IGNORECASE)

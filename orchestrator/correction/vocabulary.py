@@ -33,6 +33,11 @@ COLOUR_WORDS: dict[str, str] = {
 RELATIONS = ("left of", "right of", "above", "below", "under", "on", "next to", "behind", "in front of", "in")
 """Relations the key-concept grammar lets the LLM name; left/right/above/below/under are checked from boxes."""
 
+PREDICATE_COLOUR = re.compile(
+    r"\s+(?:is|are|was|were|looks|appears|painted)\s+(?:(?:all|mostly|bright|dark|light)\s+)?(?P<colour>[A-Za-z]+)\b"
+)
+"""'the bus is red': a colour said after the noun."""
+
 NEGATIONS = {"no", "without", "not", "nor", "never", "none"}
 
 
@@ -100,6 +105,10 @@ def find_mentions(text: str, class_names: Iterable[str] = COCO_CLASSES) -> list[
         if count == 1 and plural:
             count = None  # 'a group of people', 'a herd of cows'
         start, end = tokens[index][1], last[2]
+        if colour is None:
+            predicate = PREDICATE_COLOUR.match(text, end)
+            if predicate and predicate.group("colour").lower() in COLOUR_WORDS:
+                colour = COLOUR_WORDS[predicate.group("colour").lower()]
         found.append(
             Mention(
                 detector_class=name,

@@ -56,7 +56,7 @@ class PlanRequest:
 
 def system_prompt(registry: ToolRegistry) -> str:
     """The fixed prompt prefix (kept in the LLM's prompt cache between calls)."""
-    return SYSTEM_PROMPT.format(tools=prompt_text(item.spec for item in registry if item.name != "RESULT"))
+    return SYSTEM_PROMPT.format(tools=prompt_text(item.spec for item in registry if item.spec.listed_in_prompt))
 
 
 def _question_text(question: str, inputs: dict[str, str]) -> str:

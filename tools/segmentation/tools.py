@@ -7,11 +7,14 @@ from typing import Annotated
 import numpy as np
 import supervision as sv
 from visorch.tools.builtin.geometry import boxes_on
+from visorch.tools.capability import Capability
 from visorch.tools.context import ToolContext
 from visorch.tools.detections import CLASS_NAME, Detections
 from visorch.tools.errors import ToolArgumentError, ToolNotInstalledError
 from visorch.tools.images import ImageRef
 from visorch.tools.models.backend import Backend
+from visorch.tools.models.handle import ModelHandle
+from visorch.tools.models.protocols import PointSegmenter, Segmenter
 from visorch.tools.registry import Tool, tool
 from visorch.tools.segmentation.backends import PROMPTS
 
@@ -34,7 +37,7 @@ def _notes(backend: Backend, masks: np.ndarray, labels: list[str]) -> list[str]:
 @tool(
     name="SEG",
     category="segmentation",
-    capability="segmentation",
+    capability=Capability.SEGMENTATION,
     cacheable=True,
     example="BOX1=SEG(image=IMAGE, box=BOX0)",
     limitations=(
@@ -46,17 +49,17 @@ def _notes(backend: Backend, masks: np.ndarray, labels: list[str]) -> list[str]:
 def segment(
     image: Annotated[ImageRef, "the image"],
     box: Annotated[Detections, "boxes to segment"],
-    ctx: ToolContext,
+    model: ModelHandle[Segmenter],
 ) -> Detections:
     """Outline each box's object with a pixel mask (same boxes and labels, masks added)."""
-    backend = ctx.models.backend_for("segmentation")
+    backend = model.backend
     placed = boxes_on(image, box).astype(np.float32)
     prompts = np.clip(placed, 0, [image.width, image.height, image.width, image.height])
     method_notes: list[str] = []
     if len(box) == 0:
         masks = np.zeros((0, image.height, image.width), dtype=bool)
     else:
-        with ctx.models.use(backend.name) as segmenter:  # a tools.models.protocols.Segmenter
+        with model.use() as segmenter:
             if hasattr(segmenter, "segment_with_notes"):  # says where its masks are fallback guesses
                 found, method_notes = segmenter.segment_with_notes(image.pil(), prompts)
             else:
@@ -75,15 +78,13 @@ def segment(
     return Detections(detections, image, source_label(backend), tuple(notes))
 
 
-def point_backend(ctx: ToolContext) -> Backend:
+def point_backend(model: ModelHandle[PointSegmenter]) -> Backend:
     """The segmentation backend to use for point prompts: the preferred one when it takes points."""
-    preferred = ctx.models.backend_for("segmentation")
-    if "point" in preferred.extra.get(PROMPTS, ()):
-        return preferred
-    for candidate in ctx.models.backends("segmentation"):
-        if "point" in candidate.extra.get(PROMPTS, ()) and ctx.models.not_installed_reason(candidate.name) is None:
+    preferred = model.backend
+    for candidate in model.installed():  # the preferred one first
+        if "point" in candidate.extra.get(PROMPTS, ()):
             return candidate
-    options = [b for b in ctx.models.backends("segmentation") if "point" in b.extra.get(PROMPTS, ())]
+    options = [b for b in model.manager.backends(Capability.SEGMENTATION) if "point" in b.extra.get(PROMPTS, ())]
     commands = "; or ".join(b.install_command for b in sorted(options, key=lambda b: b.size_mb)[:2])
     raise ToolNotInstalledError(
         f"point prompts need a SAM-family model ({preferred.name} takes boxes only): run {commands}"
@@ -94,7 +95,7 @@ def _takes_points(ctx: ToolContext) -> bool:
     """Whether an installed segmentation backend takes point prompts."""
     return any(
         "point" in backend.extra.get(PROMPTS, ()) and ctx.models.not_installed_reason(backend.name) is None
-        for backend in ctx.models.backends("segmentation")
+        for backend in ctx.models.backends(Capability.SEGMENTATION)
     )
 
 
@@ -102,7 +103,7 @@ def _takes_points(ctx: ToolContext) -> bool:
     name="SEG_POINT",
     availability=_takes_points,
     category="segmentation",
-    capability="segmentation",
+    capability=Capability.SEGMENTATION,
     cacheable=False,  # the backend may differ from the capability's default, which the cache key names
     example="BOX0=SEG_POINT(image=IMAGE, x=320, y=240)",
     limitations=(
@@ -114,13 +115,13 @@ def segment_point(
     image: Annotated[ImageRef, "the image"],
     x: Annotated[float, "horizontal pixel position of a point on the object"],
     y: Annotated[float, "vertical pixel position of a point on the object"],
-    ctx: ToolContext,
+    model: ModelHandle[PointSegmenter],
 ) -> Detections:
     """Outline the object under one point with a mask; its box is the mask's bounds."""
     if not (0 <= x < image.width and 0 <= y < image.height):
         raise ToolArgumentError(f"point ({x}, {y}) is outside the {image.width}x{image.height} image")
-    backend = point_backend(ctx)
-    with ctx.models.use(backend.name) as segmenter:
+    backend = point_backend(model)
+    with model.on(backend).use() as segmenter:
         masks = np.asarray(segmenter.segment_points(image.pil(), np.array([[x, y]], dtype=np.float32)), dtype=bool)
     source = source_label(backend)
     if not masks.any():
