@@ -166,34 +166,31 @@ def run_probe(spec: ProbeSpec, timeout_s: float) -> DoctorCheck:
         timed_out = True
     seconds = round(time.perf_counter() - started, 1)
     stage = _last_line(output, STAGE_PREFIX) or "starting"
-    base = {"group": "backends", "name": spec.name, "required": spec.required, "seconds": seconds}
     log = output[-1500:]
-    if timed_out:
+
+    def row(status: Status, detail: str, hint: str = "") -> DoctorCheck:
         return DoctorCheck(
-            **base,
-            status="broken" if spec.required else "warning",
-            log=log,
-            detail=f"timed out after {seconds:.0f} s while {stage}",
-            hint="the machine may be busy: run `visorch doctor --timeout 180`; if it hangs again, "
-            + crash_hint(spec.library, "SIGKILL", **spec.hint_context),
+            group="backends", name=spec.name, required=spec.required, seconds=seconds, status=status,
+            detail=detail, hint=hint, log="" if status == "ok" else log,
+        )  # fmt: skip
+
+    if timed_out:
+        hint = "the machine may be busy: run `visorch doctor --timeout 180`; if it hangs again, "
+        status: Status = "broken" if spec.required else "warning"
+        return row(
+            status,
+            f"timed out after {seconds:.0f} s while {stage}",
+            hint + crash_hint(spec.library, "SIGKILL", **spec.hint_context),
         )
     if process.returncode < 0:
         name = _signal_name(-process.returncode)
-        return DoctorCheck(
-            **base,
-            status="broken",
-            log=log,
-            detail=f"crashed ({name}) while {stage}",
-            hint=crash_hint(spec.library, name, **spec.hint_context),
-        )
+        return row("broken", f"crashed ({name}) while {stage}", crash_hint(spec.library, name, **spec.hint_context))
     result = _last_line(output, RESULT_PREFIX)
     if process.returncode == 0 and result is not None:
-        return DoctorCheck(**base, status="ok", detail=str(json.loads(result)["detail"]))
+        return row("ok", str(json.loads(result)["detail"]))
     error_line = _last_line(output, ERROR_PREFIX)
     error = json.loads(error_line)["error"] if error_line else f"exited {process.returncode}: {output[-300:].strip()}"
-    return DoctorCheck(
-        **base, status="broken", log=log, detail=f"failed while {stage}: {error}", hint=error_hint(spec.library, error)
-    )
+    return row("broken", f"failed while {stage}: {error}", error_hint(spec.library, error))
 
 
 def _kill_group(process: subprocess.Popen[str]) -> None:
