@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
-from visorch.programs.trace_html import render_trace_html
+from visorch.programs.trace_html import render_trace_fragment, render_trace_html
 from visorch.tools.types import describe_value, value_to_json
 
 
@@ -198,7 +198,8 @@ class Trace:
         return target
 
     def _repr_html_(self) -> str:
-        return self.to_html()
+        """Jupyter: the trace as one element with its own scoped style (readable in dark and light themes)."""
+        return render_trace_fragment(self)
 
     def __str__(self) -> str:
         lines = [record.summary() for record in self.steps]

@@ -15,8 +15,14 @@ from visorch.tools.types import VALUE_TYPES, describe_value
 if TYPE_CHECKING:
     from visorch.programs.trace import StepRecord, Trace
 
+ROOT_CLASS = "visorch-trace"
+"""Every rule of the trace's style is scoped under this class, so a trace shown inside another page
+(a Jupyter output, the web app) neither restyles that page nor takes its colours: it keeps its own
+light background and dark text in JupyterLab's dark and light themes alike."""
+
 _STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#1d1d1f;background:#fafafa}
+.root{font-family:system-ui,-apple-system,Segoe UI,sans-serif;padding:16px 20px;color:#1d1d1f;background:#fafafa;
+ border-radius:8px;color-scheme:light}
 h1{font-size:20px;margin:0 0 12px} h2{font-size:15px;margin:0}
 .program{background:#fff;border:1px solid #ddd;border-radius:8px;padding:12px 16px;font:13px/1.6 ui-monospace,monospace;
  white-space:pre-wrap}
@@ -109,8 +115,8 @@ def _step_html(record: StepRecord) -> str:
     )
 
 
-def render_trace_html(trace: Trace, title: str = "visorch trace", heading: str | None = None) -> str:
-    """A standalone HTML page for ``trace`` (images embedded as JPEG data URIs)."""
+def render_trace_fragment(trace: Trace, title: str = "visorch trace", heading: str | None = None) -> str:
+    """``trace`` as one self-contained element (scoped style, images as data URIs) to embed in a page."""
     names = [record.target for record in trace.steps] + list(trace.inputs)
     if trace.ok:
         answer = f"<div class='answer'><b>Result:</b> {html.escape(describe_value(trace.result, limit=2000))}</div>"
@@ -123,10 +129,41 @@ def render_trace_html(trace: Trace, title: str = "visorch trace", heading: str |
     )
     steps = "".join(_step_html(record) for record in trace.steps)
     header = f"<div>{heading}</div>" if heading else ""
-    return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>{header}"
+    return scoped_fragment(
+        f"<h1>{html.escape(title)}</h1>{header}"
         f"<div class='program'>{_highlight_program(trace.source.strip(), names)}</div>{answer}"
         f"{inputs}{steps}<div class='meta'>ran {trace.duration_s:.2f} s, started {trace.started_at.isoformat()}</div>"
-        f"</body></html>"
     )
+
+
+def render_trace_html(trace: Trace, title: str = "visorch trace", heading: str | None = None) -> str:
+    """A standalone HTML page for ``trace`` (images embedded as JPEG data URIs)."""
+    return html_page(render_trace_fragment(trace, title, heading), title)
+
+
+def scoped_fragment(body: str) -> str:
+    """``body`` inside the trace's root element, with the trace's style scoped to it."""
+    return f"<div class='{ROOT_CLASS}'><style>{_SCOPED_STYLE}</style>{body}</div>"
+
+
+def html_page(fragment: str, title: str) -> str:
+    """A standalone page around a fragment made by :func:`scoped_fragment`."""
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>body{{margin:0;padding:16px;background:#fafafa}}</style></head><body>{fragment}</body></html>"
+    )
+
+
+def _scope(css: str, root: str) -> str:
+    """Prefix every selector of a flat style sheet with ``.root``; the ``.root`` rule styles the root itself."""
+    rules = []
+    for selectors, block in re.findall(r"([^{}]+)\{([^{}]*)\}", css):
+        scoped = []
+        for selector in selectors.split(","):
+            selector = selector.strip()
+            scoped.append(f".{root}" if selector == ".root" else f".{root} {selector}")
+        rules.append(f"{','.join(scoped)}{{{block.strip()}}}")
+    return "\n".join(rules)
+
+
+_SCOPED_STYLE = _scope(_STYLE, ROOT_CLASS)
