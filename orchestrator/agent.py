@@ -26,6 +26,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 from pydantic import BaseModel, ConfigDict, Field
 from visorch.config import VisorchSettings
+from visorch.correction import Corrector
 from visorch.examples import ExampleSelector, load_examples, usable_examples
 from visorch.graph import build_graph
 from visorch.llm import LLMBackend, LLMSettings, create_backend
@@ -59,6 +60,8 @@ class AgentConfig(BaseModel):
     time_budget_s: float = Field(default=600.0, gt=0)
     examples: int = Field(default=3, ge=0)
     approve_plans: bool = False
+    correct_answers: bool = False
+    """Check each answer's claims against the image and correct it (visorch.correction; adds LLM calls)."""
     """Pause before each execution for a person to approve or edit the program (LangGraph interrupt)."""
     checkpoint_path: Path | None = None
     """SQLite file for LangGraph checkpoints (default: <home>/agent-checkpoints.sqlite)."""
@@ -193,6 +196,7 @@ class Agent:
                 examples=self.config.examples,
                 approve_plans=self.config.approve_plans,
             ),
+            corrector=Corrector(runtime=self.runtime, llm=llm) if self.config.correct_answers else None,
         )
         checkpoint_path = self.config.checkpoint_path or settings.home / "agent-checkpoints.sqlite"
         checkpoint_path.parent.mkdir(parents=True, exist_ok=True)

@@ -97,6 +97,8 @@ class AgentSettings(BaseModel):
     """Reuse programs that answered, as question templates, instead of calling the planner."""
     plan_cache_path: Path | None = None
     """The plan cache's JSON file (default: <home>/plan-cache.json)."""
+    correct_answers: bool = False
+    """Check each answer's claims against the image and correct it (visorch.correction; adds LLM calls)."""
 
 
 def _unknown_keys(values: dict[str, Any], model: type[BaseModel], where: str = "") -> list[str]:

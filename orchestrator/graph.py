@@ -56,5 +56,10 @@ def build_graph(services: AgentServices, checkpointer: BaseCheckpointSaver[Any] 
     graph.add_edge("execute", "decide")
     graph.add_conditional_edges("decide", after_decide, ["plan", "refine"])
     graph.add_edge("refine", "verify")
-    graph.add_edge("verify", END)
+    if services.corrector is not None:  # AgentConfig(correct_answers=True): answers are checked and corrected
+        graph.add_node("correct", nodes["correct"])
+        graph.add_edge("verify", "correct")
+        graph.add_edge("correct", END)
+    else:
+        graph.add_edge("verify", END)
     return graph.compile(checkpointer=checkpointer)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langgraph.config import get_stream_writer
 from langgraph.types import interrupt
@@ -27,8 +27,12 @@ from visorch.roles.decision import decide, rule_verdict
 from visorch.roles.refiner import refine_answer
 from visorch.runtime import Runtime
 from visorch.state import AgentState, ProgramAttempt
+from visorch.tools.images import ImageRef
 from visorch.tools.registry import ToolRegistry
 from visorch.tools.types import VALUE_TYPES, ValueKind, kind_of_value
+
+if TYPE_CHECKING:
+    from visorch.correction import Corrector
 
 
 @dataclass
@@ -55,6 +59,8 @@ class AgentServices:
     limits: AgentLimits
     traces: dict[str, Trace] = field(default_factory=dict)
     """Live traces by id (pixels stay here, out of the checkpointed state)."""
+    corrector: Corrector | None = None
+    """Checks answers against the image (visorch.correction) when the config asks for it."""
 
 
 def _emit(event: str, **data: Any) -> None:
@@ -213,7 +219,22 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
     def over_budget(state: AgentState) -> bool:
         return time.time() - state.get("started_at", time.time()) > limits.time_budget_s
 
+    def correct(state: AgentState) -> dict[str, Any]:
+        answer, image = state.get("answer") or "", state["inputs"].get("IMAGE")
+        if services.corrector is None or not answer or not isinstance(image, ImageRef):
+            return {}
+        correction = services.corrector.correct(image, answer)
+        notes = [f"correction {claim.id} {claim.verdict}: {claim.statement} ({claim.finding})"
+                 for claim in correction.claims if claim.verdict != "supported"]  # fmt: skip
+        update: dict[str, Any] = {"corrections": [*state.get("corrections", []), *notes],
+                                  "llm_calls": correction.llm_calls,
+                                  "llm_seconds": sum(stage.llm_seconds for stage in correction.stages)}  # fmt: skip
+        if correction.rewrite in ("llm", "claim-by-claim"):
+            update["answer"] = correction.corrected_plain or answer
+        _emit("corrected", answer=update.get("answer", answer), verdicts=correction.verdicts())
+        return update
+
     return {
         "plan": plan, "validate": validate, "approve": approve, "execute": execute, "decide": decide_node,
-        "refine": refine, "verify": verify, "over_budget": over_budget,
+        "refine": refine, "verify": verify, "correct": correct, "over_budget": over_budget,
     }  # fmt: skip

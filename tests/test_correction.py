@@ -195,3 +195,22 @@ def test_the_subset_check() -> None:
 def test_bound_text_cuts_at_a_sentence() -> None:
     checked, rest = bound_text("One bus. " * 20, 15)
     assert checked.endswith(".") and len(checked.split()) <= 15 and rest
+
+
+def test_the_agent_corrects_its_answers_when_configured(bus_path: Path, tmp_path: Path) -> None:
+    from visorch.agent import Agent, AgentConfig
+
+    if not (default_weights_root() / "nanodet-m" / "nanodet.onnx").is_file():
+        pytest.skip("the offline pack is not installed: run visorch models install-offline")
+    program = "BOX0=LOC(image=IMAGE, object='bus')\nFINAL=RESULT(var=BOX0)"
+    verdict = json.dumps({"verdict": "ANSWER", "reason": "the bus box answers it", "missing": ""})
+    replies = [program, verdict, "Three dogs stand next to a red bus.", "3 dog\n1 bus, red", "A blue bus."]
+    settings = VisorchSettings(home=tmp_path / "home", weights_dir=default_weights_root())
+    config = AgentConfig(correct_answers=True, rule_answers=False, plan_cache=False, examples=0)
+    llm = ScriptedLLM(replies)
+    with Agent(config, runtime=Runtime.create(settings), llm=llm) as agent:
+        assert "correct" in agent.graph.get_graph().nodes
+        answer = agent.ask(image=bus_path, question="Describe the picture.")
+    assert answer.text == "A blue bus." and llm.remaining == 0
+    assert any("removed: there is a dog" in note for note in answer.corrections)
+    assert answer.timings.llm_calls == 5
