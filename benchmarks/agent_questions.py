@@ -129,6 +129,7 @@ def _ask(agent: Agent, question: Question | None, image: Path | None = None) -> 
         "type": question.type if question else "bus",
         "question": text_question,
         "expected": question.answer if question else None,
+        "answer_type": question.answer_type if question else None,
         "answer": text,
         "correct": correct,
         "error": error,

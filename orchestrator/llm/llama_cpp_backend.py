@@ -108,6 +108,7 @@ class LlamaCppBackend(LLMBackend):
         timeout_s: float = 300.0,
         prompt_cache_mb: int = 1024,
         repack: bool = False,
+        prefix_state_dir: Path | None = None,
     ) -> None:
         self.model_path = Path(model_path) if model_path is not None else default_gguf_path()
         self.n_ctx = n_ctx
@@ -117,6 +118,8 @@ class LlamaCppBackend(LLMBackend):
         self.timeout_s = timeout_s
         self.prompt_cache_mb = prompt_cache_mb
         self.repack = repack
+        self.prefix_state_dir = prefix_state_dir
+        """Where the KV states of fixed prompt prefixes are kept (None: not kept)."""
         self._lock = threading.Lock()
         self._loaded: _LoadedLlama | None = None
         self._grammars: OrderedDict[str, LlamaGrammar] = OrderedDict()
@@ -192,6 +195,16 @@ class LlamaCppBackend(LLMBackend):
                 f"context window of {self.n_ctx}; raise VISORCH_LLM_N_CTX or shorten the prompt"
             )
         reused = _reusable_prefix(llama, prompt)
+        prefix_seconds = 0.0
+        if self.prefix_state_dir is not None and request.fixed_messages:
+            fixed = self._fixed_prefix(loaded, messages[: request.fixed_messages], prompt)
+            if reused < len(fixed):
+                from visorch.llm.prefix_state import PrefixStateStore
+
+                outcome = PrefixStateStore(self.prefix_state_dir, self.model_path).prepare(llama, fixed)
+                prefix_seconds = outcome.seconds
+                if outcome.action == "restored":  # evaluated by an earlier process, not by this call
+                    reused = max(reused, min(outcome.tokens, len(prompt) - 1))
         template_stop = [formatted.stop] if isinstance(formatted.stop, str) else list(formatted.stop or [])
         deadline = _Deadline(started + self.timeout_s)
         criteria = StoppingCriteriaList([deadline, *(formatted.stopping_criteria or [])])
@@ -215,7 +228,15 @@ class LlamaCppBackend(LLMBackend):
         assert isinstance(result, dict)  # create_completion returns a dict unless stream=True
         generated = time.monotonic() - generating
         prefill = min(generated, _prefill_seconds(llama))
-        return dict(result), reused, _CallParts(generating - started, prefill, generated - prefill)
+        preparing = generating - started - prefix_seconds
+        return dict(result), reused, _CallParts(preparing, prefill + prefix_seconds, generated - prefill)
+
+    def _fixed_prefix(self, loaded: _LoadedLlama, fixed: list[Any], prompt: list[int]) -> list[int]:
+        """The prompt tokens the fixed messages account for (their rendering, up to where the prompt differs)."""
+        rendered = loaded.formatter(messages=fixed)
+        text = rendered.prompt.encode("utf-8")
+        tokens = loaded.llama.tokenize(text, add_bos=not rendered.added_special, special=True)
+        return prompt[: _common_prefix(tokens, prompt)]
 
     def _load(self) -> _LoadedLlama:
         if self._loaded is not None:

@@ -52,6 +52,11 @@ class LLMSettings(BaseSettings):
     (AMX Xeons among them), so it is off by default; ``VISORCH_LLM_REPACK=1`` turns it on."""
     device: str = "cpu"
     """transformers: the torch device."""
+    prefix_states: bool = True
+    """llama-cpp: keep the evaluated KV state of each role's fixed prompt prefix on disk, so a new process
+    evaluates only the question's own tokens (``VISORCH_LLM_PREFIX_STATES=0`` turns it off)."""
+    prefix_state_dir: Path | None = None
+    """llama-cpp: where those states live (the agent uses <home>/llm-prefix-states)."""
 
 
 def create_backend(settings: LLMSettings | None = None) -> LLMBackend:
@@ -80,4 +85,5 @@ def create_backend(settings: LLMSettings | None = None) -> LLMBackend:
         timeout_s=settings.timeout_s,
         prompt_cache_mb=settings.prompt_cache_mb,
         repack=settings.repack,
+        prefix_state_dir=settings.prefix_state_dir if settings.prefix_states else None,
     )

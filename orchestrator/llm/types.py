@@ -32,6 +32,9 @@ class LLMRequest(BaseModel):
     regex: str | None = None
     """Regular expression the output must match (enforced only by servers that support it)."""
     seed: int | None = None
+    fixed_messages: int = Field(default=0, ge=0)
+    """How many leading messages are the same in every call of this role (system prompt, fixed examples):
+    a local backend may keep their evaluated state on disk for later processes."""
 
     @model_validator(mode="after")
     def _one_constraint(self) -> LLMRequest:

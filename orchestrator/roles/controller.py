@@ -125,6 +125,7 @@ def plan_program(llm: LLMBackend, registry: ToolRegistry, plan: PlanRequest, max
         ],
         max_tokens=48 * (max_steps + 1),
         temperature=0.0,
+        fixed_messages=1,  # the system prompt with the tool cards; the examples vary by question
     )
     json_wrapped = False
     if llm.supports_grammar:

@@ -72,6 +72,7 @@ def decide(
         messages=[ChatMessage(role="system", content=SYSTEM_PROMPT), ChatMessage(role="user", content=user)],
         max_tokens=120,
         temperature=0.0,
+        fixed_messages=1,
         json_schema=VERDICT_SCHEMA if llm.supports_json_schema else None,
     )
     response = llm.complete(request)

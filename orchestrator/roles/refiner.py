@@ -69,6 +69,7 @@ def refine_answer(llm: LLMBackend, question: str, attempts: Sequence[ProgramAtte
         ],
         max_tokens=64,
         temperature=0.0,
+        fixed_messages=1 + len(examples),  # the system prompt and the worked examples
         grammar=ANSWER_GRAMMAR if llm.supports_grammar else None,
     )
     response = llm.complete(request)
