@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from visorch.tools.errors import VisorchError
@@ -22,12 +23,42 @@ class SourcePosition:
         return f"line {self.line}, column {self.column}"
 
 
+QUOTE_LIMIT = 80
+"""Characters of a quoted value an error message shows before cutting it short."""
+POINTER_WIDTH = 100
+"""Characters of a long source line shown around the error column."""
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """``text`` cut to about ``limit`` characters, saying how much was left out (for error messages)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 20]}... ({len(text) - limit + 20:,} more characters)"
+
+
+def quoted(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut short when long, so errors never echo a huge argument."""
+    return shorten(repr(value), limit)
+
+
+_LONG_QUOTE = re.compile(r"""(['"])([^'"\n]{""" + str(QUOTE_LIMIT + 1) + r""",})\1""")
+
+
+def shorten_quotes(text: str) -> str:
+    """``text`` with every quoted value longer than QUOTE_LIMIT characters cut short (terminal output)."""
+    return _LONG_QUOTE.sub(lambda match: match.group(1) + shorten(match.group(2), QUOTE_LIMIT) + match.group(1), text)
+
+
 def _pointer(source: str, position: SourcePosition) -> str:
-    lines = source.splitlines()
+    lines = source.split("\n")
     if not 1 <= position.line <= len(lines):
         return ""
-    text = lines[position.line - 1]
-    return f"\n    {text}\n    {' ' * (position.column - 1)}^"
+    text = lines[position.line - 1].rstrip("\r")
+    column = position.column - 1
+    start = max(0, min(column - POINTER_WIDTH // 2, len(text) - POINTER_WIDTH))
+    window = text[start : start + POINTER_WIDTH]
+    prefix, suffix = ("..." if start > 0 else ""), ("..." if start + POINTER_WIDTH < len(text) else "")
+    return f"\n    {prefix}{window}{suffix}\n    {' ' * (len(prefix) + column - start)}^"
 
 
 class ProgramSyntaxError(ProgramError):

@@ -29,8 +29,14 @@ from visorch.programs.lexer import Token, TokenKind, tokenize
 from visorch.tools.detections import Detections
 from visorch.tools.types import VALUE_TYPES, ValueKind
 
-MAX_DEPTH = 64
+MAX_DEPTH = 32
 MAX_TEXT = 100_000
+MAX_SOURCE_LENGTH = 10_000
+"""Characters an expression may have; longer ones are refused before they are scanned."""
+MAX_TOKENS = 5_000
+"""Numbers, names, strings and operators an expression may have (``1+1`` is three)."""
+MAX_INTEGER_BITS = 1_024
+"""Whole numbers beyond about 10**308 are refused, like floats that overflow."""
 
 
 def _length(value: Any) -> int:
@@ -114,7 +120,17 @@ def _plain(value: Any) -> Any:
 class _ExpressionParser:
     def __init__(self, source: str) -> None:
         self.source = source
+        if len(source) > MAX_SOURCE_LENGTH:
+            raise ExpressionError(
+                f"the expression is {len(source):,} characters long; EVAL takes at most {MAX_SOURCE_LENGTH:,} "
+                "(split the work over several EVAL steps)"
+            )
         self.tokens = [token for token in tokenize(source, self._lex_error) if token.kind != TokenKind.NEWLINE]
+        if len(self.tokens) - 1 > MAX_TOKENS:
+            raise ExpressionError(
+                f"the expression has {len(self.tokens) - 1:,} parts (numbers, names, operators); EVAL takes at "
+                f"most {MAX_TOKENS:,} (split the work over several EVAL steps)"
+            )
         self.index = 0
         self.depth = 0
         self.variables: list[str] = []
@@ -169,19 +185,23 @@ class _ExpressionParser:
         self.depth -= 1
         return value
 
+    # Chains (a or b or c, 1 + 2 - 3) are one node with n operands, not a left-deep tree, so
+    # evaluating a long flat chain loops instead of recursing once per operand.
     def or_expression(self) -> Node:
-        node = self.and_expression()
+        first = self.and_expression()
+        operands, column = [first], first.column
         while self.at("or"):
-            column = self.advance().position.column
-            node = Node("or", None, (node, self.and_expression()), column)
-        return node
+            self.advance()
+            operands.append(self.and_expression())
+        return first if len(operands) == 1 else Node("or", None, tuple(operands), column)
 
     def and_expression(self) -> Node:
-        node = self.not_expression()
+        first = self.not_expression()
+        operands, column = [first], first.column
         while self.at("and"):
-            column = self.advance().position.column
-            node = Node("and", None, (node, self.not_expression()), column)
-        return node
+            self.advance()
+            operands.append(self.not_expression())
+        return first if len(operands) == 1 else Node("and", None, tuple(operands), column)
 
     def not_expression(self) -> Node:
         if self.at("not"):
@@ -209,19 +229,23 @@ class _ExpressionParser:
             )
         return node
 
-    def sum(self) -> Node:
-        node = self.product()
-        while self.peek().kind == TokenKind.OPERATOR and self.peek().text in ("+", "-"):
+    def arithmetic_chain(self, operators: tuple[str, ...], operand: Callable[[], Node]) -> Node:
+        first = operand()
+        children, applied, columns = [first], [], []
+        while self.peek().kind == TokenKind.OPERATOR and self.peek().text in operators:
             token = self.advance()
-            node = Node("arithmetic", token.text, (node, self.product()), token.position.column)
-        return node
+            applied.append(token.text)
+            columns.append(token.position.column)
+            children.append(operand())
+        if not applied:
+            return first
+        return Node("arithmetic", (tuple(applied), tuple(columns)), tuple(children), columns[0])
+
+    def sum(self) -> Node:
+        return self.arithmetic_chain(("+", "-"), self.product)
 
     def product(self) -> Node:
-        node = self.unary()
-        while self.peek().kind == TokenKind.OPERATOR and self.peek().text in ("*", "/", "//", "%"):
-            token = self.advance()
-            node = Node("arithmetic", token.text, (node, self.unary()), token.position.column)
-        return node
+        return self.arithmetic_chain(("*", "/", "//", "%"), self.unary)
 
     def unary(self) -> Node:
         if self.at("-"):
@@ -332,52 +356,69 @@ def _evaluate(node: Node, variables: dict[str, Any]) -> Any:
         condition, then, otherwise = node.children
         return _evaluate(then if _truth(_evaluate(condition, variables), where) else otherwise, variables)
     if kind == "or":
-        return _truth(_evaluate(node.children[0], variables), where) or _truth(
-            _evaluate(node.children[1], variables), where
-        )
+        return any(_truth(_evaluate(child, variables), where) for child in node.children)
     if kind == "and":
-        return _truth(_evaluate(node.children[0], variables), where) and _truth(
-            _evaluate(node.children[1], variables), where
-        )
+        return all(_truth(_evaluate(child, variables), where) for child in node.children)
+    if kind == "arithmetic":
+        operators, columns = node.value
+        value = _evaluate(node.children[0], variables)
+        for symbol, column, child in zip(operators, columns, node.children[1:], strict=True):
+            value = _arithmetic(symbol, value, _evaluate(child, variables), column)
+        return value
     if kind == "not":
         return not _truth(_evaluate(node.children[0], variables), where)
     if kind == "negate":
         return -_number(_evaluate(node.children[0], variables), where)
-    left = _evaluate(node.children[0], variables) if node.children else None
-    right = _evaluate(node.children[1], variables) if len(node.children) > 1 else None
+    if kind == "call":
+        arguments = [_evaluate(child, variables) for child in node.children]
+        try:
+            return _bounded(FUNCTIONS[node.value](*arguments), where)
+        except ExpressionError:
+            raise
+        except (TypeError, ValueError, OverflowError) as error:
+            raise ExpressionError(f"{node.value}() failed: {error}", where) from error
+    if kind not in ("compare", "in"):
+        raise ExpressionError(f"unknown expression node {kind}", where)
+    # Operands are evaluated once, here: evaluating them before every branch made nested calls
+    # (abs(abs(...))) take time exponential in their depth.
+    left, right = _evaluate(node.children[0], variables), _evaluate(node.children[1], variables)
     if kind == "compare":
         left, right = _same(left, right)
         try:
             return bool(_COMPARISONS[node.value](left, right))
         except TypeError as error:
             raise ExpressionError(f"cannot compare {_describe(left)} with {_describe(right)}", where) from error
-    if kind == "in":
-        if not isinstance(left, str) or not isinstance(right, str | list):
-            raise ExpressionError("'in' needs text on the left and text or a list on the right", where)
-        if isinstance(right, str):
-            return left.strip().lower() in right.lower()
-        return left.strip().lower() in [str(item).strip().lower() for item in right]
-    if kind == "arithmetic":
-        if node.value == "+" and isinstance(left, str) and isinstance(right, str):
-            if len(left) + len(right) > MAX_TEXT:
-                raise ExpressionError("text grows too long", where)
-            return left + right
-        if node.value == "+" and (isinstance(left, str) or isinstance(right, str)):
-            return _display(left) + _display(right)
-        a, b = _number(left, where), _number(right, where)
-        if node.value in ("/", "//", "%") and b == 0:
-            raise ExpressionError("division by zero", where)
-        try:
-            result = _ARITHMETIC[node.value](a, b)
-        except OverflowError as error:
-            raise ExpressionError(f"number too large: {error}", where) from error
-        return int(result) if isinstance(result, float) and result.is_integer() and node.value != "/" else result
-    if kind == "call":
-        arguments = [_evaluate(child, variables) for child in node.children]
-        try:
-            return FUNCTIONS[node.value](*arguments)
-        except ExpressionError:
-            raise
-        except (TypeError, ValueError, OverflowError) as error:
-            raise ExpressionError(f"{node.value}() failed: {error}", where) from error
-    raise ExpressionError(f"unknown expression node {kind}", where)
+    if not isinstance(left, str) or not isinstance(right, str | list):
+        raise ExpressionError("'in' needs text on the left and text or a list on the right", where)
+    if isinstance(right, str):
+        return left.strip().lower() in right.lower()
+    return left.strip().lower() in [str(item).strip().lower() for item in right]
+
+
+def _bounded(value: Any, where: int) -> Any:
+    """``value``, unless it is a whole number too large to show or compute with further."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INTEGER_BITS:
+        raise ExpressionError(f"number too large (more than {MAX_INTEGER_BITS} bits)", where)
+    return value
+
+
+def _arithmetic(symbol: str, left: Any, right: Any, where: int) -> Any:
+    if symbol == "+" and isinstance(left, str) and isinstance(right, str):
+        if len(left) + len(right) > MAX_TEXT:
+            raise ExpressionError("text grows too long", where)
+        return left + right
+    if symbol == "+" and (isinstance(left, str) or isinstance(right, str)):
+        text = _display(left) + _display(right)
+        if len(text) > MAX_TEXT:
+            raise ExpressionError("text grows too long", where)
+        return text
+    a, b = _number(left, where), _number(right, where)
+    if symbol in ("/", "//", "%") and b == 0:
+        raise ExpressionError("division by zero", where)
+    try:
+        result = _ARITHMETIC[symbol](a, b)
+    except OverflowError as error:
+        raise ExpressionError(f"number too large: {error}", where) from error
+    if isinstance(result, float) and result.is_integer() and symbol != "/":
+        result = int(result)
+    return _bounded(result, where)

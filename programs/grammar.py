@@ -50,6 +50,8 @@ ATOMS: dict[str, _Atom] = {
     "question": _Atom('"QUESTION"', "QUESTION"),
     "string": _Atom('"\'" [^\'\\n\\\\]{0,120} "\'"', r"'[^'\n\\]{0,120}'"),
     "number": _Atom('"-"? [0-9]{1,9} ("." [0-9]{1,6})?', r"-?[0-9]{1,9}(\.[0-9]{1,6})?"),
+    "non-negative-number": _Atom('[0-9]{1,9} ("." [0-9]{1,6})?', r"[0-9]{1,9}(\.[0-9]{1,6})?"),
+    "fraction": _Atom('("0" ("." [0-9]{1,6})? | "1" (".0")?)', r"(0(\.[0-9]{1,6})?|1(\.0)?)"),
     "boolean": _Atom('("True" | "False")', "(True|False)"),
     "string-list": _Atom('"[" string (", " string){0,15} "]"', r"\['[^'\n\\]{0,120}'(, '[^'\n\\]{0,120}'){0,15}\]"),
     "none": _Atom('"None"', "None"),
@@ -74,12 +76,20 @@ def _gbnf_literal(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _number_atom(param: ParamSpec) -> str:
+    """The narrowest number literal the grammar can hold for the argument's declared range."""
+    limits = param.value_range
+    if limits is None or limits.minimum is None or limits.minimum < 0:
+        return "number"
+    return "fraction" if limits.minimum == 0 and limits.maximum == 1 else "non-negative-number"
+
+
 def _value_atoms(spec: ToolSpec, param: ParamSpec) -> list[_Atom]:
     if spec.expression_param == param.name:
         return [ATOMS["expression"]]
     if param.choices:
         return [_Atom(_gbnf_literal(f"'{choice}'"), re.escape(f"'{choice}'")) for choice in param.choices]
-    atoms = [ATOMS[name] for name in _KIND_ATOMS[param.kind]]
+    atoms = [ATOMS[_number_atom(param) if name == "number" else name] for name in _KIND_ATOMS[param.kind]]
     return atoms + ([ATOMS["none"]] if param.optional_none else [])
 
 

@@ -38,6 +38,8 @@ class Token:
 
 # Longest first, so '<=' wins over '<'.
 OPERATORS = ("//", "==", "!=", "<=", ">=", "=", "(", ")", "[", "]", "{", "}", ",", "+", "-", "*", "/", "%", "<", ">")
+MAX_NUMBER_LENGTH = 100
+"""Digits a number literal may have (Python refuses to convert much longer whole numbers to text)."""
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "'": "'", '"': '"'}
 
 
@@ -91,6 +93,8 @@ def tokenize(source: str, error: Callable[[str, SourcePosition], Exception]) -> 
             text = source[start:index]
             if index < length and source[index].isascii() and (source[index].isalpha() or source[index] == "_"):
                 raise error(f"a number cannot run into a name: {source[start : index + 1]!r}", here)
+            if len(text) > MAX_NUMBER_LENGTH:
+                raise error(f"a number of {len(text):,} characters is too long (at most {MAX_NUMBER_LENGTH})", here)
             value: object = float(text) if is_float else int(text)
             tokens.append(Token(TokenKind.NUMBER, text, value, here))
             column += index - start

@@ -18,12 +18,16 @@ from visorch.programs.errors import ProgramSyntaxError, SourcePosition
 from visorch.programs.lexer import Token, TokenKind, tokenize
 
 MAX_NESTING = 32
+BYTE_ORDER_MARK = "\ufeff"
+"""Editors on Windows start UTF-8 files with it; it is not part of the program."""
 KEYWORD_VALUES = {"True": True, "true": True, "False": False, "false": False, "None": None, "none": None}
 
 
 class _Parser:
     def __init__(self, source: str) -> None:
+        source = source.removeprefix(BYTE_ORDER_MARK)
         self.source = source
+        self.lines = source.split("\n")  # the lexer's lines: only '\n' ends one
         self.tokens = tokenize(source, self.error)
         self.index = 0
         self.depth = 0  # brackets open: newlines inside them are not line ends
@@ -52,7 +56,7 @@ class _Parser:
         if self.last is None or token.position.line == self.last.position.line:
             return None
         line = self.last.position.line
-        text = self.source.splitlines()[line - 1]
+        text = self.lines[line - 1]
         end = len(text.split("#", 1)[0].rstrip()) + 1
         return self.error(
             f"expected ')' to close the call to {tool.text} at the end of line {line}", SourcePosition(line, end)
@@ -113,7 +117,7 @@ class _Parser:
                 self.advance()
         self.depth -= 1
         self.advance()
-        line_text = self.source.splitlines()[target.position.line - 1].strip()
+        line_text = self.lines[target.position.line - 1].strip()
         return Step(
             target=target.text,
             tool=tool.text,

@@ -14,7 +14,7 @@ from typing import Any
 
 from visorch.programs.ast import ListValue, Literal, Program, Reference, Step, Value, references_in
 from visorch.programs.builtins import RESULT_TOOL
-from visorch.programs.errors import ExpressionError, ProgramValidationError, SourcePosition, ValidationIssue
+from visorch.programs.errors import ExpressionError, ProgramValidationError, SourcePosition, ValidationIssue, quoted
 from visorch.programs.expression import Expression, parse_expression
 from visorch.tools.registry import ParamSpec, Tool, ToolRegistry
 from visorch.tools.types import ValueKind, accepts, strip_optional
@@ -37,6 +37,14 @@ def input_kind(name: str) -> ValueKind | None:
     if match:
         return ValueKind.IMAGE if match.group(1) == "IMAGE" else ValueKind.AUDIO
     return None
+
+
+def input_option(name: str) -> str:
+    """The command-line option that gives input ``name`` (``--image``, ``--image IMAGE2=PATH``)."""
+    if name == "QUESTION":
+        return "--question"
+    flag = "--image" if input_kind(name) == ValueKind.IMAGE else "--audio"
+    return flag if name in STANDARD_INPUTS else f"{flag} {name}=PATH"
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,7 @@ def _literal_issue(param: ParamSpec, literal: Literal) -> str | None:
         return None if param.optional_none else f"'{param.name}' cannot be None"
     if param.choices:
         if not isinstance(value, str) or value not in param.choices:
-            return f"'{param.name}' must be one of {', '.join(repr(c) for c in param.choices)}; got {value!r}"
+            return f"'{param.name}' must be one of {', '.join(repr(c) for c in param.choices)}; got {quoted(value)}"
         return None
     kind = param.kind
     if kind == ValueKind.ANY:
@@ -81,10 +89,11 @@ def _literal_issue(param: ParamSpec, literal: Literal) -> str | None:
     if kind == ValueKind.NUMBER and isinstance(value, int | float) and not isinstance(value, bool):
         if base is int and isinstance(value, float):
             return f"'{param.name}' expects a whole number, got {value!r}"
-        return None
+        return param.value_range.problem(param.name, value) if param.value_range is not None else None
     if kind in (ValueKind.IMAGE, ValueKind.DETECTIONS, ValueKind.AUDIO, ValueKind.TRANSCRIPT, ValueKind.OCR_TEXT):
-        return f"'{param.name}' expects {kind.value} from a variable (like IMAGE or BOX0), got the literal {value!r}"
-    return f"'{param.name}' expects {kind.value}, got {type(value).__name__} {value!r}"
+        literal = quoted(value)
+        return f"'{param.name}' expects {kind.value} from a variable (like IMAGE or BOX0), got the literal {literal}"
+    return f"'{param.name}' expects {kind.value}, got {type(value).__name__} {quoted(value)}"
 
 
 class _Validator:
@@ -122,6 +131,10 @@ class _Validator:
         if name in self.later_targets:
             line = self.later_targets[name].line
             self.issue(f"{name} is used before it is defined (it is assigned on line {line})", position)
+            return None
+        if self.declared_inputs is not None and name not in self.later_targets and input_kind(name) is not None:
+            self.issue(f"this program needs {input_option(name)} (it reads the input {name}, which was not given)",
+                       position)  # fmt: skip
             return None
         known = list(self.kinds) + list(self.declared_inputs or STANDARD_INPUTS)
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)

@@ -47,6 +47,39 @@ _SPECIAL_PARAMETERS = {CONTEXT_PARAMETER, VARIABLES_PARAMETER, PARSED_PARAMETER,
 
 
 @dataclass(frozen=True)
+class Range:
+    """The values a numeric argument may take, declared once in its annotation.
+
+    ``Annotated[float, Range(0, 1), "..."]``: the validator checks literals against it, the
+    tool checks run-time values, and the tool card and grammar show it. ``None`` leaves a side open.
+    """
+
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` lies inside the range (ends included)."""
+        if self.minimum is not None and value < self.minimum:
+            return False
+        return self.maximum is None or value <= self.maximum
+
+    def label(self) -> str:
+        """``0 to 1``, ``at least 0`` or ``at most 5``."""
+        low, high = self.minimum, self.maximum
+        if low is not None and high is not None:
+            return f"{low:g} to {high:g}"
+        if low is not None:
+            return f"at least {low:g}"
+        return f"at most {high:g}" if high is not None else "any number"
+
+    def problem(self, name: str, value: float) -> str | None:
+        """Why ``value`` cannot be argument ``name``, or None when it fits."""
+        if self.contains(value):
+            return None
+        return f"'{name}' must be {self.label()}; got {value!r}"
+
+
+@dataclass(frozen=True)
 class ParamSpec:
     """One parameter of a tool, as the program language sees it."""
 
@@ -58,11 +91,15 @@ class ParamSpec:
     default: Any = None
     choices: tuple[str, ...] | None = None
     optional_none: bool = False
+    value_range: Range | None = None
+    """The numbers this argument accepts (numeric arguments only)."""
 
     def type_label(self) -> str:
-        """The kind, with choices when the value is one of a fixed set."""
+        """The kind, with choices when the value is one of a fixed set, or its range when numeric."""
         if self.choices:
             return " | ".join(repr(choice) for choice in self.choices)
+        if self.value_range is not None:
+            return f"{self.kind.value} ({self.value_range.label()})"
         return self.kind.value
 
 
@@ -117,6 +154,12 @@ def _parameter_description(annotation: Any) -> tuple[Any, str]:
         text = next((item for item in metadata if isinstance(item, str)), "")
         return base, text
     return annotation, ""
+
+
+def _parameter_range(annotation: Any) -> Range | None:
+    if get_origin(annotation) is typing.Annotated:
+        return next((item for item in get_args(annotation)[1:] if isinstance(item, Range)), None)
+    return None
 
 
 def _model_protocol(tool_name: str, capability: Capability | None, hints: dict[str, Any]) -> type:
@@ -198,6 +241,10 @@ class Tool:
                 if not value.is_integer():
                     raise ToolArgumentError(f"{self.name}: argument '{param.name}' expects a whole number, got {value}")
                 value = int(value)
+            if param.value_range is not None and isinstance(value, int | float) and not isinstance(value, bool):
+                problem = param.value_range.problem(param.name, value)
+                if problem:
+                    raise ToolArgumentError(f"{self.name}: {problem}")
             if param.choices and str(value) not in param.choices:
                 raise ToolArgumentError(
                     f"{self.name}: argument '{param.name}' must be one of {', '.join(param.choices)}; got {value!r}"
@@ -303,6 +350,7 @@ def tool(
             if parameter.name not in hints:
                 raise TypeError(f"tool {name}: parameter '{parameter.name}' needs a type hint")
             annotation, description = _parameter_description(hints[parameter.name])
+            value_range = _parameter_range(hints[parameter.name])
             _, optional_none = strip_optional(annotation)
             required = parameter.default is inspect.Parameter.empty
             params.append(
@@ -315,8 +363,11 @@ def tool(
                     default=None if required else parameter.default,
                     choices=literal_choices(annotation),
                     optional_none=optional_none,
+                    value_range=value_range,
                 )
             )
+            if value_range is not None and kind_of(annotation) != ValueKind.NUMBER:
+                raise TypeError(f"tool {name}: parameter '{parameter.name}' has a Range but is not a number")
         if "return" not in hints:
             raise TypeError(f"tool {name}: the function needs a return type hint")
         doc = inspect.cleandoc(function.__doc__ or "")

@@ -8,7 +8,7 @@ import numpy as np
 import supervision as sv
 from visorch.tools.builtin.geometry import boxes_on
 from visorch.tools.detections import Detections
-from visorch.tools.registry import tool
+from visorch.tools.registry import Range, tool
 from visorch.tools.vocabulary import label_matches
 
 SelectBy = Literal["largest", "smallest", "leftmost", "rightmost", "topmost", "bottommost", "most_confident"]
@@ -34,7 +34,7 @@ def count(box: Annotated[Detections, "the detections to count"]) -> int:
 def filter_boxes(
     box: Annotated[Detections, "the detections to filter"],
     label: Annotated[str | None, "keep only this label (synonyms and plurals match)"] = None,
-    min_score: Annotated[float | None, "keep only boxes with at least this confidence"] = None,
+    min_score: Annotated[float | None, Range(0, 1), "keep only boxes with at least this confidence"] = None,
     inside: Annotated[Detections | None, "keep only boxes whose centre is inside this region's first box"] = None,
 ) -> Detections:
     """Keep the boxes that match a label, reach a score and/or lie inside a region."""

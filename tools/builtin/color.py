@@ -9,7 +9,7 @@ import numpy as np
 from visorch.tools.builtin.geometry import clamp_window, pick_box
 from visorch.tools.detections import Detections
 from visorch.tools.images import ImageRef
-from visorch.tools.registry import tool
+from visorch.tools.registry import Range, tool
 
 CHROMATIC_WEIGHT = 1 / 0.75
 """A chromatic name wins over a larger grey/white if its share is at least 75% of theirs."""
@@ -94,7 +94,7 @@ def dominant_colour(pixels: np.ndarray, clusters: int = 3, seed: int = 0) -> tup
 def colour_of(
     image: Annotated[ImageRef, "the image"],
     box: Annotated[Detections | None, "the region to name (whole image when omitted)"] = None,
-    index: Annotated[int, "which box to use"] = 0,
+    index: Annotated[int, Range(-1, None), "which box to use (0 = first, -1 = last)"] = 0,
 ) -> str:
     """The dominant colour name (red, blue, white, ...) of a region or of the whole image."""
     array = image.array()

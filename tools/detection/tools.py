@@ -14,7 +14,7 @@ from visorch.tools.images import ImageRef
 from visorch.tools.models.backend import Backend
 from visorch.tools.models.handle import ModelHandle
 from visorch.tools.models.protocols import Detector
-from visorch.tools.registry import Tool, tool
+from visorch.tools.registry import Range, Tool, tool
 from visorch.tools.vocabulary import COCO_CLASSES, resolve_class
 
 DEFAULT_MIN_SCORE = 0.3
@@ -74,7 +74,7 @@ def locate(
     image: Annotated[ImageRef, "the image to search"],
     object: Annotated[str, "what to find: one kind of object, e.g. 'bus', 'people', 'cars'"],
     model: ModelHandle[Detector],
-    min_score: Annotated[float, "keep boxes at least this confident (0 to 1)"] = DEFAULT_MIN_SCORE,
+    min_score: Annotated[float, Range(0, 1), "keep boxes at least this confident"] = DEFAULT_MIN_SCORE,
 ) -> Detections:
     """Find boxes of one kind of object in the image."""
     class_names = _class_names(model)
@@ -111,7 +111,7 @@ def locate(
 def find_objects(
     image: Annotated[ImageRef, "the image to search"],
     model: ModelHandle[Detector],
-    min_score: Annotated[float, "keep boxes at least this confident (0 to 1)"] = DEFAULT_MIN_SCORE,
+    min_score: Annotated[float, Range(0, 1), "keep boxes at least this confident"] = DEFAULT_MIN_SCORE,
 ) -> Detections:
     """Find every object the detector knows in the image, with its class label."""
     found = _detect(model, image, None, min_score)

@@ -15,7 +15,7 @@ from visorch.tools.images import ImageRef
 from visorch.tools.models.backend import Backend
 from visorch.tools.models.handle import ModelHandle
 from visorch.tools.models.protocols import PointSegmenter, Segmenter
-from visorch.tools.registry import Tool, tool
+from visorch.tools.registry import Range, Tool, tool
 from visorch.tools.segmentation.backends import PROMPTS
 
 
@@ -113,8 +113,8 @@ def _takes_points(ctx: ToolContext) -> bool:
 )
 def segment_point(
     image: Annotated[ImageRef, "the image"],
-    x: Annotated[float, "horizontal pixel position of a point on the object"],
-    y: Annotated[float, "vertical pixel position of a point on the object"],
+    x: Annotated[float, Range(0, None), "horizontal pixel position of a point on the object"],
+    y: Annotated[float, Range(0, None), "vertical pixel position of a point on the object"],
     model: ModelHandle[PointSegmenter],
 ) -> Detections:
     """Outline the object under one point with a mask; its box is the mask's bounds."""
