@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from visorch.output_paths import OutputPathError, check_output_path, write_outputs
+from visorch.programs.errors import shorten_quotes
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # ultralytics probes the network at import otherwise
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")  # and pip-installs missing extras at run time
@@ -53,7 +55,7 @@ def handle_errors(function: F) -> F:
         except VisorchError as error:
             if debug:
                 stderr.print_exception()
-            stderr.print(f"[red]error:[/red] {_plain(str(error))}")
+            stderr.print(f"[red]error:[/red] {_plain(shorten_quotes(str(error)))}")
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             stderr.print("[yellow]interrupted[/yellow]")
@@ -111,6 +113,9 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only the result.")] = False,
     debug: DebugOption = False,
 ) -> None:
+    for output, option in ((html, "--html"), (json_out, "--json")):
+        if output is not None:
+            check_output_path(output, option)  # before the run, so its result is never lost
     """Run a visual program on images / audio and print its result."""
     from visorch.programs.library import resolve_program
     from visorch.tools.types import describe_value
@@ -123,14 +128,16 @@ def run(
         progress = StepProgress(stderr, quiet=quiet)
         with progress.active():
             trace = runtime.execute(validated, inputs, on_event=progress)
-        if html is not None:
-            trace.save_html(html, title=f"visorch: {path.name}")
-            if not quiet:
-                stderr.print(f"[dim]trace written to {html}[/dim]")
-        if json_out is not None:
-            trace.save_json(json_out)
+        unwritten = write_outputs(
+            [(html, "--html", lambda target: trace.save_html(target, title=f"visorch: {path.name}")),
+             (json_out, "--json", trace.save_json)]
+        )  # fmt: skip
+        if unwritten:
+            raise OutputPathError("; ".join(unwritten.values()))
+        if html is not None and "--html" not in unwritten and not quiet:
+            stderr.print(f"[dim]trace written to {html}[/dim]")
         if not trace.ok:
-            raise _RunFailed(trace.error or "the program failed")
+            raise _RunFailed("; ".join([trace.error or "the program failed", *unwritten.values()]))
         stdout.print(_plain(describe_value(trace.result, limit=10_000)))
     finally:
         runtime.close()
@@ -227,6 +234,8 @@ def ask(
     debug: DebugOption = False,
 ) -> None:
     """Ask a question about an image: the agent plans, runs and checks visual programs."""
+    if html is not None:
+        check_output_path(html, "--html")  # before the question is answered, so the answer is never lost
     from visorch.agent import Agent, AgentConfig
     from visorch.config import VisorchSettings
 
@@ -247,10 +256,11 @@ def ask(
                     answer = event.answer
         if answer is None:
             raise _RunFailed("the agent stopped without an answer")
-        if html is not None:
-            answer.save_html(html)
-            if not quiet:
-                stderr.print(f"[dim]answer and trace written to {html}[/dim]")
+        unwritten = write_outputs([(html, "--html", answer.save_html)])
+        if html is not None and not unwritten and not quiet:
+            if unwritten:
+                raise OutputPathError("; ".join(unwritten.values()))
+            stderr.print(f"[dim]answer and trace written to {html}[/dim]")
         if json_output:
             sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
             return
@@ -258,6 +268,8 @@ def ask(
             t = answer.timings
             stderr.print(
                 f"[dim]{answer.stop_reason}; {t.total_s:.1f}s total (LLM {t.llm_s:.1f}s in {t.llm_calls} calls, "
+        if unwritten:
+            raise OutputPathError("; ".join(unwritten.values()))
                 f"tools {t.model_s:.1f}s); {len(answer.boxes)} grounded box(es)[/dim]"
             )
         stdout.print(_plain(answer.text))

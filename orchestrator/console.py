@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.status import Status
 from rich.table import Table
+from visorch.programs.errors import shorten_quotes
 from visorch.programs.executor import StepEvent
 from visorch.programs.trace import StepStatus
 from visorch.tools.registry import ToolRegistry
@@ -81,7 +82,7 @@ class StepProgress:
 
 
 def _escape(text: str) -> str:
-    return text.replace("[", "\\[")
+    return shorten_quotes(text).replace("[", "\\[")
 
 
 def tools_table(
