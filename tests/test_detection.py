@@ -109,6 +109,7 @@ def test_backends_prefer_yolo_then_the_offline_pack(tmp_path: Path) -> None:
         "yolo",
         "nanodet-m",
         "centernet-mb3",
+        "ssd-mobilenetv2-oidv4",
         "owlv2",
     ]
     assert NANODET.offline and CENTERNET.offline and NANODET.install_command == INSTALL_COMMAND

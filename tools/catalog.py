@@ -6,8 +6,10 @@ from visorch.tools import embedding
 from visorch.tools.asr import backends as asr_backends
 from visorch.tools.asr import tools as asr_tools
 from visorch.tools.builtin import boxes, color, image_ops
+from visorch.tools.classification import backends as classification_backends
 from visorch.tools.detection import backends as detection_backends
 from visorch.tools.detection import tools as detection_tools
+from visorch.tools.fusion import backends as fusion_backends
 from visorch.tools.models.backend import Backend
 from visorch.tools.ocr import backends as ocr_backends
 from visorch.tools.ocr import tools as ocr_tools
@@ -50,6 +52,8 @@ def default_backends() -> list[Backend]:
     """Every declared model backend, installed or not (nothing is imported or loaded here)."""
     return [
         *detection_backends.BACKENDS,
+        *fusion_backends.BACKENDS,
+        *classification_backends.BACKENDS,
         *segmentation_backends.BACKENDS,
         *ocr_backends.BACKENDS,
         *asr_backends.BACKENDS,

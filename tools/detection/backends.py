@@ -8,6 +8,8 @@ from visorch.tools.capability import Capability
 from visorch.tools.detection.centernet import MODEL_FILE as CENTERNET_FILE
 from visorch.tools.detection.onnx_coco import locate_model_file
 from visorch.tools.detection.owl import HUB_MODEL, find_owl_weights, load_owl, pull_owl
+from visorch.tools.detection.ssd_oidv4 import COVERED_COCO_CLASSES
+from visorch.tools.detection.ssd_oidv4 import MODEL_FILE as SSD_OIDV4_FILE
 from visorch.tools.detection.yolo import find_yolo_weights, load_yolo, load_yolo_file, pull_yolo
 from visorch.tools.models.backend import Backend, LoadRequest
 from visorch.tools.offline_pack import INSTALL_COMMAND
@@ -38,6 +40,17 @@ def _locate_nanodet(weights_root: Path) -> Path | None:
 
 def _locate_centernet(weights_root: Path) -> Path | None:
     return locate_model_file(weights_root, "centernet-mb3", CENTERNET_FILE)
+
+
+def load_ssd_oidv4(request: LoadRequest) -> object:
+    """The objectron SSD from ``<weights_root>/ssd-mobilenetv2-oidv4/``."""
+    from visorch.tools.detection.ssd_oidv4 import SsdOidv4Detector
+
+    return SsdOidv4Detector(request.weights_dir / SSD_OIDV4_FILE, request.device)
+
+
+def _locate_ssd_oidv4(weights_root: Path) -> Path | None:
+    return locate_model_file(weights_root, "ssd-mobilenetv2-oidv4", SSD_OIDV4_FILE)
 
 
 def yolo_backend(weights_file: Path | None = None, name: str = "yolo", priority: int = 10) -> Backend:
@@ -132,4 +145,22 @@ OWLV2 = Backend(
     extra={OPEN_VOCABULARY: True},
 )
 
-BACKENDS: list[Backend] = [YOLO, NANODET, CENTERNET, OWLV2]
+SSD_OIDV4 = Backend(
+    name="ssd-mobilenetv2-oidv4",
+    capability=Capability.DETECTION,
+    title="SSD MobileNetV2 OpenImages-v4 detector, 24 classes (LiteRT, offline; from @mediapipe/objectron)",
+    version="object_detection_ssd_mobilenetv2_oidv4_fp16.tflite, @mediapipe/objectron 0.4.1675468480",
+    license="Apache-2.0",
+    size_mb=9.8,
+    install_command=INSTALL_COMMAND,
+    load=load_ssd_oidv4,
+    locate=_locate_ssd_oidv4,
+    python_modules=("ai_edge_litert",),
+    offline=True,
+    priority=35,
+    memory_mb=60,
+    notes="A third offline expert for fusion: votes only on the 13 COCO classes its 24 OpenImages classes map onto.",
+    extra={"classes": COVERED_COCO_CLASSES},
+)
+
+BACKENDS: list[Backend] = [YOLO, NANODET, CENTERNET, SSD_OIDV4, OWLV2]
