@@ -194,9 +194,25 @@ def _described(concept: Concept, claims: list[Claim]) -> str:
     colour = _concept_of(claims, concept.name, "colour")
     number = int(count.fix) if count is not None and count.verdict == "corrected" and count.fix else concept.count or 1
     hue = colour.fix if colour is not None and colour.verdict == "corrected" else concept.colour
-    name = concept.name if number == 1 else (concept.name + "s" if concept.name != "person" else "people")
+    name = concept.name if number == 1 else plural(concept.name)
     words = " ".join(part for part in (NUMBER_NAMES.get(number, str(number)) if number > 1 else "a", hue, name) if part)
     return words.replace("a a", "an a").replace("a e", "an e").replace("a o", "an o").replace("a i", "an i")
+
+
+_IRREGULAR_PLURALS = {"person": "people", "man": "men", "woman": "women", "child": "children", "mouse": "mice",
+                      "knife": "knives", "sheep": "sheep", "skis": "skis", "scissors": "scissors"}  # fmt: skip
+
+
+def plural(name: str) -> str:
+    """An English plural of an object name's last word."""
+    *head, last = name.split(" ")
+    if last in _IRREGULAR_PLURALS:
+        last = _IRREGULAR_PLURALS[last]
+    elif last.endswith("y") and last[-2:-1] not in "aeiou":
+        last = last[:-1] + "ies"
+    else:
+        last += "es" if last.endswith(("s", "sh", "ch", "x")) else "s"
+    return " ".join([*head, last])
 
 
 def claim_by_claim(text: str, concepts: list[Concept], claims: list[Claim]) -> str:
