@@ -154,12 +154,13 @@ def _cold_ask(image: Path) -> dict[str, Any]:
     started = time.perf_counter()
     run = subprocess.run(command, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
-    answer = ""
+    answer, timings = "", {}
     try:
-        answer = json.loads(run.stdout).get("text", "")
+        reply = json.loads(run.stdout)
+        answer, timings = reply.get("text", ""), reply.get("timings", {})
     except json.JSONDecodeError:
         answer = run.stdout.strip()[-80:]
-    return {"seconds": seconds, "returncode": run.returncode, "answer": answer}
+    return {"seconds": seconds, "returncode": run.returncode, "answer": answer, "timings": timings}
 
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -239,7 +240,7 @@ def _agent_config(overrides: list[str]) -> AgentConfig:
     for item in overrides:
         key, _, raw = item.partition("=")
         values[key] = json.loads(raw) if raw[:1] in "0123456789-[{tfn" and raw not in ("none",) else raw
-    return config.model_copy(update=values) if values else config
+    return AgentConfig.model_validate({**config.model_dump(), **values}) if values else config
 
 
 def main() -> None:
@@ -250,7 +251,11 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true", help="also time a cold `visorch ask` on the bus question")
     parser.add_argument("--save", type=Path, help="write the figures and per-question records to this JSON file")
     parser.add_argument("--compare", type=Path, help="print an earlier run's saved figures side by side")
+    parser.add_argument("--show", type=Path, help="print a saved run's figures (with --compare) and stop")
     arguments = parser.parse_args()
+    if arguments.show:
+        _show(arguments.show, arguments.compare)
+        return
 
     questions = question_mix(arguments.qa_per_type, arguments.coco_val_per_type)
     config = _agent_config(arguments.agent)
@@ -259,9 +264,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder, Agent(config) as agent:
         if arguments.cold:
             cold = _cold_ask(_fresh_bus_copy(Path(folder)))
-            figures.update(bus_cold_s=cold["seconds"], bus_cold_answer=cold["answer"])
+            figures.update(bus_cold_s=cold["seconds"], bus_cold_answer=cold["answer"], bus_cold_timings=cold["timings"])
             print(f"cold `visorch ask` (bus): {cold['seconds']:.1f} s, answer {cold['answer']!r}, "
-                  f"rc {cold['returncode']}")  # fmt: skip
+                  f"rc {cold['returncode']}, timings {cold['timings']}")  # fmt: skip
         warm = time.perf_counter()
         agent.ask(image=questions[0].image_path, question="Is there a dog in the image?")
         print(f"warm-up (loads the LLM, embeddings and tools): {time.perf_counter() - warm:.1f} s")
@@ -286,12 +291,28 @@ def main() -> None:
     figures.update(load_before=load_before, load_after=os.getloadavg()[0], config=config.model_dump(mode="json"))
     print(f"\nload average (1 min) before {load_before:.1f}, after {figures['load_after']:.1f}: "
           "the CPU is shared, so wall times are noisy")  # fmt: skip
-    before = json.loads(arguments.compare.read_text())["figures"] if arguments.compare else None
-    _print_figures(figures, before)
     if arguments.save:
         arguments.save.parent.mkdir(parents=True, exist_ok=True)
         arguments.save.write_text(json.dumps({"figures": figures, "records": [bus, *records]}, indent=1, default=str))
         print(f"saved: {arguments.save}")
+    before = _rescored(arguments.compare) if arguments.compare and arguments.compare.is_file() else None
+    _print_figures(figures, before)
+
+
+def _rescored(path: Path) -> dict[str, Any]:
+    """A saved run's figures, its answers scored again by today's parser (earlier parsers had bugs)."""
+    saved = json.loads(path.read_text())
+    records = [r for r in saved["records"] if r["type"] != "bus"]
+    for record in records:
+        if record.get("answer_type"):
+            record["correct"] = exact_match(record["answer"], record["expected"], record["answer_type"])
+    return {**saved["figures"], **summarise(records)}
+
+
+def _show(path: Path, compare: Path | None) -> None:
+    now = _rescored(path)
+    print(f"{path}: load average before {now.get('load_before', 0):.1f}, after {now.get('load_after', 0):.1f}")
+    _print_figures(now, _rescored(compare) if compare and compare.is_file() else None)
 
 
 if __name__ == "__main__":
