@@ -36,7 +36,8 @@ def test_counts_the_people_on_the_bus_photo_with_grounded_boxes(agent: Agent, bu
     assert counted, "the program should count detections"
     assert answer.text == str(counted[-1])
     assert len([box for box in answer.boxes if box.label == "person"]) == counted[-1] >= 3
-    assert answer.timings.llm_calls >= 3 and answer.timings.llm_s > 0
+    # the planner at least; the verdict and answer follow by rule when every counted box is confident
+    assert answer.timings.llm_calls >= (1 if answer.verdicts[-1].by_rule else 3) and answer.timings.llm_s > 0
     page = answer.save_html(tmp_path / "answer.html").read_text(encoding="utf-8")
     assert "How many people are in the picture?" in page and "data:image/jpeg;base64," in page
 
