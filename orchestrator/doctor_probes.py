@@ -40,9 +40,8 @@ def stage(description: str) -> None:
 def llm_settings() -> Any:
     """The LLM settings the agent uses: the config file's [llm] section over ``VISORCH_LLM_*`` variables."""
     from visorch.config import VisorchSettings
-    from visorch.llm import LLMSettings
 
-    return LLMSettings(**VisorchSettings().llm)
+    return VisorchSettings().llm
 
 
 def probe_llm(_: str) -> str:
@@ -194,7 +193,19 @@ def _score(model: Any) -> str:
     return f"p(bus)={float(scores[0][0]):.2f}, p(cat)={float(scores[0][1]):.2f}"
 
 
+def _classify(model: Any) -> str:
+    import numpy as np
+
+    stage("classifying bus.jpg")
+    probabilities = np.asarray(model.probabilities([_test_image()]))[0]
+    top = int(probabilities.argmax())
+    names = getattr(model, "synsets", None)
+    label = names[top] if names is not None and top < len(names) else f"class {top}"
+    return f"bus.jpg: top class {label!r} (p={float(probabilities[top]):.2f})"
+
+
 INFERENCE_BY_CAPABILITY: dict[str, Callable[[Any], str]] = {
+    "image_classification": _classify,
     "detection": _detect,
     "segmentation": _segment,
     "ocr": _read,
