@@ -12,6 +12,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from visorch.programs.errors import ProgramError
@@ -21,6 +22,7 @@ from visorch.tools.embedding import EMBEDDING_CAPABILITY, TextEmbedder
 from visorch.tools.errors import VisorchError
 from visorch.tools.models.manager import ModelManager
 from visorch.tools.registry import ToolRegistry
+from visorch.tools.vocabulary import canonical
 
 logger = logging.getLogger(__name__)
 
@@ -58,18 +60,35 @@ def usable_examples(examples: list[WorkedExample], registry: ToolRegistry) -> li
     return usable
 
 
+_STOP_WORDS = frozenset({"a", "an", "the", "in", "on", "of", "this", "that", "image", "picture", "photo"})
+
+
 def _words(text: str) -> set[str]:
-    return set(re.findall(r"[a-z0-9]+", text.lower()))
+    """Content words in their singular (so 'people' meets 'person' and 'cars' meets 'car')."""
+    return {canonical(word) for word in re.findall(r"[a-z0-9]+", text.lower()) if word not in _STOP_WORDS}
+
+
+def word_scores(question: str, examples: list[WorkedExample]) -> np.ndarray:
+    """Jaccard similarity of content words between the question and each example's question."""
+    wanted = _words(question)
+    return np.array([len(wanted & _words(e.question)) / (len(wanted | _words(e.question)) or 1) for e in examples])
 
 
 class ExampleSelector:
-    """Picks the k examples most similar to a question."""
+    """Picks the k examples most similar to a question: by sentence embeddings, or by shared words
+    (``method='words'``, which needs no second model: no torch or sentence-transformers import)."""
 
-    def __init__(self, examples: list[WorkedExample], models: ModelManager | None) -> None:
+    def __init__(
+        self,
+        examples: list[WorkedExample],
+        models: ModelManager | None,
+        method: Literal["embedding", "words"] = "embedding",
+    ) -> None:
         self.examples = examples
         self.models = models
         self._vectors: np.ndarray | None = None
-        self.method = "embedding"
+        self.wanted = method
+        self.method = method
         self.fallback_reason: str | None = None
         """Why the last selection fell back to word overlap (no embedding model, or it failed)."""
 
@@ -82,13 +101,10 @@ class ExampleSelector:
         """The ``k`` most similar examples, most similar last (closest to the question in the prompt)."""
         if not self.examples or k <= 0:
             return []
-        scores = self._embedding_scores(question)
+        scores = self._embedding_scores(question) if self.wanted == "embedding" else None
         if scores is None:
-            self.method = "word overlap"
-            wanted = _words(question)
-            scores = np.array(
-                [len(wanted & _words(e.question)) / (len(wanted | _words(e.question)) or 1) for e in self.examples]
-            )
+            self.method = "word overlap" if self.wanted == "embedding" else "words"
+            scores = word_scores(question, self.examples)
         order = np.argsort(-scores, kind="stable")[:k]
         return [self.examples[i] for i in reversed(order)]
 
