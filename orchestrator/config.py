@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from platformdirs import user_cache_dir, user_config_dir
 from pydantic import BaseModel, Field
@@ -97,6 +97,9 @@ class AgentSettings(BaseModel):
     """Reuse programs that answered, as question templates, instead of calling the planner."""
     plan_cache_path: Path | None = None
     """The plan cache's JSON file (default: <home>/plan-cache.json)."""
+    example_selection: Literal["embedding", "words"] = "embedding"
+    """How the planner's worked examples are chosen: sentence embeddings (all-MiniLM-L6-v2, which imports
+    torch), or shared content words (no second model; see benchmarks/example_selection.py)."""
     correct_answers: bool = False
     """Check each answer's claims against the image and correct it (visorch.correction; adds LLM calls)."""
 
