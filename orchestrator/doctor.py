@@ -229,6 +229,7 @@ def _plan(quick: bool) -> _Plan:
     except VisorchError as error:
         rows.append(_missing_row("detection", str(error), "./install.sh, or VISORCH_MODELS__PREFERRED", True))
     by_capability: dict[str, list[str]] = {}
+    unprobed: list[str] = []
     for backend in models.backends():
         if models.not_installed_reason(backend.name) is not None:
             by_capability.setdefault(backend.capability, []).append(backend.name)
@@ -237,6 +238,7 @@ def _plan(quick: bool) -> _Plan:
         if required or backend.capability == "embedding":
             main_memory += backend.memory_mb
         if quick and not required:
+            unprobed.append(backend.name)
             continue
         library = library_of(backend.python_modules)
         specs.append(
@@ -255,12 +257,19 @@ def _plan(quick: bool) -> _Plan:
         rows.append(
             DoctorCheck(
                 group="backends",
-                name=f"{capability} (others)",
+                name=f"{capability} (others)" if installed else capability,
                 status="info" if installed else "warning",
                 detail=("not installed: " if installed else "nothing installed: ") + ", ".join(names),
                 hint="" if installed else "optional: " + "; ".join(commands[:2]),
             )
         )
+    if unprobed:
+        rows.append(
+            DoctorCheck(
+                group="backends", name="not probed", status="info",
+                detail="installed, skipped by --quick: " + ", ".join(unprobed),
+            )
+        )  # fmt: skip
     return _Plan(specs=specs, rows=rows, required_pack_items=required_items, main_memory_mb=main_memory)
 
 
