@@ -127,6 +127,24 @@ def test_doctor_passes_for_the_main_job_on_this_machine() -> None:
 
 
 @pytest.mark.slow
+def test_doctor_survives_a_crashing_main_job_backend_test_double_and_fails(doubles: str) -> None:
+    from rich.console import Console
+    from visorch.doctor import render_report, run_doctor, summary_line
+
+    crashing = ProbeSpec("detector-test-double", f"{doubles}:segfaulting_probe_test_double", required=True)
+    report = run_doctor(quick=True, timeout_s=300, extra_probes=[crashing])
+    row = next(check for check in report.checks if check.name == "detector-test-double")
+    assert row.detail == "crashed (SIGSEGV) while decoding" and row.blocking
+    assert not report.ok and report.problems() == [row]
+    console = Console(record=True, width=200)
+    console.print(render_report(report))
+    console.print(summary_line(report))
+    text = console.export_text()
+    assert "crashed (SIGSEGV) while decoding" in text
+    assert "the main job cannot run: detector-test-double" in text
+
+
+@pytest.mark.slow
 def test_real_llm_with_repacking_on_an_amx_cpu_is_a_crash_row_not_a_dead_doctor(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
