@@ -334,13 +334,13 @@ def doctor(
 
     Exits 1 when something the main job (visorch demo) needs is broken; optional pieces are warnings.
     """
-    from visorch.doctor import render_report, run_doctor, summary_line
+    from visorch.doctor import process_age_s, render_report, run_doctor, summary_line
 
     def progress(text: str) -> None:
         if not json_output:
             stderr.print(f"[dim]{text}[/dim]")
 
-    report = run_doctor(quick=quick, timeout_s=timeout, progress=progress)
+    report = run_doctor(quick=quick, timeout_s=timeout, progress=progress, spent_s=process_age_s())
     if json_output:
         print(report.to_json())
     else:

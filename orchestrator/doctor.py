@@ -118,6 +118,16 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
     return [flag for flag in CPU_FLAGS if flag in present]
 
 
+def process_age_s() -> float:
+    """Seconds since this process started (0 when psutil cannot tell): the start-up a time budget has used."""
+    try:
+        import psutil
+
+        return max(0.0, time.time() - psutil.Process().create_time())
+    except (ImportError, OSError):
+        return 0.0
+
+
 def _existing_parent(path: Path) -> Path:
     for candidate in (path, *path.parents):
         if candidate.exists():
@@ -362,9 +372,14 @@ def run_doctor(
     parallel: int | None = None,
     extra_probes: Sequence[ProbeSpec] = (),
     progress: Callable[[str], None] | None = None,
+    spent_s: float = 0.0,
 ) -> DoctorReport:
-    """Run every check; ``quick`` probes only what the main job needs. Never raises for a broken backend."""
-    started = time.perf_counter()
+    """Run every check; ``quick`` probes only what the main job needs. Never raises for a broken backend.
+
+    ``timeout_s`` bounds the whole run, ``spent_s`` of it already gone (the command's start-up, see
+    :func:`process_age_s`), so doctor ends within a hook's limit.
+    """
+    started = time.perf_counter() - spent_s
     versions = package_versions()
     flags = cpu_flags()
     try:
