@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from visorch.environment import apply_library_defaults
+
+apply_library_defaults()  # before any submodule can import ultralytics or transformers
+
 if TYPE_CHECKING:
     from visorch.agent import Agent, AgentConfig, AgentEvent, AgentInterrupted, Answer
     from visorch.config import VisorchSettings

@@ -24,16 +24,18 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
-from visorch.config import VisorchSettings
+from visorch.config import AgentSettings, VisorchSettings
 from visorch.correction import Corrector
 from visorch.examples import ExampleSelector, load_examples, usable_examples
 from visorch.graph import build_graph
 from visorch.llm import LLMBackend, LLMSettings, create_backend
 from visorch.llm.llama_cpp_backend import default_gguf_path
-from visorch.nodes import AgentLimits, AgentServices
+from visorch.nodes import AgentServices
+from visorch.plan_cache import PlanCache
 from visorch.programs.trace import Trace
-from visorch.programs.trace_html import render_trace_html
+from visorch.programs.trace_html import html_page, render_trace_fragment, scoped_fragment
 from visorch.runtime import Runtime
 from visorch.state import GroundedBox, ProgramAttempt, Verdict
 from visorch.tools.drawing import annotate
@@ -51,26 +53,15 @@ _STATE_TYPES = [
 """The only classes the checkpointer may rebuild from a checkpoint (LangGraph's msgpack allowlist)."""
 
 
-class AgentConfig(BaseModel):
-    """How the agent runs: loop bounds, plan approval, checkpointing and the LLM backend."""
+class AgentConfig(AgentSettings):
+    """How the agent runs: the loop settings (:class:`AgentSettings`) and the LLM backend of its roles."""
 
-    max_rounds: int = Field(default=3, ge=1)
-    max_plan_attempts: int = Field(default=3, ge=1)
-    max_steps: int = Field(default=10, ge=1)
-    time_budget_s: float = Field(default=600.0, gt=0)
-    examples: int = Field(default=3, ge=0)
-    approve_plans: bool = False
-    correct_answers: bool = False
-    """Check each answer's claims against the image and correct it (visorch.correction; adds LLM calls)."""
-    """Pause before each execution for a person to approve or edit the program (LangGraph interrupt)."""
-    checkpoint_path: Path | None = None
-    """SQLite file for LangGraph checkpoints (default: <home>/agent-checkpoints.sqlite)."""
     llm: LLMSettings = Field(default_factory=LLMSettings)
 
     @classmethod
     def from_settings(cls, settings: VisorchSettings) -> AgentConfig:
-        """The [agent] and [llm] sections of the settings (config file), over VISORCH_LLM_* variables."""
-        return cls.model_validate({**settings.agent, "llm": LLMSettings(**settings.llm)})
+        """The settings' [agent] and [llm] sections, each already resolved (arguments > environment > file)."""
+        return cls(**dict(settings.agent), llm=settings.llm)
 
 
 class Timings(BaseModel):
@@ -81,8 +72,20 @@ class Timings(BaseModel):
     model_s: float
     """Wall time with at least one tool step running."""
     orchestration_s: float
-    """Everything else: graph, validation, prompts, bookkeeping."""
+    """Everything else: the graph, validation, prompt and grammar building, the executor's own work,
+    bookkeeping. Not clamped: negative only when overlapping questions share the machine's time."""
     llm_calls: int
+    selection_s: float = 0.0
+    """Choosing the planner's worked examples."""
+    prompt_s: float = 0.0
+    """Of orchestration: building prompts and grammars, plan-cache lookups, waiting for the LLM."""
+    prefill_s: float = 0.0
+    """Of LLM time: evaluating prompt tokens."""
+    decode_s: float = 0.0
+    """Of LLM time: generating tokens (sampling under the grammar included)."""
+    executor_s: float = 0.0
+    """Of orchestration: the executor's work around the tool steps."""
+    plan_cache_hits: int = 0
 
 
 class AgentInterrupted(VisorchError):
@@ -110,10 +113,15 @@ class Answer(BaseModel):
     timings: Timings
     thread_id: str
     trace: Trace | None = Field(default=None, exclude=True)
-    """The last executed program's live trace (None when nothing ran, or after a resume elsewhere)."""
+    """The live trace the answer rests on (the last program that produced a result, else the last that ran;
+    None when nothing ran, or when the run was resumed where that trace is no longer held)."""
 
     def to_html(self) -> str:
         """The answer above the visual trace, as a standalone HTML page."""
+        return html_page(self.html_fragment(), "visorch answer")
+
+    def html_fragment(self) -> str:
+        """The answer above the visual trace, as one element with its own scoped style (Jupyter, web pages)."""
         header = (
             f"<div class='answer'><b>Q:</b> {html.escape(self.question)}<br><b>A:</b> {html.escape(self.text)}"
             f"<div class='meta'>stopped: {html.escape(self.stop_reason)} · {len(self.programs)} program(s) · "
@@ -121,14 +129,14 @@ class Answer(BaseModel):
             f"tools {self.timings.model_s:.1f} s)</div></div>"
         )
         if self.trace is None:
-            return f"<!DOCTYPE html><html><body>{header}</body></html>"
-        return render_trace_html(self.trace, title="visorch answer", heading=header + self._grounding_html())
+            return scoped_fragment(header)
+        return render_trace_fragment(self.trace, title="visorch answer", heading=header + self._grounding_html())
 
-    def _grounding_html(self) -> str:
-        """The boxes the answer rests on, drawn on their input images."""
+    def grounding_images(self) -> dict[str, Image.Image]:
+        """Each input image the answer rests on, with its grounded boxes drawn (input name -> picture)."""
         if self.trace is None or not self.boxes:
-            return ""
-        parts = []
+            return {}
+        drawn = {}
         for name in dict.fromkeys(box.image for box in self.boxes):
             image = self.trace.inputs.get(name)
             if not isinstance(image, ImageRef):
@@ -136,7 +144,14 @@ class Answer(BaseModel):
             chosen = [box for box in self.boxes if box.image == name]
             detections = sv.Detections(xyxy=np.array([box.box for box in chosen], dtype=np.float32))
             labels = [f"{box.label} {box.score:.2f}" if box.score is not None else box.label for box in chosen]
-            parts.append(image_tag(annotate(image.pil(), detections, labels), f"grounding on {name}"))
+            drawn[name] = annotate(image.pil(), detections, labels)
+        return drawn
+
+    def _grounding_html(self) -> str:
+        """The boxes the answer rests on, drawn on their input images."""
+        parts = [image_tag(picture, f"grounding on {name}") for name, picture in self.grounding_images().items()]
+        if not parts:
+            return ""
         return f"<div class='step'><div class='head'><h2>Grounded on</h2></div>{''.join(parts)}</div>"
 
     def save_html(self, path: str | Path) -> Path:
@@ -146,7 +161,7 @@ class Answer(BaseModel):
         return target
 
     def _repr_html_(self) -> str:
-        return self.to_html()
+        return self.html_fragment()
 
     def __str__(self) -> str:
         return self.text
@@ -178,24 +193,23 @@ class Agent:
             llm_settings = self.config.llm
             if llm_settings.backend == "llama-cpp" and not llm_settings.model:
                 llm_settings = llm_settings.model_copy(update={"model": str(default_gguf_path(settings.weights_root))})
+            if llm_settings.prefix_state_dir is None:
+                llm_settings = llm_settings.model_copy(update={"prefix_state_dir": settings.home / "llm-prefix-states"})
             llm = create_backend(llm_settings)
         self.llm = llm
         # The planner gets the installed tools its specs offer it (not LOAD: it must not open files by path).
         offered = self.runtime.registry.available(self.runtime.context).offered_to_planner()
         examples = usable_examples(load_examples(), offered)
+        plan_cache = None
+        if self.config.plan_cache:
+            plan_cache = PlanCache(self.config.plan_cache_path or settings.home / "plan-cache.json", offered)
         self.services = AgentServices(
             runtime=self.runtime,
             llm=llm,
             registry=offered,
-            selector=ExampleSelector(examples, self.runtime.context.models),
-            limits=AgentLimits(
-                max_rounds=self.config.max_rounds,
-                max_plan_attempts=self.config.max_plan_attempts,
-                max_steps=self.config.max_steps,
-                time_budget_s=self.config.time_budget_s,
-                examples=self.config.examples,
-                approve_plans=self.config.approve_plans,
-            ),
+            selector=ExampleSelector(examples, self.runtime.context.models, self.config.example_selection),
+            plan_cache=plan_cache,
+            limits=self.config,
             corrector=Corrector(runtime=self.runtime, llm=llm) if self.config.correct_answers else None,
         )
         checkpoint_path = self.config.checkpoint_path or settings.home / "agent-checkpoints.sqlite"
@@ -303,28 +317,35 @@ class Agent:
 
     def _answer(self, values: dict[str, Any], thread_id: str, seconds: float) -> Answer:
         attempts: list[ProgramAttempt] = values.get("attempts", [])
-        executed = [a for a in attempts if a.trace_id]
-        trace = self.services.traces.get(executed[-1].trace_id or "") if executed else None
+        rests_on = values.get("answer_trace_id")
+        chosen = next((a for a in attempts if rests_on and a.trace_id == rests_on), None)
         total = max(seconds, time.time() - values.get("started_at", time.time()))
         llm_s, model_s = values.get("llm_seconds", 0.0), values.get("model_seconds", 0.0)
+        selection_s = values.get("selection_seconds", 0.0)
         return Answer(
             text=values.get("answer") or "",
             question=values["question"],
             boxes=values.get("boxes", []),
             programs=attempts,
             verdicts=values.get("verdicts", []),
-            evidence="\n\n".join(a.evidence or "" for a in executed),
+            evidence=chosen.evidence or "" if chosen else "",
             corrections=values.get("corrections", []),
             stop_reason=values.get("stop_reason") or "unknown",
             timings=Timings(
                 total_s=total,
                 llm_s=llm_s,
                 model_s=model_s,
-                orchestration_s=max(0.0, total - llm_s - model_s),
+                orchestration_s=total - llm_s - model_s - selection_s,
                 llm_calls=values.get("llm_calls", 0),
+                selection_s=selection_s,
+                prompt_s=values.get("prompt_seconds", 0.0),
+                prefill_s=values.get("prefill_seconds", 0.0),
+                decode_s=values.get("decode_seconds", 0.0),
+                executor_s=values.get("executor_seconds", 0.0),
+                plan_cache_hits=values.get("plan_cache_hits", 0),
             ),
             thread_id=thread_id,
-            trace=trace,
+            trace=self.services.live.trace(rests_on),
         )
 
     # --- async ---------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ shows tracebacks.
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,11 +16,6 @@ from typing import Annotated, Any, TypeVar
 import typer
 from visorch.output_paths import OutputPathError, check_output_path, write_outputs
 from visorch.programs.errors import shorten_quotes
-
-os.environ.setdefault("YOLO_OFFLINE", "1")  # ultralytics probes the network at import otherwise
-os.environ.setdefault("YOLO_AUTOINSTALL", "false")  # and pip-installs missing extras at run time
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-
 from visorch.console import StepProgress, stderr, stdout, tools_table
 from visorch.tools.errors import InputError, VisorchError
 

@@ -7,24 +7,27 @@ graph is built; routing decisions live in graph.py's conditional edges, not here
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.types import interrupt
+from visorch.config import AgentSettings
 from visorch.evidence import result_text, trace_evidence
 from visorch.examples import ExampleSelector
 from visorch.grounding import check_consistency, grounded_boxes
-from visorch.llm import LLMBackend
+from visorch.live import LiveStore
+from visorch.llm import LLMBackend, LLMResponse
+from visorch.plan_cache import PlanCache
 from visorch.programs.errors import ProgramError, ProgramValidationError
 from visorch.programs.executor import StepEvent
 from visorch.programs.parser import parse_program
-from visorch.programs.trace import Trace
-from visorch.programs.validator import validate_program
+from visorch.programs.validator import ValidatedProgram, validate_program
 from visorch.roles.controller import PlanRequest, plan_program
 from visorch.roles.decision import decide, rule_verdict
 from visorch.roles.refiner import refine_answer
+from visorch.roles.rules import rule_answer
 from visorch.runtime import Runtime
 from visorch.state import AgentState, ProgramAttempt
 from visorch.tools.images import ImageRef
@@ -36,18 +39,6 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class AgentLimits:
-    """Bounds of the agent loop."""
-
-    max_rounds: int = 3
-    max_plan_attempts: int = 3
-    max_steps: int = 10
-    time_budget_s: float = 600.0
-    examples: int = 3
-    approve_plans: bool = False
-
-
-@dataclass
 class AgentServices:
     """What the nodes use; bound when the graph is built, never stored in the state."""
 
@@ -56,9 +47,12 @@ class AgentServices:
     registry: ToolRegistry
     """The tools offered to the planner (installed ones only)."""
     selector: ExampleSelector
-    limits: AgentLimits
-    traces: dict[str, Trace] = field(default_factory=dict)
-    """Live traces by id (pixels stay here, out of the checkpointed state)."""
+    limits: AgentSettings
+    """The loop's bounds and switches (the agent's own config, not a copy)."""
+    live: LiveStore = field(default_factory=LiveStore)
+    """Validated programs and traces per thread, bounded (pixels stay here, out of the checkpointed state)."""
+    plan_cache: PlanCache | None = None
+    """Programs that answered, as templates; a matching question skips the planner."""
     corrector: Corrector | None = None
     """Checks answers against the image (visorch.correction) when the config asks for it."""
 
@@ -71,9 +65,22 @@ def _emit(event: str, **data: Any) -> None:
     writer({"event": event, **data})
 
 
-def _llm_update(seconds: float) -> dict[str, Any]:
-    """LLM time is the wall time of the call: model loading and prompt-cache restores included."""
-    return {"llm_seconds": seconds, "llm_calls": 1}
+def _llm_update(response: LLMResponse, seconds: float) -> dict[str, Any]:
+    """Where one LLM call's wall time went: the model's work (loading, prefill, decode, as the backend
+    measured them) is LLM time; the rest (the role's prompt and grammar, the chat template, waiting for
+    the model) is prompt time, which is orchestration."""
+    prefill, decode = response.prefill_seconds, response.decode_seconds
+    if prefill + decode <= 0:  # a backend that does not split its time: all it reports is model time
+        decode = response.seconds - response.prepare_seconds
+    model = response.load_seconds + prefill + decode
+    return {
+        "llm_seconds": model, "llm_calls": 1, "prefill_seconds": prefill, "decode_seconds": decode,
+        "prompt_seconds": seconds - model,
+    }  # fmt: skip
+
+
+def _input_names(inputs: dict[str, Any]) -> list[str]:
+    return sorted(name for name in inputs if name != "QUESTION")
 
 
 def describe_inputs(inputs: dict[str, Any]) -> dict[str, str]:
@@ -95,15 +102,40 @@ def tools_for(registry: ToolRegistry, inputs: dict[str, Any]) -> ToolRegistry:
     return registry.without(*needs_audio)
 
 
+def _thread_id(config: RunnableConfig) -> str:
+    return str(config.get("configurable", {}).get("thread_id", ""))
+
+
+def answer_attempt(attempts: list[ProgramAttempt]) -> ProgramAttempt | None:
+    """The executed attempt the answer rests on: the last that produced a result, else the last that ran."""
+    executed = [attempt for attempt in attempts if attempt.trace_id]
+    succeeded = [attempt for attempt in executed if attempt.ok]
+    if succeeded:
+        return succeeded[-1]
+    return executed[-1] if executed else None
+
+
 def make_nodes(services: AgentServices) -> dict[str, Any]:
     """The node functions of the agent graph, bound to ``services``."""
     limits = services.limits
 
+    def check(program: str, inputs: dict[str, Any]) -> ValidatedProgram:
+        """The one parse and validation of a program, against the tools offered to the planner."""
+        return validate_program(parse_program(program), services.registry, inputs)
+
     def plan(state: AgentState) -> dict[str, Any]:
+        first_try = state["round"] == 1 and not state.get("plan_attempts") and not state.get("issues")
+        if services.plan_cache is not None and first_try:
+            looking = time.perf_counter()
+            cached = services.plan_cache.lookup(state["question"], _input_names(state["inputs"]))
+            if cached is not None:
+                seconds = time.perf_counter() - looking
+                _emit("planned", round=state["round"], program=cached, llm_seconds=0.0, from_cache=True)
+                return {"program": cached, "plan_attempts": 1, "plan_cache_hits": 1, "prompt_seconds": seconds}
         history = [attempt for attempt in state.get("attempts", []) if attempt.round < state["round"]]
         selecting = time.perf_counter()
         examples = services.selector.select(state["question"], limits.examples)
-        embedding_seconds = time.perf_counter() - selecting  # an embedding model call: model time
+        selection_seconds = time.perf_counter() - selecting
         request = PlanRequest(
             question=state["question"],
             inputs=describe_inputs(state["inputs"]),
@@ -114,7 +146,7 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
             rejected=state.get("program") if state.get("issues") else None,
         )
         calling = time.perf_counter()
-        program, _ = plan_program(
+        program, response = plan_program(
             services.llm, tools_for(services.registry, state["inputs"]), request, limits.max_steps
         )
         seconds = time.perf_counter() - calling
@@ -122,14 +154,16 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
         return {
             "program": program,
             "plan_attempts": state.get("plan_attempts", 0) + 1,
-            "model_seconds": embedding_seconds,
-            **_llm_update(seconds),
+            "selection_seconds": selection_seconds,
+            **_llm_update(response, seconds),
         }
 
-    def validate(state: AgentState) -> dict[str, Any]:
+    def validate(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         program = state.get("program") or ""
         try:
-            validated = validate_program(parse_program(program), services.registry, state["inputs"])
+            # an approved program comes back here unchanged: its validation is reused, not repeated
+            validated = services.live.validated(_thread_id(config), program) or check(program, state["inputs"])
+            services.live.put_validated(_thread_id(config), program, validated)
             steps = len(validated.steps) - 1
             issues = (
                 [] if steps <= limits.max_steps else [f"the program has {steps} steps; use at most {limits.max_steps}"]
@@ -157,48 +191,65 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
             return {"approved_program": state.get("program")}
         return {"approved_program": None, "stop_reason": "the plan was rejected"}
 
-    def execute(state: AgentState) -> dict[str, Any]:
+    def execute(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         program = state.get("program") or ""
+        # validate put it there; a run resumed in another process validates once more (deterministic)
+        validated = services.live.validated(_thread_id(config), program) or check(program, state["inputs"])
 
         def forward(event: StepEvent) -> None:
             record = event.record
             _emit(f"step_{event.kind}", target=record.target, tool=record.tool, status=record.status.value,
                   seconds=record.duration_s, error=record.error)  # fmt: skip
 
-        trace = services.runtime.run_program(program, dict(state["inputs"]), on_event=forward)
-        trace_id = uuid.uuid4().hex
-        services.traces[trace_id] = trace
+        running = time.perf_counter()
+        trace = services.runtime.execute(validated, dict(state["inputs"]), on_event=forward)
+        executor_seconds = time.perf_counter() - running - trace.busy_seconds  # parsing, checks, scheduling
+        trace_id = services.live.add_trace(_thread_id(config), trace)
         attempt = ProgramAttempt(
             round=state["round"], source=program, valid=True, ok=trace.ok, result=result_text(trace),
             evidence=trace_evidence(trace, services.registry), error=trace.error, trace_id=trace_id,
             seconds=trace.duration_s,
         )  # fmt: skip
-        return {"attempts": [attempt], "model_seconds": trace.busy_seconds}
+        return {"attempts": [attempt], "model_seconds": trace.busy_seconds, "executor_seconds": executor_seconds}
 
     def decide_node(state: AgentState) -> dict[str, Any]:
         attempt = state["attempts"][-1]
         verdict = rule_verdict(attempt)
         update: dict[str, Any] = {}
+        trace = services.live.trace(attempt.trace_id)
+        if verdict is None and limits.rule_answers and trace is not None:
+            ruled = rule_answer(state["question"], trace, limits.rule_min_score)
+            if ruled is not None:
+                verdict = ruled.verdict
+                update["draft_answer"] = ruled.answer
         if verdict is None:
             calling = time.perf_counter()
-            verdict, _ = decide(services.llm, state["question"], attempt, state["round"], limits.max_rounds)
-            update.update(_llm_update(time.perf_counter() - calling))
-        _emit("verdict", round=state["round"], verdict=verdict.verdict, reason=verdict.reason, missing=verdict.missing)
+            verdict, response = decide(services.llm, state["question"], attempt, state["round"], limits.max_rounds)
+            update.update(_llm_update(response, time.perf_counter() - calling))
+        if verdict.verdict == "ANSWER" and attempt.ok and services.plan_cache is not None:
+            services.plan_cache.store(state["question"], attempt.source, _input_names(state["inputs"]))
+        _emit("verdict", round=state["round"], verdict=verdict.verdict, reason=verdict.reason, missing=verdict.missing,
+              by_rule=verdict.by_rule)  # fmt: skip
         update.update({"verdicts": [verdict], "round": state["round"] + 1, "plan_attempts": 0, "issues": []})
         return update
 
     def refine(state: AgentState) -> dict[str, Any]:
+        # From here on everything (answer text, boxes, evidence, HTML) reads the one trace named here.
+        chosen = answer_attempt(state.get("attempts", []))
+        rests_on = {"answer_trace_id": chosen.trace_id if chosen else None}
+        verdicts = state.get("verdicts", [])
+        if verdicts and verdicts[-1].verdict == "ANSWER" and verdicts[-1].by_rule and state.get("draft_answer"):
+            return rests_on  # the answer followed from the evidence by rule (decide set it)
         calling = time.perf_counter()
-        answer, _ = refine_answer(services.llm, state["question"], state.get("attempts", []))
-        return {"draft_answer": answer, **_llm_update(time.perf_counter() - calling)}
+        answer, response = refine_answer(services.llm, state["question"], [chosen] if chosen else [])
+        return {"draft_answer": answer, **rests_on, **_llm_update(response, time.perf_counter() - calling)}
 
     def verify(state: AgentState) -> dict[str, Any]:
         answer = state.get("draft_answer") or ""
-        executed = [a for a in state.get("attempts", []) if a.ok and a.trace_id in services.traces]
+        trace = services.live.trace(state.get("answer_trace_id"))
         corrections: list[str] = []
         boxes = []
-        if executed:
-            trace = services.traces[executed[-1].trace_id or ""]
+        if trace is not None and trace.ok:
             answer, corrections = check_consistency(answer, trace.result, state["question"])
             boxes = grounded_boxes(trace, state["inputs"])
         _emit("answer", answer=answer, corrections=corrections)

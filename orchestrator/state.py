@@ -59,6 +59,8 @@ class AgentState(TypedDict, total=False):
     attempts: Annotated[list[ProgramAttempt], operator.add]
     verdicts: Annotated[list[Verdict], operator.add]
     draft_answer: str | None
+    answer_trace_id: str | None
+    """The trace the answer rests on (chosen once, by refine): its text, boxes, evidence and HTML read only it."""
     answer: str | None
     boxes: list[GroundedBox]
     corrections: list[str]

@@ -201,3 +201,53 @@ def test_concurrent_questions_on_one_agent_keep_their_own_state(tmp_path: Path, 
     for n, answer in enumerate(answers, 1):
         assert answer.text == str(n) and answer.stop_reason == "answered" and len(answer.boxes) == n
         assert answer.programs[0].source.count(f"count={n})") == 1
+
+
+def test_answer_rests_on_one_trace_when_the_last_program_fails(make_agent, bus_path: Path) -> None:
+    failing = "A=TEST_FAIL(message='model crashed')\nFINAL=RESULT(var=A)"
+    agent, llm = make_agent([COUNT_PROGRAM, CONTINUE, failing, "3"], max_rounds=2)
+    answer = agent.ask(image=bus_path, question="How many people?")
+    assert [p.ok for p in answer.programs] == [True, False]
+    # text, boxes, evidence and HTML all come from the first program, the last one that produced a result
+    assert answer.trace is not None and answer.trace.source == COUNT_PROGRAM
+    assert answer.text == "3" and len(answer.boxes) == 3 and {b.step for b in answer.boxes} == {"BOX0"}
+    assert "BOX0" in answer.evidence and "model crashed" not in answer.evidence
+    refiner_prompt = llm.requests[-1].messages[-1].content
+    assert "3 boxes" in refiner_prompt and "TEST_FAIL" not in refiner_prompt
+    page = answer.to_html()
+    assert "TEST_BOXES" in page and "model crashed" not in page
+
+
+def test_only_failed_programs_show_the_last_failure(make_agent, bus_path: Path) -> None:
+    failing = "A=TEST_FAIL(message='model crashed')\nFINAL=RESULT(var=A)"
+    agent, _ = make_agent([failing, "I cannot tell from the tools' results."], max_rounds=1)
+    answer = agent.ask(image=bus_path, question="How many people?")
+    assert answer.trace is not None and not answer.trace.ok and answer.boxes == []
+    assert "model crashed" in answer.evidence and "model crashed" in answer.to_html()
+
+
+def test_each_program_is_validated_once_and_eval_is_not_parsed_again(
+    make_agent, bus_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from visorch.programs import builtins, validator
+
+    validations: list[str] = []
+    real_validate = validator._Validator.validate
+
+    def counting_validate(self: validator._Validator) -> validator.ValidatedProgram:
+        validations.append(self.program.source)
+        return real_validate(self)
+
+    def no_second_parse(source: str) -> None:
+        raise AssertionError(f"EVAL parsed {source!r} again")
+
+    ending = 'ANSWER1=EVAL(expr="ANSWER0 + 0")\nFINAL=RESULT(var=ANSWER1)'
+    program = COUNT_PROGRAM.replace("FINAL=RESULT(var=ANSWER0)", ending)
+    agent, _ = make_agent([program, ANSWER, "3"], approve_plans=True)
+    monkeypatch.setattr(validator._Validator, "validate", counting_validate)  # after the examples are checked
+    monkeypatch.setattr(builtins, "parse_expression", no_second_parse)
+    with pytest.raises(AgentInterrupted):
+        agent.ask(image=bus_path, question="How many people?", thread_id="once")
+    answer = list(agent.resume("once", True))[-1].answer  # validate -> approve -> validate -> execute
+    assert answer is not None and answer.trace is not None and answer.trace.ok and answer.text == "3"
+    assert validations == [program]

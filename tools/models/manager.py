@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -426,16 +425,10 @@ class ModelManager:
 
 
 def default_weights_root() -> Path:
-    """Where weights live: $VISORCH_WEIGHTS_DIR, else $VISORCH_HOME/weights, else the user cache dir (XDG).
+    """Where weights live by the settings (``VISORCH_WEIGHTS_DIR``, else ``<home>/weights``; config file included).
 
-    The same rule as ``VisorchSettings.weights_root`` (without a config file).
+    Not a second rule: it asks :attr:`visorch.config.VisorchSettings.weights_root`.
     """
-    explicit = os.environ.get("VISORCH_WEIGHTS_DIR")
-    if explicit:
-        return Path(explicit)
-    home = os.environ.get("VISORCH_HOME")
-    if home:
-        return Path(home) / "weights"
-    from platformdirs import user_cache_dir
+    from visorch.config import VisorchSettings  # at call time: the environment and config file as they are now
 
-    return Path(user_cache_dir("visorch")) / "weights"
+    return VisorchSettings().weights_root
