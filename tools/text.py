@@ -96,10 +96,13 @@ class Transcript(BaseModel):
     language: str | None = None
     words: list[Word] = []
     source: str
+    notes: list[str] = []
+    """Why the text is what it is, when that needs saying (silent audio gives no text, not invented words)."""
 
     def describe(self) -> str:
-        """``transcript: 'hello there'``."""
-        return f"transcript: {self.text!r}"
+        """``transcript: 'hello there'`` (with its notes, if any)."""
+        notes = f" ({'; '.join(self.notes)})" if self.notes else ""
+        return f"transcript: {self.text!r}{notes}"
 
     def to_json_data(self) -> dict[str, Any]:
         """Text, language and timed words."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from visorch.tools.asr.transcripts import normalise_language
-from visorch.tools.audio import AudioRef
+from visorch.tools.asr.transcripts import normalise_language, silence_note
+from visorch.tools.audio import SPEECH_SAMPLE_RATE, AudioRef
 from visorch.tools.context import ToolContext
 from visorch.tools.registry import Tool, tool
 from visorch.tools.text import Transcript
@@ -19,7 +19,8 @@ from visorch.tools.text import Transcript
     example="TEXT0=TRANSCRIBE(audio=AUDIO)",
     limitations=(
         "Whisper models: numbers often come out as digits ('10 of clubs'), names and rare words may be "
-        "misspelt, and long silences or music can produce invented text. The offline default is English "
+        "misspelt, and music or noise can produce invented text (silent audio, below -50 dBFS, gives empty "
+        "text with a note instead). The offline default is English "
         "only; other languages need a multilingual backend (faster-whisper-base). Word times come from "
         "attention alignment and are approximate."
     ),
@@ -32,6 +33,9 @@ def transcribe(
     """Transcribe the speech in the audio (text, language, words with start and end times)."""
     backend = ctx.models.backend_for("asr")
     samples = audio.samples()
+    silent = silence_note(samples, SPEECH_SAMPLE_RATE)
+    if silent is not None:  # Whisper invents words for silence; the model is not even loaded
+        return Transcript(audio=audio, text="", language=None, words=[], source=backend.name, notes=[silent])
     with ctx.models.use(backend.name) as recognizer:
         text, detected, words = recognizer.transcribe(samples, normalise_language(language))
     return Transcript(audio=audio, text=text, language=detected, words=words, source=backend.name)

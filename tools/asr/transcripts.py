@@ -4,8 +4,39 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 from visorch.tools.errors import ToolArgumentError
 from visorch.tools.text import Word
+
+SILENCE_DBFS = -50.0
+"""Audio whose loudest 30 ms frame is quieter than this (RMS, dB full scale) holds no speech to transcribe.
+
+Quiet speech is around -40 dBFS and normal speech -30 to -15; Whisper fed silence invents text
+("You You You ..."), so silence is answered without the model.
+"""
+_FRAME_SECONDS = 0.03
+
+
+def loudest_frame_dbfs(samples: np.ndarray, sample_rate: int) -> float:
+    """The RMS level of the loudest 30 ms frame, in dB full scale (-inf for digital silence)."""
+    frame = max(1, int(sample_rate * _FRAME_SECONDS))
+    usable = len(samples) - len(samples) % frame
+    if usable == 0:
+        frames = np.asarray(samples, dtype=np.float64).reshape(1, -1)
+    else:
+        frames = np.asarray(samples[:usable], dtype=np.float32).reshape(-1, frame)
+    # mean of squares per frame in float64 so ten minutes of audio stays exact and takes milliseconds
+    power = float(np.max(np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / frames.shape[1]))
+    return float(10 * np.log10(power)) if power > 0 else float("-inf")
+
+
+def silence_note(samples: np.ndarray, sample_rate: int) -> str | None:
+    """A note saying the audio is silent, or None when it may hold speech."""
+    level = loudest_frame_dbfs(samples, sample_rate)
+    if level >= SILENCE_DBFS:
+        return None
+    shown = "digital silence" if level == float("-inf") else f"loudest part {level:.0f} dBFS"
+    return f"no speech: the audio is silent ({shown}, below {SILENCE_DBFS:.0f} dBFS), so nothing was transcribed"
 
 
 def check_language(language: str | None, supported: Sequence[str], backend: str) -> None:
