@@ -164,8 +164,8 @@ def _system_checks(versions: dict[str, str | None], flags: list[str], repack: bo
                 group="packages",
                 name="opencv build",
                 status="info",
-                detail=f"opencv-python {gui} (GUI build: needs libGL.so.1 and libgthread) beside headless {headless}",
-                hint="./install.sh replaces it by opencv-python-headless alone",
+                detail=f"opencv-python {gui} (the GUI build ultralytics and sahi require; it links libGL.so.1 and "
+                f"libgthread) beside opencv-python-headless {headless}",
             )
         )
     missing_core = [

@@ -97,8 +97,8 @@ def error_hint(library: Library, error: str) -> str:
     """What to do about a probe's Python-level error, where the message says enough to tell."""
     if "libGL.so" in error or "libgthread" in error or "libglib" in error:
         return (
-            "the GUI build of OpenCV (opencv-python) is installed and needs system libraries: apt-get install "
-            "libgl1 libglib2.0-0, or rerun ./install.sh, which keeps only opencv-python-headless"
+            "OpenCV's GUI build (opencv-python, which ultralytics and sahi require) needs system libraries: "
+            "apt-get install libgl1 libglib2.0-0"
         )
     if "No module named" in error:
         return "pip install 'visorch[all]' (or rerun ./install.sh)"
