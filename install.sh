@@ -26,7 +26,7 @@ WEIGHTS="${VISORCH_WEIGHTS_DIR:-${VISORCH_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/
 venv_ok() { [ -x "$VP" ] && "$VP" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && "$VP" -m pip --version >/dev/null 2>&1; }
 has_dist() { [ -x "$VP" ] && "$VP" -c "import importlib.metadata as m, sys; sys.exit(m.version('$1') != '$2' if '$2' else 0)" 2>/dev/null; }
 torch_ok() { has_dist torch "${TORCH_PINS[0]#torch==}" && has_dist torchvision "${TORCH_PINS[1]#torchvision==}"; }
-stamp() { sha256sum pyproject.toml | cut -d' ' -f1; }  # the requirements the package step installed
+stamp() { cksum < pyproject.toml; }  # the requirements the package step installed (POSIX cksum: Linux and macOS)
 visorch_ok() { [ -f "$VENV/.visorch-installed" ] && [ "$(cat "$VENV/.visorch-installed")" = "$(stamp)" ] && "$VP" -c 'import visorch.cli, llama_cpp' 2>/dev/null; }
 detectors_built() { [ -s "$WEIGHTS/nanodet-m/nanodet.onnx" ] && [ -s "$WEIGHTS/centernet-mb3/centernet.onnx" ]; }
 
