@@ -31,7 +31,8 @@ def make_agent(tmp_path: Path):
         settings = VisorchSettings(home=tmp_path / "home")
         runtime = Runtime.create(settings, tools=[*builtin_tools(), *TEST_TOOLS], backends=[])
         llm = ScriptedLLM(replies)
-        agent = Agent(AgentConfig(**config), runtime=runtime, llm=llm)
+        # The LLM roles' paths: rule answers and the plan cache (tested in test_fast_loop.py) are off
+        agent = Agent(AgentConfig(**{"rule_answers": False, "plan_cache": False, **config}), runtime=runtime, llm=llm)
         agents.append(agent)
         return agent, llm
 
@@ -52,7 +53,7 @@ def test_plan_execute_decide_refine(make_agent, bus_path: Path) -> None:
     planner_prompt = llm.requests[0].messages[0].content
     assert "TEST_BOXES(image: image" in planner_prompt and "COUNT(box: detections)" in planner_prompt
     assert "How many people are there?" in llm.requests[0].messages[1].content
-    assert "<!DOCTYPE html>" in answer._repr_html_()
+    assert "<!DOCTYPE html>" in answer.to_html() and answer._repr_html_().startswith("<div class='visorch-trace'>")
 
 
 def test_invalid_program_is_repaired_and_never_executed(make_agent, bus_path: Path) -> None:
