@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from PIL import Image
+from visorch.tools.capability import Capability
 from visorch.tools.detection.backends import BACKENDS
 from visorch.tools.images import decode_image_file
 from visorch.tools.models.manager import ModelManager, default_weights_root
@@ -56,7 +57,7 @@ def main() -> int:
         f"weights: {manager.weights_root}; {len(images)} images; {os.cpu_count()} CPUs; min_score {arguments.min_score}"
     )
     print(f"{'backend':15} {'load s':>7} {'mean ms':>8} {'median ms':>9} {'p90 ms':>7} {'boxes/img':>9}")
-    for backend in manager.backends("detection"):
+    for backend in manager.backends(Capability.DETECTION):
         if arguments.backend and backend.name not in arguments.backend:
             continue
         reason = manager.not_installed_reason(backend.name)

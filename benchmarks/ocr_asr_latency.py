@@ -22,6 +22,7 @@ from typing import Any
 
 from visorch.tools.asr.backends import BACKENDS as ASR_BACKENDS
 from visorch.tools.audio import load_audio
+from visorch.tools.capability import Capability
 from visorch.tools.images import ImageStore
 from visorch.tools.models.backend import Backend
 from visorch.tools.models.manager import ModelManager, default_weights_root
@@ -113,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if reason is not None:
             print(f"{backend.name:<24} {backend.capability:<4} not installed: {reason} ({backend.install_command})")
             continue
-        if backend.capability == "ocr":
+        if backend.capability == Capability.OCR:
             figures = time_backend(manager, backend, lambda reader, image: reader.read(image), images)
             note = f"{len(images)} images"
         else:

@@ -21,6 +21,7 @@ import numpy as np
 from ocr_asr_latency import time_backend  # the script's own folder is on sys.path
 from PIL import Image
 from visorch.evaluation.questions import load_questions
+from visorch.tools.capability import Capability
 from visorch.tools.embedding import BACKENDS as EMBEDDING_BACKENDS
 from visorch.tools.images import decode_image_file
 from visorch.tools.models.manager import ModelManager, default_weights_root
@@ -68,7 +69,7 @@ def main() -> int:
         if reason is not None:
             print(f"{backend.name:<15} not installed ({reason}): {backend.install_command}")
             continue
-        if backend.capability == "segmentation":
+        if backend.capability == Capability.SEGMENTATION:
             figures = time_backend(manager, backend, lambda model, item: model.segment(*item), items)
             note = f"{len(items)} images, {boxes} boxes: {1000 * figures['mean_s'] * len(items) / boxes:.1f} ms per box"
         else:

@@ -172,16 +172,18 @@ def list_tools(
     if markdown:
         sys.stdout.write(markdown_reference(item.spec for item in runtime.registry))
         return
-    availability = {}
+    availability, backend_notes = {}, {}
     for item in runtime.registry:
         if item.spec.capability is None:
             continue
         try:
             backend = runtime.context.models.backend_for(item.spec.capability)
             availability[item.name] = f"[green]{backend.name}[/green]"
+            if backend.notes:
+                backend_notes[item.name] = f"{backend.name}: {backend.notes}"
         except VisorchError as error:
             availability[item.name] = f"[red]not installed[/red]\n[dim]{_plain(str(error).split(': run ')[-1])}[/dim]"
-    stdout.print(tools_table(runtime.registry, availability))
+    stdout.print(tools_table(runtime.registry, availability, backend_notes))
 
 
 @app.command()

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 from visorch.programs.trace import StepStatus, Trace
+from visorch.tools.registry import DEFAULT_EVIDENCE_LIMIT, ToolRegistry
 from visorch.tools.types import describe_value
 
-STEP_LIMIT = 600
-OCR_LIMIT = 2500
+RESULT_LIMIT = 2500
+"""Characters of the program's result kept in its text form."""
 
 
-def trace_evidence(trace: Trace) -> str:
-    """One line per step: the call and its output (described) or its error; texts in full up to a limit.
+def trace_evidence(trace: Trace, registry: ToolRegistry) -> str:
+    """One line per step: the call and its output (described) or its error.
 
-    The RESULT step is left out: it repeats the output of the step it names.
+    Each tool's spec says how much of its output to keep (``evidence_limit``: text readers keep
+    more; RESULT none, since it repeats the output of the step it names).
     """
     lines = []
     for record in trace.steps:
-        if record.tool == "RESULT" and record.status == StepStatus.OK:
-            continue
+        found = registry.get(record.tool)
+        limit = DEFAULT_EVIDENCE_LIMIT if found is None else found.spec.evidence_limit
         if record.status == StepStatus.OK:
-            limit = OCR_LIMIT if record.tool in ("OCR", "TRANSCRIBE") else STEP_LIMIT
-            lines.append(f"{record.text} gave {describe_value(record.output, limit=limit)}")
+            if limit > 0:
+                lines.append(f"{record.text} gave {describe_value(record.output, limit=limit)}")
         elif record.status == StepStatus.SKIPPED:
             lines.append(f"{record.text}: not run ({record.error})")
         else:
@@ -30,4 +32,4 @@ def trace_evidence(trace: Trace) -> str:
 
 def result_text(trace: Trace) -> str | None:
     """The program's result as short text, or None when it failed."""
-    return describe_value(trace.result, limit=OCR_LIMIT) if trace.ok else None
+    return describe_value(trace.result, limit=RESULT_LIMIT) if trace.ok else None

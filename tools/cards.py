@@ -6,8 +6,9 @@ same ToolSpec objects, so they cannot disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from visorch.tools.models.backend import Backend
 from visorch.tools.registry import ParamSpec, ToolSpec
 
 
@@ -44,8 +45,14 @@ def prompt_text(specs: Iterable[ToolSpec], compact: bool = True) -> str:
     return "\n".join(blocks) if compact else "\n\n".join(blocks)
 
 
-def markdown_card(spec: ToolSpec, status: str | None = None) -> str:
-    """One tool as a Markdown section (docs/tools.md)."""
+def backend_line(backend: Backend) -> str:
+    """One backend as a card fact: its name, title and own notes (accuracy, speed, vocabulary)."""
+    notes = f" {backend.notes}" if backend.notes else ""
+    return f"`{backend.name}`: {backend.title}.{notes}"
+
+
+def markdown_card(spec: ToolSpec, status: str | None = None, backends: Sequence[Backend] = ()) -> str:
+    """One tool as a Markdown section (docs/tools.md); ``backends``: those of its capability, whose notes it lists."""
     lines = [f"### `{spec.name}`", "", spec.summary, ""]
     body = spec.description.split("\n", 1)
     if len(body) > 1 and body[1].strip():
@@ -57,14 +64,25 @@ def markdown_card(spec: ToolSpec, status: str | None = None) -> str:
     lines += ["", f"Returns: **{spec.output.value}**.", ""]
     if spec.capability:
         lines += [f"Needs a model for: `{spec.capability}`." + (f" {status}" if status else ""), ""]
+        serving = [backend for backend in backends if backend.capability == spec.capability]
+        if serving:
+            lines += ["Backends:", "", *(f"- {backend_line(backend)}" for backend in serving), ""]
     if spec.limitations:
         lines += [f"Limitations: {spec.limitations}", ""]
     lines += ["Example:", "", "```", spec.example, "```", ""]
     return "\n".join(lines)
 
 
-def markdown_reference(specs: Iterable[ToolSpec]) -> str:
-    """The whole tool reference as Markdown, grouped by category."""
+def markdown_reference(specs: Iterable[ToolSpec], backends: Sequence[Backend] | None = None) -> str:
+    """The whole tool reference as Markdown, grouped by category; each model tool lists its backends' notes.
+
+    ``backends`` defaults to every backend visorch declares (installed or not), so the reference is
+    the same on every machine.
+    """
+    if backends is None:
+        from visorch.tools.catalog import default_backends
+
+        backends = default_backends()
     by_category: dict[str, list[ToolSpec]] = {}
     for spec in specs:
         by_category.setdefault(spec.category, []).append(spec)
@@ -76,5 +94,5 @@ def markdown_reference(specs: Iterable[ToolSpec]) -> str:
     ]
     for category, members in by_category.items():
         parts += [f"## {category}", ""]
-        parts += [markdown_card(spec) for spec in members]
+        parts += [markdown_card(spec, backends=backends) for spec in members]
     return "\n".join(parts).rstrip() + "\n"

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from visorch.tools.capability import Capability
 from visorch.tools.models.backend import Backend, LoadRequest
 
-EMBEDDING_CAPABILITY = "embedding"
+EMBEDDING_CAPABILITY = Capability.EMBEDDING
 
 
 class TextEmbedder:

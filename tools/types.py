@@ -88,7 +88,7 @@ def kind_of(annotation: Any) -> ValueKind:
     if get_origin(inner) is list and get_args(inner) and get_args(inner)[0] is str:
         return ValueKind.TEXT_LIST
     if isinstance(inner, type) and issubclass(inner, VALUE_TYPES):
-        return inner.value_kind  # type: ignore[attr-defined]
+        return inner.value_kind
     if inner in _PLAIN_TO_KIND:
         return _PLAIN_TO_KIND[inner]
     if get_origin(inner) in (typing.Union, types.UnionType):

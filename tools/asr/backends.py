@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from visorch.tools.asr.faster import load_base, load_tiny_en, locate_base, locate_tiny_en
 from visorch.tools.asr.openai_whisper import MODEL_NAME, load_openai_whisper, locate_openai_whisper, pull_openai_whisper
+from visorch.tools.capability import Capability
 from visorch.tools.models.backend import Backend
 
 FASTER_WHISPER_TINY_EN = Backend(
     name="faster-whisper-tiny.en",
-    capability="asr",
+    capability=Capability.ASR,
     title="Whisper tiny.en (faster-whisper, CTranslate2 int8)",
     version="tiny.en",
     license="MIT",
@@ -26,7 +27,7 @@ FASTER_WHISPER_TINY_EN = Backend(
 
 FASTER_WHISPER_BASE = Backend(
     name="faster-whisper-base",
-    capability="asr",
+    capability=Capability.ASR,
     title="Whisper base, multilingual (faster-whisper, CTranslate2 int8)",
     version="base",
     license="MIT",
@@ -44,7 +45,7 @@ FASTER_WHISPER_BASE = Backend(
 
 OPENAI_WHISPER = Backend(
     name="openai-whisper",
-    capability="asr",
+    capability=Capability.ASR,
     title=f"Whisper {MODEL_NAME}, multilingual (openai-whisper, PyTorch)",
     version=MODEL_NAME,
     license="MIT",

@@ -6,7 +6,9 @@ from typing import Annotated
 
 from visorch.tools.asr.transcripts import normalise_language, silence_note
 from visorch.tools.audio import SPEECH_SAMPLE_RATE, AudioRef
-from visorch.tools.context import ToolContext
+from visorch.tools.capability import Capability
+from visorch.tools.models.handle import ModelHandle
+from visorch.tools.models.protocols import SpeechRecognizer
 from visorch.tools.registry import Tool, tool
 from visorch.tools.text import Transcript
 
@@ -14,8 +16,9 @@ from visorch.tools.text import Transcript
 @tool(
     name="TRANSCRIBE",
     category="audio",
-    capability="asr",
+    capability=Capability.ASR,
     cacheable=True,
+    evidence_limit=2500,  # the evidence keeps what was said in full
     example="TEXT0=TRANSCRIBE(audio=AUDIO)",
     limitations=(
         "Whisper models: numbers often come out as digits ('10 of clubs'), names and rare words may be "
@@ -27,18 +30,17 @@ from visorch.tools.text import Transcript
 )
 def transcribe(
     audio: Annotated[AudioRef, "the audio to transcribe"],
-    ctx: ToolContext,
+    model: ModelHandle[SpeechRecognizer],
     language: Annotated[str | None, "spoken language as a code such as 'en' or 'fr'; None detects it"] = None,
 ) -> Transcript:
     """Transcribe the speech in the audio (text, language, words with start and end times)."""
-    backend = ctx.models.backend_for("asr")
     samples = audio.samples()
     silent = silence_note(samples, SPEECH_SAMPLE_RATE)
     if silent is not None:  # Whisper invents words for silence; the model is not even loaded
-        return Transcript(audio=audio, text="", language=None, words=[], source=backend.name, notes=[silent])
-    with ctx.models.use(backend.name) as recognizer:
+        return Transcript(audio=audio, text="", language=None, words=[], source=model.name, notes=[silent])
+    with model.use() as recognizer:
         text, detected, words = recognizer.transcribe(samples, normalise_language(language))
-    return Transcript(audio=audio, text=text, language=detected, words=words, source=backend.name)
+    return Transcript(audio=audio, text=text, language=detected, words=words, source=model.name)
 
 
 TOOLS: list[Tool] = [transcribe]

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from visorch.tools.capability import Capability
+
 
 @dataclass(frozen=True)
 class LoadRequest:
@@ -26,7 +28,7 @@ class Backend:
     """
 
     name: str
-    capability: str
+    capability: Capability
     title: str
     version: str
     license: str

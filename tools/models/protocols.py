@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import supervision as sv
 from PIL import Image
+from visorch.tools.capability import Capability
 from visorch.tools.text import TextLine, Word
 
 
@@ -38,6 +39,15 @@ class Segmenter(Protocol):
 
     def segment(self, image: Image.Image, boxes: np.ndarray) -> np.ndarray:
         """(N, H, W) boolean masks, one per (N, 4) xyxy box prompt."""
+        ...
+
+
+@runtime_checkable
+class PointSegmenter(Segmenter, Protocol):
+    """A segmenter that also takes point prompts (the SAM family)."""
+
+    def segment_points(self, image: Image.Image, points: np.ndarray) -> np.ndarray:
+        """(N, H, W) boolean masks, one per (N, 2) xy foreground point."""
         ...
 
 
@@ -88,3 +98,15 @@ class ImageTextScorer(Protocol):
     def similarity(self, images: Sequence[Image.Image], texts: Sequence[str]) -> np.ndarray:
         """(len(images), len(texts)) raw model logits, comparable across images (to rank images for a text)."""
         ...
+
+
+CAPABILITY_PROTOCOLS: dict[Capability, type] = {
+    Capability.DETECTION: Detector,
+    Capability.SEGMENTATION: Segmenter,
+    Capability.OCR: TextReader,
+    Capability.ASR: SpeechRecognizer,
+    Capability.CAPTION: Captioner,
+    Capability.VQA: QuestionAnswerer,
+    Capability.IMAGE_TEXT: ImageTextScorer,
+}
+"""The protocol a model tool's handle is typed by, per capability (a tool may ask for a sub-protocol)."""

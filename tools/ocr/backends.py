@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from visorch.tools.capability import Capability
 from visorch.tools.models.backend import Backend
 from visorch.tools.ocr.easy import load_easyocr, locate_easyocr_models
 from visorch.tools.ocr.rapid import load_rapidocr, locate_rapidocr_models
 
 RAPIDOCR = Backend(
     name="rapidocr",
-    capability="ocr",
+    capability=Capability.OCR,
     title="RapidOCR (PP-OCRv6 small, ONNX Runtime)",
     version="PP-OCRv6 small det/rec + PP-OCR mobile v2 cls",
     license="Apache-2.0",
@@ -25,7 +26,7 @@ RAPIDOCR = Backend(
 
 EASYOCR = Backend(
     name="easyocr",
-    capability="ocr",
+    capability=Capability.OCR,
     title="EasyOCR (CRAFT + English CRNN, PyTorch)",
     version="craft_mlt_25k + english_g2",
     license="Apache-2.0",

@@ -6,6 +6,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from visorch.tools.capability import Capability
 from visorch.tools.models.backend import Backend, LoadRequest
 from visorch.tools.segmentation.weights import checkpoint_path, download_checkpoint, find_checkpoint
 
@@ -28,7 +29,7 @@ def _pull_sam(name: str, filename: str, weights_root: Path) -> None:
 def _sam_backend(name: str, kind: str, filename: str, size_mb: float, memory_mb: float, priority: int) -> Backend:
     return Backend(
         name=name,
-        capability="segmentation",
+        capability=Capability.SEGMENTATION,
         title=f"Segment Anything (SAM {kind.replace('_', '-').upper()}, Meta)",
         version=f"segment-anything 1.0 ({filename})",
         license="Apache-2.0",
@@ -71,7 +72,7 @@ def _ultralytics_backend(
 ) -> Backend:
     return Backend(
         name=name,
-        capability="segmentation",
+        capability=Capability.SEGMENTATION,
         title=title,
         version=f"ultralytics ({filename})",
         license=license,
@@ -97,7 +98,7 @@ def _load_grabcut(request: LoadRequest) -> Any:
 
 GRABCUT = Backend(
     name="grabcut",
-    capability="segmentation",
+    capability=Capability.SEGMENTATION,
     title="GrabCut (classical, OpenCV; no learned weights)",
     version="cv2.grabCut, 2 iterations at 120 px, inscribed-ellipse fallback below 20% fill",
     license="Apache-2.0",

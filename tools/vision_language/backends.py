@@ -13,15 +13,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from visorch.tools.capability import Capability
 from visorch.tools.models.backend import Backend, LoadRequest
 from visorch.tools.vision_language.snapshots import load_snapshot, pull_snapshot, snapshot_dir
 
-Capability = Literal["caption", "vqa", "image_text"]
+HubCapability = Literal[Capability.CAPTION, Capability.VQA, Capability.IMAGE_TEXT]
+"""The capabilities a Hugging Face vision-language spec may declare ("caption", "vqa", "image_text")."""
 
-MODEL_CLASSES: dict[str, str] = {
-    "caption": "AutoModelForImageTextToText",
-    "vqa": "AutoModelForVisualQuestionAnswering",
-    "image_text": "AutoModelForZeroShotImageClassification",
+MODEL_CLASSES: dict[Capability, str] = {
+    Capability.CAPTION: "AutoModelForImageTextToText",
+    Capability.VQA: "AutoModelForVisualQuestionAnswering",
+    Capability.IMAGE_TEXT: "AutoModelForZeroShotImageClassification",
 }
 """The transformers auto class that loads a model of each capability."""
 
@@ -32,7 +34,7 @@ class HubModelSpec(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="backend name, also the folder under weights")
-    capability: Capability
+    capability: HubCapability
     model_id: str = Field(description="Hugging Face model id, e.g. Salesforce/blip-image-captioning-base")
     title: str = ""
     license: str = "see the model card"
@@ -51,9 +53,9 @@ def _load(spec: HubModelSpec, request: LoadRequest) -> Any:
     from visorch.tools.vision_language.models import HubCaptioner, HubImageTextScorer, HubQuestionAnswerer
 
     processor, model = load_snapshot(request.weights_dir, MODEL_CLASSES[spec.capability], request.device)
-    if spec.capability == "caption":
+    if spec.capability == Capability.CAPTION:
         return HubCaptioner(processor, model, request.device, spec.prompt, spec.max_new_tokens)
-    if spec.capability == "vqa":
+    if spec.capability == Capability.VQA:
         return HubQuestionAnswerer(processor, model, request.device, spec.prompt or "{question}", spec.max_new_tokens)
     return HubImageTextScorer(processor, model, request.device, spec.text_padding)
 
@@ -87,7 +89,7 @@ def hub_backend(spec: HubModelSpec) -> Backend:
 DEFAULT_MODELS: list[HubModelSpec] = [
     HubModelSpec(
         name="blip-base",
-        capability="caption",
+        capability=Capability.CAPTION,
         model_id="Salesforce/blip-image-captioning-base",
         title="BLIP captioning base (Salesforce)",
         license="BSD-3-Clause",
@@ -98,7 +100,7 @@ DEFAULT_MODELS: list[HubModelSpec] = [
     ),
     HubModelSpec(
         name="blip-vqa-base",
-        capability="vqa",
+        capability=Capability.VQA,
         model_id="Salesforce/blip-vqa-base",
         title="BLIP VQA base (Salesforce)",
         license="BSD-3-Clause",
@@ -110,7 +112,7 @@ DEFAULT_MODELS: list[HubModelSpec] = [
     ),
     HubModelSpec(
         name="siglip-base",
-        capability="image_text",
+        capability=Capability.IMAGE_TEXT,
         model_id="google/siglip-base-patch16-224",
         title="SigLIP base patch16 224 (Google)",
         license="Apache-2.0",
@@ -123,7 +125,7 @@ DEFAULT_MODELS: list[HubModelSpec] = [
     ),
     HubModelSpec(
         name="clip-vit-b32",
-        capability="image_text",
+        capability=Capability.IMAGE_TEXT,
         model_id="openai/clip-vit-base-patch32",
         title="CLIP ViT-B/32 (OpenAI)",
         license="MIT",

@@ -9,10 +9,12 @@ import numpy as np
 import supervision as sv
 from PIL import Image
 from visorch.tools.builtin.geometry import boxes_on, clamp_window
-from visorch.tools.context import ToolContext
+from visorch.tools.capability import Capability
 from visorch.tools.detections import CLASS_NAME, Detections
 from visorch.tools.errors import ToolArgumentError
 from visorch.tools.images import ImageRef
+from visorch.tools.models.handle import ModelHandle
+from visorch.tools.models.protocols import Captioner, ImageTextScorer, QuestionAnswerer
 from visorch.tools.registry import Tool, tool
 from visorch.tools.vision_language.models import softmax
 
@@ -36,24 +38,20 @@ def _clean_texts(texts: Sequence[str], what: str) -> list[str]:
 @tool(
     name="CAPTION",
     category="vision_language",
-    capability="caption",
+    capability=Capability.CAPTION,
     cacheable=True,
     example="ANSWER0=CAPTION(image=IMAGE)",
     limitations="One short generic sentence; it may name objects that are not there and rarely counts or reads text.",
 )
-def caption(image: Annotated[ImageRef, "the image (or a crop) to describe"], ctx: ToolContext) -> str:
+def caption(image: Annotated[ImageRef, "the image (or a crop) to describe"], model: ModelHandle[Captioner]) -> str:
     """Describe the image in one sentence."""
-    backend = ctx.models.backend_for("caption")
-    captions: str = ctx.models.run_batched(
-        backend.name, "caption", image.pil(), lambda captioner, images: captioner.caption(images)
-    )
-    return captions
+    return model.run_batched("caption", image.pil(), lambda captioner, images: captioner.caption(images))
 
 
 @tool(
     name="VQA",
     category="vision_language",
-    capability="vqa",
+    capability=Capability.VQA,
     cacheable=True,
     example="ANSWER0=VQA(image=IMAGE0, question='What color is the bus?')",
     limitations=(
@@ -64,20 +62,19 @@ def caption(image: Annotated[ImageRef, "the image (or a crop) to describe"], ctx
 def visual_question(
     image: Annotated[ImageRef, "the image (or a crop) the question is about"],
     question: Annotated[str, "a question about the image"],
-    ctx: ToolContext,
+    model: ModelHandle[QuestionAnswerer],
 ) -> str:
     """Answer a question about the image in a word or two."""
     if not question.strip():
         raise ToolArgumentError("VQA needs a question")
-    backend = ctx.models.backend_for("vqa")
-    with ctx.models.use(backend.name) as answerer:  # a tools.models.protocols.QuestionAnswerer
+    with model.use() as answerer:
         return str(answerer.answer(image.pil(), question.strip()))
 
 
 @tool(
     name="CLASSIFY",
     category="vision_language",
-    capability="image_text",
+    capability=Capability.IMAGE_TEXT,
     cacheable=True,
     example="BOX1=CLASSIFY(image=IMAGE, box=BOX0, categories=['cat', 'dog'])",
     limitations=(
@@ -89,14 +86,13 @@ def classify(
     image: Annotated[ImageRef, "the image the boxes are on"],
     box: Annotated[Detections, "the boxes to classify"],
     categories: Annotated[list[str], "the candidate categories"],
-    ctx: ToolContext,
+    model: ModelHandle[ImageTextScorer],
 ) -> Detections:
     """Relabel each box with the category its crop matches best (CLIP-style), scores = probabilities."""
     names = _clean_texts(categories, "category")
     if len(box) == 0:
         return box
-    backend = ctx.models.backend_for("image_text")
-    with ctx.models.use(backend.name) as scorer:  # a tools.models.protocols.ImageTextScorer
+    with model.use() as scorer:
         probabilities = np.asarray(scorer.score(box_crops(image, box), [CLASSIFY_TEMPLATE.format(n) for n in names]))
     best = probabilities.argmax(axis=1)
     data = dict(box.detections.data)
@@ -108,13 +104,13 @@ def classify(
         class_id=best.astype(int),
         data=data,
     )
-    return Detections(detections, box.image, backend.name, box.notes)
+    return Detections(detections, box.image, model.name, box.notes)
 
 
 @tool(
     name="MATCH",
     category="vision_language",
-    capability="image_text",
+    capability=Capability.IMAGE_TEXT,
     cacheable=True,
     example="BOX1=MATCH(image=IMAGE, box=BOX0, query='the man in the red shirt')",
     limitations=(
@@ -126,14 +122,13 @@ def match(
     image: Annotated[ImageRef, "the image the boxes are on"],
     box: Annotated[Detections, "the candidate boxes"],
     query: Annotated[str, "a description of the one object wanted"],
-    ctx: ToolContext,
+    model: ModelHandle[ImageTextScorer],
 ) -> Detections:
     """Choose the single box whose crop best matches a text description (CLIP-style)."""
     text = _clean_texts([query], "query")[0]
     if len(box) == 0:
         return box.with_notes(f"no boxes to match with '{text}'")
-    backend = ctx.models.backend_for("image_text")
-    with ctx.models.use(backend.name) as scorer:  # a tools.models.protocols.ImageTextScorer
+    with model.use() as scorer:
         logits = np.asarray(scorer.similarity(box_crops(image, box), [text]))[:, 0]
     probabilities = softmax(logits, axis=0)
     best = int(np.argmax(logits))
@@ -145,8 +140,8 @@ def match(
         class_id=chosen.detections.class_id,
         data=dict(chosen.detections.data),
     )
-    note = f"MATCH '{text}': box {best} of {len(box)} (p={probabilities[best]:.2f}, by {backend.name})"
-    return Detections(detections, box.image, backend.name, (*box.notes, note))
+    note = f"MATCH '{text}': box {best} of {len(box)} (p={probabilities[best]:.2f}, by {model.name})"
+    return Detections(detections, box.image, model.name, (*box.notes, note))
 
 
 TOOLS: list[Tool] = [caption, visual_question, classify, match]
