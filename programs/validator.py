@@ -120,6 +120,13 @@ class _Validator:
             return None  # by convention, a name the program assigns (IMAGE0=CROP(...)) is not an input
         return input_kind(name)
 
+    def read(self, name: str, position: SourcePosition, reads: list[str]) -> ValueKind | None:
+        """:meth:`resolve` ``name`` for the current step, noting it in ``reads`` when an earlier step assigns it."""
+        kind = self.resolve(name, position)
+        if name in self.kinds:
+            reads.append(name)
+        return kind
+
     def resolve(self, name: str, position: SourcePosition) -> ValueKind | None:
         """The kind of variable ``name`` at this point, or None after recording an issue."""
         if name in self.kinds:
@@ -152,9 +159,7 @@ class _Validator:
                 self.issue(f"{step.tool}: {problem}", value.position)
             return
         if isinstance(value, Reference):
-            kind = self.resolve(value.name, value.position)
-            if value.name in self.kinds:
-                reads.append(value.name)
+            kind = self.read(value.name, value.position, reads)
             if kind is not None and not accepts(param.kind, kind):
                 self.issue(
                     f"{step.tool}: '{param.name}' expects {param.kind.value}, but {value.name} holds {kind.value}",
@@ -171,9 +176,7 @@ class _Validator:
             elif isinstance(item, ListValue):
                 self.issue(f"{step.tool}: '{param.name}' takes a flat list of text", item.position)
             elif isinstance(item, Reference):
-                kind = self.resolve(item.name, item.position)
-                if item.name in self.kinds:
-                    reads.append(item.name)
+                kind = self.read(item.name, item.position, reads)
                 if kind is not None and not accepts(ValueKind.TEXT, kind):
                     self.issue(
                         f"{step.tool}: list items of '{param.name}' must be text; {item.name} holds {kind.value}",
@@ -191,9 +194,7 @@ class _Validator:
             return
         self.expressions[step.target] = expression
         for name in expression.variables:
-            kind = self.resolve(name, value.position)
-            if name in self.kinds:
-                reads.append(name)
+            kind = self.read(name, value.position, reads)
             if kind in (ValueKind.IMAGE, ValueKind.DETECTIONS, ValueKind.AUDIO):
                 hint = " (use COUNT first)" if kind == ValueKind.DETECTIONS else ""
                 self.issue(
@@ -217,9 +218,7 @@ class _Validator:
             self.issue(f"unknown tool {step.tool}{hint}", step.tool_position)
             for argument in step.arguments:
                 for ref in references_in(argument.value):
-                    self.resolve(ref.name, ref.position)
-                    if ref.name in self.kinds:
-                        reads.append(ref.name)
+                    self.read(ref.name, ref.position, reads)
         else:
             self.tools[step.target] = found
             spec = found.spec
