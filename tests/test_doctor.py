@@ -226,3 +226,10 @@ def test_install_sh_dry_run_on_this_checkout_reuses_the_venv(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     assert "creating .venv" in result.stdout and "already done, skipped" in result.stdout
     assert "would run: run_doctor" in result.stdout
+    fresh = subprocess.run(
+        ["bash", str(REPO_ROOT / "install.sh"), "--dry-run"], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "VENV": str(tmp_path / "new-venv")},
+    )  # fmt: skip
+    assert fresh.returncode == 0, fresh.stderr
+    assert "would run: make_venv" in fresh.stdout and "would run: install_visorch" in fresh.stdout
+    assert not (tmp_path / "new-venv").exists()  # a dry run installs nothing
