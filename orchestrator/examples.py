@@ -88,7 +88,8 @@ class ExampleSelector:
         self.models = models
         self._vectors: np.ndarray | None = None
         self.wanted = method
-        self.method = method
+        self.method: str = method
+        """The method the last selection used ('word overlap' when embeddings were wanted but failed)."""
         self.fallback_reason: str | None = None
         """Why the last selection fell back to word overlap (no embedding model, or it failed)."""
 
