@@ -20,12 +20,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import supervision as sv
 from PIL import Image
-from pydantic import BaseModel
 from visorch.evaluation.errors import PredictorUnavailableError
 from visorch.evaluation.paths import default_data_root
 from visorch.tools.models.manager import ModelManager
@@ -150,12 +149,17 @@ class BackendSpeechRecognizer:
         return _backend_facts(self.models, self.backend_name)
 
 
+@runtime_checkable
+class Describable(Protocol):
+    """A predictor that says what it is (backend facts, the agent's models); recorded in summaries."""
+
+    def describe(self) -> dict[str, Any]:
+        """Plain JSON facts: backend, version, device, configuration."""
+        ...
+
+
 def describe_predictor(predictor: object) -> dict[str, Any]:
-    """The predictor's ``describe()`` (or its pydantic ``config``) and class; recorded in summaries."""
-    describe = getattr(predictor, "describe", None)
-    described: dict[str, Any] = dict(describe()) if callable(describe) else {}
-    config = getattr(predictor, "config", None)
-    if "config" not in described and isinstance(config, BaseModel):
-        described["config"] = config.model_dump(mode="json")
+    """The predictor's ``describe()`` (when it is :class:`Describable`) and its class; recorded in summaries."""
+    described: dict[str, Any] = dict(predictor.describe()) if isinstance(predictor, Describable) else {}
     described.setdefault("class", f"{type(predictor).__module__}.{type(predictor).__qualname__}")
     return described
