@@ -34,6 +34,8 @@ class Piece:
     """The path of the piece inside the archive."""
     sha256: str
     size: int
+    offset: int = 0
+    """Bytes of the member skipped before the piece (a model packed at a byte range of a bundle)."""
 
 
 def sha256_file(path: Path) -> str:

