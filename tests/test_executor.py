@@ -14,7 +14,7 @@ from visorch.programs.registry import program_registry
 from visorch.programs.trace import StepStatus
 from visorch.programs.validator import validate_program
 from visorch.tools.catalog import builtin_tools
-from visorch.tools.errors import InputError
+from visorch.tools.errors import InputError, ToolNotInstalledError, UnknownToolError
 
 from tests.helpers import TEST_TOOLS
 
@@ -98,6 +98,13 @@ def test_step_timeout_marks_the_step_and_skips_dependents(builtin_runtime) -> No
     assert trace.step("SLOW").error_type == "StepTimeoutError"
     assert trace.step("FAST").output == "ok"
     assert trace.step("NEXT").status == StepStatus.SKIPPED
+
+
+def test_an_unknown_tool_name_names_the_closest_tools() -> None:
+    with pytest.raises(UnknownToolError) as raised:
+        REGISTRY.require("COUNTT")
+    assert raised.value.closest[0] == "COUNT" and "did you mean COUNT" in str(raised.value)
+    assert not isinstance(raised.value, ToolNotInstalledError)  # nothing to install: the name is wrong
 
 
 def test_missing_input_is_an_input_error(builtin_runtime) -> None:

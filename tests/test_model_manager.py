@@ -10,7 +10,7 @@ from typing import Annotated
 
 import pytest
 from visorch.tools.context import ToolContext
-from visorch.tools.errors import MissingWeightsError, ToolExecutionError, ToolNotInstalledError
+from visorch.tools.errors import MissingWeightsError, ToolExecutionError, ToolNotInstalledError, UnknownBackendError
 from visorch.tools.images import ImageRef, ImageStore
 from visorch.tools.models.backend import Backend, LoadRequest
 from visorch.tools.models.cache import ResultCache, result_key
@@ -108,8 +108,10 @@ def test_missing_weights_name_the_fixing_command(tmp_path: Path) -> None:
         manager.backend_for("test")
     with pytest.raises(ToolNotInstalledError, match="no backend is declared for ocr"):
         manager.backend_for("ocr")
-    with pytest.raises(ToolNotInstalledError, match="no model backend named 'zzz'"):
+    with pytest.raises(UnknownBackendError, match="no model backend named 'zzz'"):
         manager.backend("zzz")
+    with pytest.raises(UnknownBackendError, match=r"did you mean a\? known backends: a"):
+        manager.backend("ab")
 
 
 def test_missing_python_package_is_reported(tmp_path: Path) -> None:

@@ -64,3 +64,7 @@ class UnknownClassError(ToolError):
 
 class ConfigError(VisorchError):
     """The configuration (file, environment variables or arguments) is invalid."""
+
+
+class UnknownBackendError(ConfigError):
+    """A setting or argument names a model backend that is not declared; the message lists the closest names."""

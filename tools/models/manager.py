@@ -9,6 +9,7 @@ exceeded. Nothing else in visorch holds models.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import importlib.util
 import threading
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from visorch.tools.errors import MissingWeightsError, ToolExecutionError, ToolNotInstalledError
+from visorch.tools.errors import MissingWeightsError, ToolExecutionError, ToolNotInstalledError, UnknownBackendError
 from visorch.tools.models.backend import Backend, LoadRequest
 from visorch.tools.models.batching import Batcher
 
@@ -155,8 +156,10 @@ class ModelManager:
     def backend(self, name: str) -> Backend:
         """The backend called ``name``."""
         if name not in self._backends:
+            close = difflib.get_close_matches(name, list(self._backends), n=3, cutoff=0.5)
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
             known = ", ".join(sorted(self._backends))
-            raise ToolNotInstalledError(f"no model backend named {name!r}; known backends: {known}")
+            raise UnknownBackendError(f"no model backend named {name!r}; {hint}known backends: {known}")
         return self._backends[name]
 
     def not_installed_reason(self, name: str) -> str | None:
