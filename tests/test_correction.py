@@ -15,7 +15,7 @@ from visorch.config import VisorchSettings
 from visorch.correction import CorrectionConfig, Corrector
 from visorch.correction.api import bound_text
 from visorch.correction.concepts import GRAMMAR, grounded_in_text, parse_lines
-from visorch.correction.rewrite import check_rewrite
+from visorch.correction.rewrite import check_rewrite, claim_by_claim
 from visorch.correction.types import Claim, Concept
 from visorch.correction.vocabulary import find_mentions, looks_english
 from visorch.llm import LLMTimeoutError, ScriptedLLM
@@ -174,7 +174,7 @@ def test_grammar_lines_parse_and_attributes_the_text_does_not_say_are_dropped() 
 def test_mentions_counts_colours_and_negation() -> None:
     mentions = find_mentions("Two men and a red bus, but no dogs; a group of people.")
     found = [(m.detector_class, m.count, m.colour, m.negated) for m in mentions]
-    assert found == [("person", 2, None, False), ("bus", 1, "red", False), ("dog", None, None, True),
+    assert found == [("person", 2, None, False), ("bus", None, "red", False), ("dog", None, None, True),
                      ("person", None, None, False)]  # fmt: skip
     assert looks_english("A man rides a horse on the beach.")
     assert not looks_english("Un hombre monta un caballo en la playa.")
@@ -190,6 +190,18 @@ def test_the_subset_check() -> None:
     assert check_rewrite("A bus and no dogs.", "Three dogs and a bus.", concepts, claims) == []
     assert check_rewrite("Three dogs and a bus.", "Three dogs and a bus.", concepts, claims)
     assert check_rewrite("A bus and a cat.", "Three dogs and a bus.", concepts, claims)
+
+
+def test_claim_by_claim_cuts_an_attached_phrase_or_rebuilds_the_sentence() -> None:
+    concepts = [Concept(name="woman", detector_class="person"), Concept(name="sink", detector_class="sink"),
+                Concept(name="table", detector_class="dining table")]  # fmt: skip
+    claims = [
+        Claim(id="c1", concept="woman", kind="existence", statement="", verdict="supported", finding=""),
+        Claim(id="c2", concept="sink", kind="existence", statement="", verdict="removed", finding=""),
+        Claim(id="c3", concept="table", kind="existence", statement="", verdict="supported", finding=""),
+    ]
+    text = "A woman stands at the table, with a sink nearby. A sink and a woman wait."
+    assert claim_by_claim(text, concepts, claims) == "A woman stands at the table. There is a woman."
 
 
 def test_bound_text_cuts_at_a_sentence() -> None:

@@ -44,7 +44,7 @@ def knowledge_base(concepts: list[Concept], findings: Findings) -> list[str]:
         lines.append(f"There {verb} {len(boxes)} {_plural(key, len(boxes))}. {parts}.")
     for concept in concepts:
         colour = findings.colours.get(concept.name)
-        if colour is not None and colour.ok:
+        if colour is not None and colour.ok and findings.boxes.get(concept.name):
             lines.append(f"The {concept.name} {findings.boxes[concept.name][0].inline()} is {colour.value} (COLOR).")
         vqa = findings.vqa_colours.get(concept.name)
         if vqa is not None and vqa.ok:
@@ -84,6 +84,17 @@ def _existence(concept: Concept, findings: Findings, config: CorrectionConfig) -
             steps=[detection.step],
         )
     boxes = findings.boxes.get(concept.name, [])
+    opinion = findings.second_opinion.get(concept.name)
+    if not boxes and opinion is not None:
+        backend, score = opinion
+        unsure = findings.unsure[concept.name]
+        said = f"best box {unsure[0].score} is unsure; {backend} says {score:.2f}"
+        if score >= config.existence_min_score:
+            findings.boxes[concept.name] = unsure
+            return Claim(id="", concept=concept.name, kind="existence", statement=statement, verdict="supported",
+                         finding=said, steps=[detection.step], boxes=unsure)  # fmt: skip
+        return Claim(id="", concept=concept.name, kind="existence", statement=statement, verdict="removed",
+                     finding=said, steps=[detection.step])  # fmt: skip
     if not boxes:
         best = _best_score(detection)
         below = f" (best box {best:.2f})" if best is not None else ""

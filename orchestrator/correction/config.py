@@ -12,6 +12,10 @@ class CorrectionConfig(BaseModel):
 
     existence_min_score: float = Field(default=0.3, ge=0.0, le=1.0)
     """A detector box at least this confident makes an object present."""
+    uncertain_min_score: float = Field(default=0.2, ge=0.0, le=1.0)
+    """A best box between this and existence_min_score is unsure: a second installed detector decides."""
+    second_opinion: tuple[str, ...] = ("centernet-mb3",)
+    """Detector backends asked about unsure objects, the first installed one that knows the class."""
     count_min_score: float = Field(default=0.3, ge=0.0, le=1.0)
     """Boxes at least this confident are counted (the top box always counts once the object is present)."""
     merge_iou: float = Field(default=0.6, gt=0.0, le=1.0)

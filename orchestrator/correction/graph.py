@@ -115,7 +115,7 @@ def build_correction_graph(services: CorrectionServices) -> CompiledStateGraph:
         plan = plan_questions(
             state["concepts"],
             available,
-            min(config.existence_min_score, config.count_min_score),
+            min(config.existence_min_score, config.count_min_score, config.uncertain_min_score),
             has_open_vocabulary(runtime),
         )
         unanswerable = [q.text for q in plan.questions if q.step is None]
@@ -130,13 +130,17 @@ def build_correction_graph(services: CorrectionServices) -> CompiledStateGraph:
 
     def validation(state: CorrectionState) -> dict[str, Any]:
         started = time.perf_counter()
+        classes = {c.name: c.detector_class for c in state["concepts"] if c.detector_class}
         trace, findings = run_validation(
-            runtime, state["image"], state["plan"], config.existence_min_score, config.merge_iou
-        )
+            runtime, state["image"], state["plan"], config.existence_min_score, config.merge_iou,
+            config.uncertain_min_score, config.second_opinion, classes,
+        )  # fmt: skip
         steps = len(trace.steps) - 1 if trace is not None else 0
         cached = sum(record.cached for record in trace.steps) if trace is not None else 0
         failed = len(trace.failed_steps) if trace is not None else 0
         summary = f"{steps} step(s) in one program, {cached} from the result cache, {failed} failed"
+        for concept, (backend, score) in findings.second_opinion.items():
+            summary += f"; unsure {concept}: {backend} says {score:.2f}"
         stage = StageRecord(
             name="visual validation",
             seconds=time.perf_counter() - started,

@@ -215,6 +215,36 @@ def plural(name: str) -> str:
     return " ".join([*head, last])
 
 
+_ATTACHED = re.compile(
+    r"(?:,\s*|\s+)(?:and|with|next to|near|beside|by|alongside|plus)\s+(?:\w+\s+){0,3}$",
+    re.IGNORECASE,
+)
+
+
+def _without_removed_phrases(sentence: str, concepts: list[Concept], removed: set[str]) -> str | None:
+    """The sentence with each removed object's attached phrase cut (', with a sink nearby', 'and a dog'),
+    or None when a removed object is part of the sentence's core (then it is rebuilt from its claims)."""
+    removed_classes = {c.detector_class for c in concepts if c.name in removed and c.detector_class}
+    edited = sentence
+    for mention in reversed(find_mentions(sentence)):
+        if mention.detector_class not in removed_classes or mention.negated:
+            continue
+        head = edited[: mention.start]
+        attached = _ATTACHED.search(head)
+        if attached is None:
+            return None
+        tail = edited[mention.end :]
+        rest = re.match(r"\s*(?:nearby|too|as well|in the background)?", tail)
+        cut = rest.end() if rest else 0
+        following = tail[cut:]
+        if following.strip() and not re.match(r"\s*[,.;!?]", following):
+            return None  # the phrase runs on into the sentence: cutting it would break the sentence
+        edited = head[: attached.start()] + following
+    if any(m.detector_class in removed_classes and not m.negated for m in find_mentions(edited)):
+        return None
+    return edited
+
+
 def claim_by_claim(text: str, concepts: list[Concept], claims: list[Claim]) -> str:
     """The deterministic fallback: fix counts, colours and text in place; sentences naming a removed
     object are replaced by a plain sentence about the objects in them that are there (or dropped)."""
@@ -226,6 +256,10 @@ def claim_by_claim(text: str, concepts: list[Concept], claims: list[Claim]) -> s
             out.append(_edit_sentence(sentence, concepts, claims))
             continue
         kept = [c for c in involved if c.name not in removed]
+        pruned = _without_removed_phrases(sentence, concepts, removed)
+        if kept and pruned is not None:
+            out.append(_edit_sentence(pruned, concepts, claims))
+            continue
         if kept:
             listed = [_described(c, claims) for c in kept]
             joined = listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " and " + listed[-1]

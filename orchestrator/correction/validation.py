@@ -17,6 +17,7 @@ from visorch.runtime import Runtime
 from visorch.tools.detections import Detections
 from visorch.tools.images import ImageRef
 from visorch.tools.text import OCRText
+from visorch.tools.vocabulary import resolve_class
 
 
 @dataclass
@@ -41,6 +42,10 @@ class Findings:
     vqa_colours: dict[str, StepAnswer] = field(default_factory=dict)
     texts: dict[str, StepAnswer] = field(default_factory=dict)
     classified: dict[str, StepAnswer] = field(default_factory=dict)
+    unsure: dict[str, list[NormalisedBox]] = field(default_factory=dict)
+    """Boxes of objects with no box at the existence threshold but one in the unsure band."""
+    second_opinion: dict[str, tuple[str, float]] = field(default_factory=dict)
+    """For unsure objects: (the second detector asked, its best score for the class)."""
 
 
 def normalised_boxes(detections: Detections, min_score: float, merge_iou: float) -> list[NormalisedBox]:
@@ -76,8 +81,35 @@ def _answer(record: StepRecord) -> StepAnswer:
     return StepAnswer(record.target, record.ok, record.output if record.ok else None, record.error, record.error_type)
 
 
+def ask_second_detector(
+    runtime: Runtime, image: ImageRef, detector_class: str, backends: tuple[str, ...]
+) -> tuple[str, float] | None:
+    """(backend, best score) from the first installed detector of ``backends`` that knows the class, or None."""
+    models = runtime.context.models
+    for name in backends:
+        known = [backend for backend in models.backends("detection") if backend.name == name]
+        if not known or models.not_installed_reason(name) is not None:
+            continue
+        with models.use(name) as detector:
+            names = list(detector.class_names or [])
+            query = resolve_class(detector_class, names)
+            if query is None:
+                continue
+            found = detector.detect([image.pil()], [query], 0.01)[0]
+        best = float(max(found.confidence)) if len(found) and found.confidence is not None else 0.0
+        return name, best
+    return None
+
+
 def run_validation(
-    runtime: Runtime, image: ImageRef, plan: ValidationPlan, min_score: float, merge_iou: float
+    runtime: Runtime,
+    image: ImageRef,
+    plan: ValidationPlan,
+    min_score: float,
+    merge_iou: float,
+    unsure_min_score: float | None = None,
+    second_opinion: tuple[str, ...] = (),
+    detector_classes: dict[str, str] | None = None,
 ) -> tuple[Trace | None, Findings]:
     """Run the plan's program on ``image`` and sort the step outputs by concept."""
     findings = Findings()
@@ -90,6 +122,14 @@ def run_validation(
         findings.detections[concept] = answer
         if answer.ok and isinstance(answer.value, Detections):
             findings.boxes[concept] = normalised_boxes(answer.value, min_score, merge_iou)
+            if not findings.boxes[concept] and unsure_min_score is not None and unsure_min_score < min_score:
+                unsure = normalised_boxes(answer.value, unsure_min_score, merge_iou)
+                detector_class = (detector_classes or {}).get(concept)
+                if unsure and detector_class:
+                    findings.unsure[concept] = unsure
+                    opinion = ask_second_detector(runtime, image, detector_class, second_opinion)
+                    if opinion is not None:
+                        findings.second_opinion[concept] = opinion
     for target, steps in ((findings.colours, plan.colour_step), (findings.vqa_colours, plan.vqa_colour_step),
                           (findings.texts, plan.ocr_step), (findings.classified, plan.classify_step)):  # fmt: skip
         for concept, step in steps.items():

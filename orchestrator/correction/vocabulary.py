@@ -38,6 +38,8 @@ PREDICATE_COLOUR = re.compile(
 )
 """'the bus is red': a colour said after the noun."""
 
+ARTICLES = {"a", "an"}
+
 NEGATIONS = {"no", "without", "not", "nor", "never", "none"}
 
 
@@ -79,7 +81,7 @@ def find_mentions(text: str, class_names: Iterable[str] = COCO_CLASSES) -> list[
     longest = max((len(key) for key in table), default=1)
     tokens = [(match.group(0).lower(), match.start(), match.end()) for match in re.finditer(r"[A-Za-z]+", text)]
     found: list[Mention] = []
-    index = 0
+    index = previous_end = 0
     while index < len(tokens):
         hit = None
         for size in range(min(longest, len(tokens) - index), 0, -1):
@@ -91,14 +93,15 @@ def find_mentions(text: str, class_names: Iterable[str] = COCO_CLASSES) -> list[
             index += 1
             continue
         size, name = hit
-        before = [token for token, _, _ in tokens[max(0, index - 4) : index]]
+        before = [token for token, _, _ in tokens[max(0, index - 4, previous_end) : index]]
         count = None
         colour = None
         for word in reversed(before):
             if colour is None and word in COLOUR_WORDS:
                 colour = COLOUR_WORDS[word]
             if word in NUMBER_WORDS:
-                count = NUMBER_WORDS[word]
+                # 'a dog' says there is a dog, not that there is exactly one: no count claim
+                count = None if word in ARTICLES else NUMBER_WORDS[word]
                 break
         last = tokens[index + size - 1]
         plural = singular(last[0]) != last[0] or last[0] in {"people", "men", "women", "children"}
@@ -121,6 +124,7 @@ def find_mentions(text: str, class_names: Iterable[str] = COCO_CLASSES) -> list[
             )
         )
         index += size
+        previous_end = index
     return found
 
 
