@@ -91,8 +91,8 @@ def _literal_issue(param: ParamSpec, literal: Literal) -> str | None:
             return f"'{param.name}' expects a whole number, got {value!r}"
         return param.value_range.problem(param.name, value) if param.value_range is not None else None
     if kind in (ValueKind.IMAGE, ValueKind.DETECTIONS, ValueKind.AUDIO, ValueKind.TRANSCRIPT, ValueKind.OCR_TEXT):
-        literal = quoted(value)
-        return f"'{param.name}' expects {kind.value} from a variable (like IMAGE or BOX0), got the literal {literal}"
+        shown = quoted(value)
+        return f"'{param.name}' expects {kind.value} from a variable (like IMAGE or BOX0), got the literal {shown}"
     return f"'{param.name}' expects {kind.value}, got {type(value).__name__} {quoted(value)}"
 
 
