@@ -14,7 +14,7 @@ from visorch.programs.registry import program_registry
 from visorch.programs.validator import validate_program
 from visorch.roles.controller import system_prompt
 from visorch.tools.capability import Capability
-from visorch.tools.cards import markdown_card
+from visorch.tools.cards import markdown_card, markdown_reference
 from visorch.tools.catalog import builtin_tools, default_backends, model_tools
 from visorch.tools.context import ToolContext
 from visorch.tools.detection.backends import NANODET
@@ -26,6 +26,7 @@ from visorch.tools.models.backend import Backend, LoadRequest
 from visorch.tools.models.handle import ModelHandle
 from visorch.tools.models.manager import ModelManager
 from visorch.tools.models.protocols import CAPABILITY_PROTOCOLS, TextReader
+from visorch.tools.ocr.tools import read_text
 from visorch.tools.registry import DEFAULT_EVIDENCE_LIMIT, tool
 
 
@@ -100,13 +101,15 @@ def test_the_registry_hands_the_tool_the_chosen_backend_and_checks_its_model(tmp
 
 
 def test_loc_card_facts_come_from_each_backends_notes() -> None:
-    card = markdown_card(locate.spec, backends=default_backends())
     assert "0.48 mAP@0.5" in NANODET.notes and "0.48" not in locate.spec.limitations
-    assert f"- `nanodet-m`: {NANODET.title}. {NANODET.notes}" in card
+    card = markdown_card(locate.spec)
+    assert "Needs a model for: `detection` ([its backends](#backends-detection))." in card
+    reference = markdown_reference([locate.spec, read_text.spec])
+    detection = reference.split("### Backends: detection", 1)[1].split("###", 1)[0]
+    assert f"- `nanodet-m`: {NANODET.title}. {NANODET.notes}" in detection
     yolo = next(backend for backend in default_backends() if backend.name == "yolo")
-    assert yolo.notes in card and "37.3 mAP" in card
-    ocr_backends = {backend.name for backend in default_backends() if backend.capability == Capability.OCR}
-    assert not any(f"`{name}`" in card for name in ocr_backends)
+    assert yolo.notes in detection and "rapidocr" not in detection
+    assert "### Backends: ocr" in reference and "### Backends: asr" not in reference
 
 
 def test_planner_flags_live_in_the_tool_specs() -> None:

@@ -51,8 +51,8 @@ def backend_line(backend: Backend) -> str:
     return f"`{backend.name}`: {backend.title}.{notes}"
 
 
-def markdown_card(spec: ToolSpec, status: str | None = None, backends: Sequence[Backend] = ()) -> str:
-    """One tool as a Markdown section (docs/tools.md); ``backends``: those of its capability, whose notes it lists."""
+def markdown_card(spec: ToolSpec, status: str | None = None) -> str:
+    """One tool as a Markdown section (docs/tools.md); its backends' facts are in :func:`markdown_backends`."""
     lines = [f"### `{spec.name}`", "", spec.summary, ""]
     body = spec.description.split("\n", 1)
     if len(body) > 1 and body[1].strip():
@@ -63,10 +63,8 @@ def markdown_card(spec: ToolSpec, status: str | None = None, backends: Sequence[
         lines.append(f"| `{param.name}` | {param.type_label()} | {default} | {param.description} |")
     lines += ["", f"Returns: **{spec.output.value}**.", ""]
     if spec.capability:
-        lines += [f"Needs a model for: `{spec.capability}`." + (f" {status}" if status else ""), ""]
-        serving = [backend for backend in backends if backend.capability == spec.capability]
-        if serving:
-            lines += ["Backends:", "", *(f"- {backend_line(backend)}" for backend in serving), ""]
+        backends = f"[its backends](#backends-{spec.capability})"
+        lines += [f"Needs a model for: `{spec.capability}` ({backends})." + (f" {status}" if status else ""), ""]
     if spec.limitations:
         lines += [f"Limitations: {spec.limitations}", ""]
     lines += ["Example:", "", "```", spec.example, "```", ""]
@@ -74,7 +72,7 @@ def markdown_card(spec: ToolSpec, status: str | None = None, backends: Sequence[
 
 
 def markdown_reference(specs: Iterable[ToolSpec], backends: Sequence[Backend] | None = None) -> str:
-    """The whole tool reference as Markdown, grouped by category; each model tool lists its backends' notes.
+    """The whole tool reference as Markdown, grouped by category, then each capability's backends and their notes.
 
     ``backends`` defaults to every backend visorch declares (installed or not), so the reference is
     the same on every machine.
@@ -83,6 +81,7 @@ def markdown_reference(specs: Iterable[ToolSpec], backends: Sequence[Backend] | 
         from visorch.tools.catalog import default_backends
 
         backends = default_backends()
+    specs = list(specs)
     by_category: dict[str, list[ToolSpec]] = {}
     for spec in specs:
         by_category.setdefault(spec.category, []).append(spec)
@@ -94,5 +93,23 @@ def markdown_reference(specs: Iterable[ToolSpec], backends: Sequence[Backend] | 
     ]
     for category, members in by_category.items():
         parts += [f"## {category}", ""]
-        parts += [markdown_card(spec, backends=backends) for spec in members]
+        parts += [markdown_card(spec) for spec in members]
+    parts.append(markdown_backends(backends, {spec.capability for spec in specs if spec.capability}))
     return "\n".join(parts).rstrip() + "\n"
+
+
+def markdown_backends(backends: Sequence[Backend], capabilities: set[str]) -> str:
+    """The backends of each capability the tools need, with their own notes (accuracy, speed, vocabulary)."""
+    parts = [
+        "## Backends",
+        "",
+        "Each model tool runs on the preferred installed backend of its capability (`visorch models` lists them; "
+        "`visorch tools` shows the notes of the one in use here).",
+        "",
+    ]
+    for capability in sorted(capabilities):
+        serving = [backend for backend in backends if backend.capability == capability]
+        parts += [f"### Backends: {capability}", ""]
+        parts += [f"- {backend_line(backend)}" for backend in serving] or ["- (none declared)"]
+        parts.append("")
+    return "\n".join(parts)
