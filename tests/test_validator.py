@@ -111,7 +111,7 @@ def test_eval_expressions_are_checked() -> None:
 
 def test_declared_inputs_replace_the_naming_convention() -> None:
     found = issues("A=COLOR(image=IMAGE2)\nFINAL=RESULT(var=A)", inputs={"IMAGE": ValueKind.IMAGE})
-    assert "IMAGE2 is not defined" in found[0]
+    assert "needs --image IMAGE2=PATH (it reads the input IMAGE2, which was not given)" in found[0]
     validated = validate_program(parse_program("A=COLOR(image=IMAGE_LEFT)\nFINAL=RESULT(var=A)"), REGISTRY)
     assert validated.inputs == {"IMAGE_LEFT": ValueKind.IMAGE}
 
