@@ -154,6 +154,22 @@ def test_program_tab_validates_as_you_type_and_runs_a_library_program(page, bus_
     page.screenshot(path=str(_artifacts() / "program-tab.png"), full_page=True)
 
 
+@pytest.mark.slow
+def test_correct_tab_removes_invented_objects(page, bus_path: Path) -> None:
+    page.get_by_role("tab", name="Correct").click()
+    page.locator("#correct-image input[type=file]").set_input_files(str(bus_path))
+    page.locator("#correct-text textarea").fill("Three dogs stand next to a red bus.")
+    page.locator("#correct-button").click()
+    page.wait_for_function(
+        "() => document.querySelector('#correct-result textarea').value.trim().length > 0", timeout=ANSWER_TIMEOUT_MS
+    )
+    corrected = page.locator("#correct-result textarea").input_value()
+    assert "dog" not in corrected.lower() and "bus([" in corrected
+    claims = page.locator("#correct-claims").inner_text()
+    assert "removed" in claims and "supported" in claims
+    page.screenshot(path=str(_artifacts() / "correct-tab.png"), full_page=True)
+
+
 def test_chromium_is_the_debian_build() -> None:
     if not CHROMIUM.is_file():
         pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium")

@@ -1,8 +1,9 @@
-"""visorch as an MCP server: its tools, ``ask`` and ``run_program`` for any MCP client.
+"""visorch as an MCP server: its tools, ``ask``, ``run_program`` and ``correct`` for any MCP client.
 
 ``visorch mcp`` serves it over stdio. Every installed tool whose arguments are files, text, numbers
 or booleans is an MCP tool of the same name, described by its tool card; ``ask`` runs the agent and
-``run_program`` runs a visual program (text or a library name). Files are paths on the server's
+``run_program`` runs a visual program (text or a library name); ``correct`` checks any model's text
+against the image and rewrites it with box-grounded claims. Files are paths on the server's
 machine. Models load on first use and are shared by every call through the one model manager.
 """
 
@@ -23,6 +24,7 @@ from visorch.tools.errors import VisorchError
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
     from visorch.agent import Agent
+    from visorch.correction import Corrector
 
 INSTRUCTIONS = (
     "visorch runs expert vision and speech tools (detection, OCR, speech recognition, colour, image "
@@ -38,6 +40,7 @@ class SharedAgent:
         self.runtime = runtime
         self._factory = factory
         self._agent: Agent | None = None
+        self._corrector: Corrector | None = None
         self._lock = threading.Lock()
 
     def get(self) -> Agent:
@@ -51,6 +54,16 @@ class SharedAgent:
 
                     self._agent = Agent(runtime=self.runtime)
             return self._agent
+
+    def corrector(self) -> Corrector:
+        """The hallucination corrector, built once over the same runtime and the agent's LLM."""
+        agent = self.get()
+        with self._lock:
+            if self._corrector is None:
+                from visorch.correction import Corrector
+
+                self._corrector = Corrector(runtime=self.runtime, llm=agent.llm)
+            return self._corrector
 
     def close(self) -> None:
         """Release the agent's LLM and checkpoint database (the runtime is closed by its owner)."""
@@ -70,6 +83,23 @@ def ask_json(agent: Agent, image: str, question: str, audio: str | None = None) 
             "programs": [attempt.source for attempt in answer.programs],
             "verdicts": [verdict.model_dump(mode="json") for verdict in answer.verdicts],
             "seconds": round(answer.timings.total_s, 2),
+        }
+    )
+
+
+def correct_json(corrector: Corrector, image: str, text: str) -> str:
+    """A text checked against an image: the corrected text with box-grounded mentions and a verdict per claim."""
+    correction = corrector.correct(image, text)
+    claims = [
+        {"claim": claim.statement, "verdict": claim.verdict, "finding": claim.finding, "fix": claim.fix}
+        for claim in correction.claims
+    ]
+    return json.dumps(
+        {
+            "corrected": correction.corrected,
+            "original": correction.original,
+            "claims": claims,
+            "notes": correction.notes,
         }
     )
 
@@ -137,6 +167,14 @@ def build_mcp_server(runtime: Runtime, agent: SharedAgent | None = None) -> MCPS
     ) -> str:
         """Validate and run a visual program (e.g. BOX0=LOC(image=IMAGE, object='bus')) and return its result."""
         return await in_thread(lambda: run_program_json(runtime, program, image, audio, question))
+
+    @server.tool(name="correct", structured_output=False)
+    async def correct(
+        image: Annotated[str, Field(description="path of the image the text describes")],
+        text: Annotated[str, Field(description="any model's caption or answer about the image")],
+    ) -> str:
+        """Check every visual claim of a text against the image with the tools and correct it (Woodpecker-style)."""
+        return await in_thread(lambda: correct_json(shared.corrector(), image, text))
 
     return server
 

@@ -35,21 +35,26 @@ def with_signature(spec: ToolSpec, call: Callable[[dict[str, Any]], Any], is_asy
         )
         for param in spec.params
     ]
+    function: Callable[..., Any]
     if is_async:
 
-        async def function(**arguments: Any) -> Any:
+        async def run_async(**arguments: Any) -> Any:
             return await call(arguments)
 
+        function = run_async
     else:
 
-        def function(**arguments: Any) -> Any:
+        def run(**arguments: Any) -> Any:
             return call(arguments)
 
-    function.__name__ = spec.name
-    function.__qualname__ = spec.name
-    function.__doc__ = spec.summary
-    function.__signature__ = inspect.Signature(parameters, return_annotation=str)  # type: ignore[attr-defined]
-    function.__annotations__ = {param.name: _annotation(spec, param.name) for param in spec.params} | {"return": str}
+        function = run
+
+    described: Any = function  # a plain function object, given the tool's name, docstring and signature
+    described.__name__ = spec.name
+    described.__qualname__ = spec.name
+    described.__doc__ = spec.summary
+    described.__signature__ = inspect.Signature(parameters, return_annotation=str)
+    described.__annotations__ = {param.name: _annotation(spec, param.name) for param in spec.params} | {"return": str}
     return function
 
 

@@ -6,6 +6,8 @@ Tabs:
   the program of each round, the verdicts and the whole visual trace.
 - **Program**: pick a library program or type one; it is validated as you type and runs on the
   uploaded inputs, showing its result and trace.
+- **Correct**: paste any model's caption about an image; every claim is checked with the tools and
+  the text comes back corrected, mentions grounded with boxes, with a verdict per claim.
 
 Models load once per app process and are shared by every visitor through the model manager.
 Gradio's API stays on, so the same app serves ``gradio_client`` scripts (see README). Errors show
@@ -62,6 +64,8 @@ def verdicts_markdown(answer: Answer) -> str:
         how = "by rule" if verdict.by_rule else "by the LLM"
         missing = f" Missing: {verdict.missing}" if verdict.missing else ""
         lines.append(f"{index}. **{verdict.verdict}** ({how}): {verdict.reason}{missing}")
+    if answer.corrections:  # the answer's consistency check and, when configured, its claim verdicts
+        lines += ["", "**Checked against the image:**", *(f"- {html.escape(note)}" for note in answer.corrections)]
     return "\n".join(lines) or "_no verdict_"
 
 
@@ -172,6 +176,30 @@ class WebApp:
         result = describe_value(trace.result, limit=2000) if trace.ok else ""
         return status, result, trace_frame(trace.to_html(title="visorch program"))
 
+    def correct(self, image: str | None, text: str) -> tuple[str, str, str, str]:
+        """(status, corrected text, verdict per claim, trace) for any model's text about an image."""
+        if not image:
+            return "**Error:** upload an image first", "", "", ""
+        if not text or not text.strip():
+            return "**Error:** paste the text to check", "", "", ""
+        try:
+            correction = self.agent.corrector().correct(image, text)
+        except Exception as error:
+            return error_message(error), "", "", ""
+        lines = [
+            f"- **{claim.verdict}** {html.escape(claim.statement)}: {html.escape(claim.finding)}"
+            + (f" → {html.escape(claim.fix)}" if claim.fix else "")
+            for claim in correction.claims
+        ]
+        notes = "".join(f"\n\n_{html.escape(note)}_" for note in correction.notes)
+        status = f"checked {len(correction.claims)} claim(s) in {correction.seconds:.1f} s{notes}"
+        return (
+            status,
+            correction.corrected,
+            "\n".join(lines) or "_no visual claim found_",
+            trace_frame(correction.to_html()),
+        )
+
     @staticmethod
     def library_source(name: str | None) -> str:
         """The text of a library program."""
@@ -205,7 +233,7 @@ def build_app(runtime: Runtime, agent: SharedAgent) -> gr.Blocks:
                 programs = gr.Markdown(label="Programs", elem_id="ask-programs")
                 verdicts = gr.Markdown(label="Verdicts", elem_id="ask-verdicts")
             trace = gr.HTML(elem_id="ask-trace")
-            image.change(handlers.preview, inputs=image, outputs=[preview, status], api_name=False)
+            image.change(handlers.preview, inputs=image, outputs=[preview, status], api_visibility="private")
             ask_button.click(
                 handlers.ask,
                 inputs=[image, audio, question],
@@ -240,7 +268,7 @@ def build_app(runtime: Runtime, agent: SharedAgent) -> gr.Blocks:
                     run_status = gr.Markdown(elem_id="program-status")
                     run_result = gr.Textbox(label="Result", interactive=False, elem_id="program-result")
             run_trace = gr.HTML(elem_id="program-trace")
-            picked.change(handlers.library_source, inputs=picked, outputs=source, api_name=False)
+            picked.change(handlers.library_source, inputs=picked, outputs=source, api_visibility="private")
             source.change(handlers.validate, inputs=source, outputs=checked, api_name="validate")
             run_button.click(
                 handlers.run_program,
@@ -248,6 +276,31 @@ def build_app(runtime: Runtime, agent: SharedAgent) -> gr.Blocks:
                 outputs=[run_status, run_result, run_trace],
                 api_name="run_program",
                 concurrency_limit=4,
+            )
+        with gr.Tab("Correct"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    correct_image = gr.File(
+                        label="Image", file_types=["image"], type="filepath", elem_id="correct-image"
+                    )
+                    caption = gr.Textbox(
+                        label="Any model's caption or answer",
+                        lines=4,
+                        placeholder="Three dogs stand next to a red bus.",
+                        elem_id="correct-text",
+                    )
+                    correct_button = gr.Button("Check and correct", variant="primary", elem_id="correct-button")
+                with gr.Column(scale=1):
+                    correct_status = gr.Markdown(elem_id="correct-status")
+                    corrected = gr.Textbox(label="Corrected (grounded)", interactive=False, elem_id="correct-result")
+                    claims = gr.Markdown(elem_id="correct-claims")
+            correct_trace = gr.HTML(elem_id="correct-trace")
+            correct_button.click(
+                handlers.correct,
+                inputs=[correct_image, caption],
+                outputs=[correct_status, corrected, claims, correct_trace],
+                api_name="correct",
+                concurrency_limit=2,
             )
     return app
 
