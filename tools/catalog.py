@@ -17,6 +17,7 @@ from visorch.tools.registry import Tool
 from visorch.tools.segmentation import backends as segmentation_backends
 from visorch.tools.segmentation import tools as segmentation_tools
 from visorch.tools.vision_language import backends as vision_language_backends
+from visorch.tools.vision_language import openai_vlm
 from visorch.tools.vision_language import tools as vision_language_tools
 
 
@@ -58,5 +59,6 @@ def default_backends() -> list[Backend]:
         *ocr_backends.BACKENDS,
         *asr_backends.BACKENDS,
         *vision_language_backends.BACKENDS,
+        *openai_vlm.BACKENDS,
         *embedding.BACKENDS,
     ]

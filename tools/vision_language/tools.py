@@ -41,7 +41,11 @@ def _clean_texts(texts: Sequence[str], what: str) -> list[str]:
     capability=Capability.CAPTION,
     cacheable=True,
     example="ANSWER0=CAPTION(image=IMAGE)",
-    limitations="One short generic sentence; it may name objects that are not there and rarely counts or reads text.",
+    limitations=(
+        "One short generic sentence; it may name objects that are not there and rarely counts or reads text. "
+        "No captioning or VQA model is available offline: configure a vision model on an OpenAI-compatible "
+        "server (VISORCH_VLM_MODEL, OPENAI_BASE_URL) or pull BLIP with visorch models pull."
+    ),
 )
 def caption(image: Annotated[ImageRef, "the image (or a crop) to describe"], model: ModelHandle[Captioner]) -> str:
     """Describe the image in one sentence."""
@@ -56,7 +60,9 @@ def caption(image: Annotated[ImageRef, "the image (or a crop) to describe"], mod
     example="ANSWER0=VQA(image=IMAGE0, question='What color is the bus?')",
     limitations=(
         "Short answers (a word or two); unreliable for counting, reading text and small objects: "
-        "crop to the object first and prefer COUNT over detections for numbers."
+        "crop to the object first and prefer COUNT over detections for numbers. "
+        "No captioning or VQA model is available offline: configure a vision model on an OpenAI-compatible "
+        "server (VISORCH_VLM_MODEL, OPENAI_BASE_URL) or pull BLIP with visorch models pull."
     ),
 )
 def visual_question(
