@@ -27,15 +27,16 @@ import supervision as sv
 from PIL import Image
 from visorch.evaluation.errors import PredictorUnavailableError
 from visorch.evaluation.paths import default_data_root
+from visorch.tools.capability import Capability
 from visorch.tools.models.manager import ModelManager
 from visorch.tools.text import TextLine, Word
 
 if TYPE_CHECKING:  # the agent (LangGraph, the LLM) is imported only by the tasks that ask it
     from visorch.agent import Answer
 
-DETECTION = "detection"
-OCR = "ocr"
-ASR = "asr"
+DETECTION = Capability.DETECTION
+OCR = Capability.OCR
+ASR = Capability.ASR
 
 
 class Answerer(Protocol):

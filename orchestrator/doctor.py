@@ -34,6 +34,7 @@ from visorch.doctor_runner import (
     library_of,
     run_probes,
 )
+from visorch.tools.capability import Capability
 from visorch.tools.errors import VisorchError
 
 DEFAULT_TIMEOUT_S = 55.0
@@ -234,7 +235,7 @@ def _plan(quick: bool) -> _Plan:
 
     demo_detector = None
     try:
-        demo_detector = models.backend_for("detection").name  # the one LOC uses: preferred, else best installed
+        demo_detector = models.backend_for(Capability.DETECTION).name  # the one LOC uses: preferred, else best installed
         required_items.add(demo_detector)
     except VisorchError as error:
         rows.append(_missing_row("detection", str(error), "./install.sh, or VISORCH_MODELS__PREFERRED", True))
@@ -245,7 +246,7 @@ def _plan(quick: bool) -> _Plan:
             by_capability.setdefault(backend.capability, []).append(backend.name)
             continue
         required = backend.name == demo_detector
-        if required or backend.capability == "embedding":
+        if required or backend.capability == Capability.EMBEDDING:
             main_memory += backend.memory_mb
         if quick and not required:
             unprobed.append(backend.name)

@@ -24,6 +24,7 @@ from visorch.correction.validation import Findings, run_validation
 from visorch.llm import LLMBackend
 from visorch.programs.trace import Trace
 from visorch.runtime import Runtime
+from visorch.tools.capability import Capability
 from visorch.tools.detection.backends import OPEN_VOCABULARY
 from visorch.tools.images import ImageRef
 from visorch.tools.vocabulary import COCO_CLASSES
@@ -48,8 +49,8 @@ class CorrectionState(TypedDict, total=False):
 def detector_classes(runtime: Runtime) -> list[str]:
     """The class names of the detector LOC uses here (COCO's when it declares none)."""
     models = runtime.context.models
-    if models.has_installed("detection"):
-        declared = models.backend_for("detection").extra.get("classes")
+    if models.has_installed(Capability.DETECTION):
+        declared = models.backend_for(Capability.DETECTION).extra.get("classes")
         if declared:
             return list(declared)
     return list(COCO_CLASSES)
@@ -60,7 +61,7 @@ def has_open_vocabulary(runtime: Runtime) -> bool:
     models = runtime.context.models
     return any(
         b.extra.get(OPEN_VOCABULARY) and models.not_installed_reason(b.name) is None
-        for b in models.backends("detection")
+        for b in models.backends(Capability.DETECTION)
     )
 
 

@@ -14,6 +14,7 @@ from visorch.correction.questions import ValidationPlan
 from visorch.correction.types import NormalisedBox
 from visorch.programs.trace import StepRecord, Trace
 from visorch.runtime import Runtime
+from visorch.tools.capability import Capability
 from visorch.tools.detections import Detections
 from visorch.tools.images import ImageRef
 from visorch.tools.text import OCRText
@@ -87,7 +88,7 @@ def ask_second_detector(
     """(backend, best score) from the first installed detector of ``backends`` that knows the class, or None."""
     models = runtime.context.models
     for name in backends:
-        known = [backend for backend in models.backends("detection") if backend.name == name]
+        known = [backend for backend in models.backends(Capability.DETECTION) if backend.name == name]
         if not known or models.not_installed_reason(name) is not None:
             continue
         with models.use(name) as detector:
