@@ -235,7 +235,8 @@ def _plan(quick: bool) -> _Plan:
 
     demo_detector = None
     try:
-        demo_detector = models.backend_for(Capability.DETECTION).name  # the one LOC uses: preferred, else best installed
+        # the detector LOC uses: the preferred one, else the best installed
+        demo_detector = models.backend_for(Capability.DETECTION).name
         required_items.add(demo_detector)
     except VisorchError as error:
         rows.append(_missing_row("detection", str(error), "./install.sh, or VISORCH_MODELS__PREFERRED", True))
