@@ -10,6 +10,7 @@ from typing import Any
 from visorch.evaluation.errors import UnknownTaskError
 from visorch.evaluation.task import Task
 from visorch.evaluation.tasks.asr import AsrTask
+from visorch.evaluation.tasks.correct import CorrectTask
 from visorch.evaluation.tasks.detect import DetectTask
 from visorch.evaluation.tasks.ocr import OcrTask
 from visorch.evaluation.tasks.pope import PopeTask
@@ -22,6 +23,7 @@ TASKS: Mapping[str, Callable[[], Task[Any, Any]]] = MappingProxyType(
         "asr": AsrTask,
         "qa": QaTask,
         "pope": PopeTask,
+        "correct": CorrectTask,
     }
 )
 

@@ -12,15 +12,19 @@ import json
 import random
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from visorch.correction import Corrector
+from visorch.correction import CorrectionConfig, Corrector
 from visorch.correction.vocabulary import find_mentions
 from visorch.evaluation.coco import open_coco
+from visorch.evaluation.paths import COCO_VAL
 from visorch.evaluation.pope_sampling import category_frequency, co_occurrence, negatives
+from visorch.evaluation.predictors import EvaluationRuntime
+from visorch.evaluation.task import Aggregate, EvalItem, ItemContext, ItemResult, ItemScore, Prediction
 
 SETTINGS = ("random", "popular", "adversarial")
 
@@ -143,3 +147,118 @@ def run(corrector: Corrector, items: list[InjectedCaption]) -> tuple[Scores, lis
         stage_seconds={name: total / count for name, total in stage_seconds.items()},
     )  # fmt: skip
     return scores, rows
+
+
+class CorrectItem(EvalItem):
+    """One injected caption to correct; ``type`` is how the absent object was chosen."""
+
+    image_id: int
+    image_path: Path
+    caption: str
+    text: str
+    injected: str
+    present: list[str]
+
+
+class CorrectTask:
+    """`correct`: Woodpecker-style correction of COCO captions with an absent object injected."""
+
+    name = "correct"
+    summary = "hallucination correction of captions with injected absent objects (random, popular, adversarial)"
+
+    def default_data(self, data_root: Path) -> Path:
+        """coco-val (COCO val2017 with captions) in the shared data."""
+        return data_root / COCO_VAL
+
+    def load_items(self, data_path: Path, seed: int, data_root: Path) -> list[CorrectItem]:
+        """Three injected captions per image (one per setting), seeded."""
+        return [
+            CorrectItem(
+                id=f"{item.setting}-{item.image_id}-{item.injected.replace(' ', '_')}",
+                type=item.setting,
+                image_id=item.image_id,
+                image_path=Path(item.image),
+                caption=item.caption,
+                text=item.text,
+                injected=item.injected,
+                present=item.present,
+            )
+            for item in build_items(data_path, seed=seed)
+        ]
+
+    def build_predictor(self, runtime: EvaluationRuntime, backend: str | None) -> Corrector:
+        """A corrector on the default runtime: the LLM path, or no LLM with ``--backend rules``."""
+        if backend == "rules":
+            return Corrector(llm=None, config=CorrectionConfig(concepts="lexical", rewrite="rules"))
+        return Corrector()
+
+    def predict(self, item: CorrectItem, predictor: Corrector, context: ItemContext) -> Prediction:
+        """The corrected caption, its verdicts and costs; the correction's JSON goes to the traces folder."""
+        correction = predictor.correct(item.image_path, item.text)
+        path = context.trace_path(item.id)
+        path.write_text(correction.model_dump_json(indent=1, exclude={"image"}), encoding="utf-8")
+        value = {
+            "corrected": correction.corrected, "corrected_plain": correction.corrected_plain,
+            "rewrite": correction.rewrite, "verdicts": correction.verdicts(), "llm_calls": correction.llm_calls,
+            "seconds": correction.seconds, "stage_seconds": {s.name: s.seconds for s in correction.stages},
+        }  # fmt: skip
+        return Prediction(value=value, trace=f"{context.traces_dir.name}/{path.name}")
+
+    def score(self, item: CorrectItem, prediction: dict[str, Any] | None) -> ItemScore:
+        """Correct when the injected object is gone and no true object the caption named was lost."""
+        if prediction is None:
+            return ItemScore(correct=False)
+        kept = mentioned_classes(prediction["corrected_plain"])
+        truth = set(item.present)
+        true_classes = mentioned_classes(item.caption) & truth
+        lost = true_classes - kept
+        before, after = mentioned_classes(item.text), kept
+        scores = {
+            "injected_removed": float(item.injected not in kept), "true_mentions": float(len(true_classes)),
+            "true_lost": float(len(lost)), "mentioned_before": float(len(before)),
+            "hallucinated_before": float(len(before - truth)), "mentioned_after": float(len(after)),
+            "hallucinated_after": float(len(after - truth)),
+        }  # fmt: skip
+        return ItemScore(correct=item.injected not in kept and not lost, scores=scores)
+
+    def aggregate(self, pairs: Sequence[tuple[CorrectItem, ItemResult]]) -> Aggregate:
+        """Injected removed, true lost, CHAIR-i and CHAIR-s before and after, per setting and overall."""
+
+        def figures(chosen: Sequence[tuple[CorrectItem, ItemResult]]) -> dict[str, float | int | str | None]:
+            scored = [result for _, result in chosen if result.scores]
+            total = lambda key: sum(result.scores.get(key, 0.0) for result in scored)  # noqa: E731
+            count = len(chosen)
+            ok = [result.prediction for _, result in chosen if result.prediction]
+            return {
+                "items": count,
+                "errors": sum(result.status == "error" for _, result in chosen),
+                "injected_removed": round(total("injected_removed") / count, 4) if count else None,
+                "true_lost": round(total("true_lost") / total("true_mentions"), 4) if total("true_mentions") else None,
+                "chair_i_before": round(total("hallucinated_before") / total("mentioned_before"), 4)
+                if total("mentioned_before") else None,
+                "chair_i_after": round(total("hallucinated_after") / total("mentioned_after"), 4)
+                if total("mentioned_after") else None,
+                "chair_s_before": round(sum(r.scores.get("hallucinated_before", 0) > 0 for r in scored) / count, 4)
+                if count else None,
+                "chair_s_after": round(sum(r.scores.get("hallucinated_after", 0) > 0 for r in scored) / count, 4)
+                if count else None,
+                "llm_calls_per_item": round(sum(p["llm_calls"] for p in ok) / len(ok), 3) if ok else None,
+                "seconds_per_item": round(sum(p["seconds"] for p in ok) / len(ok), 3) if ok else None,
+            }  # fmt: skip
+
+        stages: dict[str, float] = defaultdict(float)
+        done = [result.prediction for _, result in pairs if result.prediction]
+        for prediction in done:
+            for name, seconds in prediction["stage_seconds"].items():
+                stages[name] += seconds / len(done)
+        per_type = {setting: figures([p for p in pairs if p[0].type == setting]) for setting in SETTINGS}
+        return Aggregate(
+            metrics=figures(pairs), per_type={k: v for k, v in per_type.items() if v["items"]}, breakdown="setting",
+            details={"seconds per stage (mean)": {k: round(v, 3) for k, v in stages.items()}},
+            notes=["CHAIR over the COCO classes the texts name (negated mentions excluded); true_lost over the "
+                   "classes the original caption named that the image has"],
+        )  # fmt: skip
+
+    def plots(self, pairs: Sequence[tuple[CorrectItem, ItemResult]], aggregate: Aggregate, out_dir: Path) -> list[Path]:
+        """No plots: the figures are a handful of rates."""
+        return []
