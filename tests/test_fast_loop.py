@@ -163,3 +163,13 @@ def test_timings_add_up_without_a_clamp(scripted_agent, bus_path: Path) -> None:
     assert parts == pytest.approx(timings.total_s)
     assert timings.prompt_s >= 0 and timings.executor_s >= 0 and timings.selection_s > 0
     assert timings.prompt_s + timings.executor_s <= timings.orchestration_s + 1e-6
+
+
+def test_word_selection_needs_no_model_and_finds_the_counting_example() -> None:
+    from visorch.examples import ExampleSelector, load_examples
+
+    selector = ExampleSelector(load_examples(), None, "words")
+    chosen = selector.select("How many people are in the image?", 3)
+    assert selector.method == "words" and len(chosen) == 3
+    assert "COUNT(" in chosen[-1].program and "LOC(" in chosen[-1].program  # most similar last
+    assert "OCR(" in selector.select("What is the total amount on the receipt?", 1)[0].program
