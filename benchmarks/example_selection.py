@@ -12,6 +12,7 @@ example's program uses the same tools in the same order (what the planner imitat
 from __future__ import annotations
 
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -26,10 +27,14 @@ from visorch.examples import ExampleSelector, load_examples, usable_examples
 from visorch.runtime import Runtime
 
 
-def _import_seconds(statement: str) -> float:
+def _import_seconds(statement: str) -> tuple[float, float]:
+    """Wall and CPU seconds of a fresh process running ``statement`` (CPU time is steadier on a busy machine)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", statement], check=True, capture_output=True)
-    return time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return time.perf_counter() - started, cpu
 
 
 def _tools(program: str) -> list[str]:
@@ -37,10 +42,10 @@ def _tools(program: str) -> list[str]:
 
 
 def main() -> None:
-    baseline = _import_seconds("import visorch.agent")
-    embedding = _import_seconds("import visorch.agent, sentence_transformers, torch")
-    print(f"fresh-process import: visorch.agent {baseline:.1f} s; with sentence-transformers and torch "
-          f"{embedding:.1f} s (+{embedding - baseline:.1f} s for embeddings)")  # fmt: skip
+    (base_wall, base_cpu) = _import_seconds("import visorch.agent")
+    (wall, cpu) = _import_seconds("import visorch.agent, sentence_transformers, torch")
+    print(f"fresh-process import: visorch.agent {base_wall:.1f} s (CPU {base_cpu:.1f} s); with sentence-transformers "
+          f"and torch {wall:.1f} s (CPU {cpu:.1f} s): +{cpu - base_cpu:.1f} s CPU for embeddings")  # fmt: skip
     runtime = Runtime.create()
     examples = usable_examples(load_examples(), runtime.registry.available(runtime.context).without("LOAD"))
     by_embedding = ExampleSelector(examples, runtime.context.models, "embedding")
