@@ -226,3 +226,31 @@ def test_the_agent_corrects_its_answers_when_configured(bus_path: Path, tmp_path
     assert answer.text == "A blue bus." and llm.remaining == 0
     assert any("removed: there is a dog" in note for note in answer.corrections)
     assert answer.timings.llm_calls == 5
+
+
+def test_the_correct_evaluation_task_scores_injected_captions(shared_data: Path, tmp_path: Path) -> None:
+    from visorch.evaluation.task import ItemContext, ItemResult
+    from visorch.evaluation.tasks import create_task
+
+    if not (default_weights_root() / "nanodet-m" / "nanodet.onnx").is_file():
+        pytest.skip("the offline pack is not installed: run visorch models install-offline")
+    task = create_task("correct")
+    items = task.load_items(task.default_data(shared_data), seed=0, data_root=shared_data)[:3]
+    assert [item.type for item in items] == ["random", "popular", "adversarial"]
+    assert all(item.injected not in item.present and item.injected in item.text for item in items)
+    runtime = Runtime.create(VisorchSettings(home=tmp_path / "home", weights_dir=default_weights_root()))
+    predictor = Corrector(runtime=runtime, llm=None, config=CorrectionConfig(concepts="lexical", rewrite="rules"))
+    context = ItemContext(images=runtime.context.images, traces_dir=tmp_path / "traces")
+    pairs = []
+    for item in items:
+        prediction = task.predict(item, predictor, context)
+        score = task.score(item, prediction.value)
+        pairs.append((item, ItemResult(id=item.id, type=item.type, status="ok", item=item.model_dump(mode="json"),
+                                       prediction=prediction.value, correct=score.correct, scores=score.scores,
+                                       latency_s=0.1)))  # fmt: skip
+    summary = task.aggregate(pairs)
+    runtime.close()
+    assert summary.metrics["items"] == 3 and summary.metrics["chair_s_before"] == 1.0
+    assert summary.metrics["chair_i_after"] < summary.metrics["chair_i_before"]
+    assert set(summary.per_type) == {"random", "popular", "adversarial"}
+    assert (tmp_path / "traces").is_dir()
