@@ -18,6 +18,7 @@ from typing import Any
 from PIL import Image
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from visorch.tools.capability import Capability
 from visorch.tools.errors import ToolError
 from visorch.tools.models.backend import Backend, LoadRequest
 
@@ -129,7 +130,7 @@ def _load(request: LoadRequest) -> ChatVisionModel:
     return ChatVisionModel(VisionServerSettings())
 
 
-def _backend(capability: str) -> Backend:
+def _backend(capability: Capability) -> Backend:
     return Backend(
         name=f"openai-vlm-{capability}",
         capability=capability,
@@ -149,5 +150,5 @@ def _backend(capability: str) -> Backend:
     )
 
 
-BACKENDS: list[Backend] = [_backend("caption"), _backend("vqa")]
+BACKENDS: list[Backend] = [_backend(Capability.CAPTION), _backend(Capability.VQA)]
 """CAPTION and VQA over the configured server (installed only once VISORCH_VLM_MODEL is set)."""
