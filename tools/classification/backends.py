@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from visorch.tools.capability import Capability
 from visorch.tools.classification.efficientnet import efficientnet_weights_file
 from visorch.tools.models.backend import Backend, LoadRequest
 
-CLASSIFICATION = "image_classification"
+CLASSIFICATION = Capability.IMAGE_CLASSIFICATION
 
 
 def _locate(weights_root: Path) -> Path | None:
