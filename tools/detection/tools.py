@@ -66,7 +66,7 @@ def _detect(
         "cup, ...); asking for another object fails with 'no class for X' (which says nothing about whether X is "
         "there), unless an open-vocabulary detector (OWLv2) is "
         "installed. Detectors miss small, distant, crowded or partly hidden objects and give them low scores "
-        "(each backend's notes give its accuracy), so raise min_score only when false boxes hurt. It does not "
+        "(the notes of each backend give its accuracy), so raise min_score only when false boxes hurt. It does not "
         "tell instances apart by colour, pose or identity: combine with CROP, COLOR or FILTER."
     ),
 )
