@@ -10,6 +10,7 @@ from visorch.tools.classification import backends as classification_backends
 from visorch.tools.detection import backends as detection_backends
 from visorch.tools.detection import tools as detection_tools
 from visorch.tools.fusion import backends as fusion_backends
+from visorch.tools.fusion import tools as fusion_tools
 from visorch.tools.models.backend import Backend
 from visorch.tools.ocr import backends as ocr_backends
 from visorch.tools.ocr import tools as ocr_tools
@@ -42,6 +43,7 @@ def model_tools() -> list[Tool]:
     """Tools backed by models (each one fails clearly when its capability is not installed)."""
     return [
         *detection_tools.TOOLS,
+        *fusion_tools.TOOLS,
         *segmentation_tools.TOOLS,
         *ocr_tools.TOOLS,
         *asr_tools.TOOLS,

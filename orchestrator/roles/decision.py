@@ -13,7 +13,9 @@ wrong: detectors miss small or unusual objects, give low scores (below 0.4 is do
 they do not know ('no class for X' means the detector cannot name X, not that X is absent); OCR can misread; \
 speech recognition can mishear. Reply ANSWER when the results answer the question well enough. Reply CONTINUE \
 when something needed is missing or doubtful, and say what to try instead (another object name, a crop, a \
-different tool). Reply in JSON with a few words per field: {"verdict": "ANSWER" or "CONTINUE", "reason": "...", \
+different tool). EXISTS and HOW_MANY give a calibrated probability p: 'uncertain', 'probably' or a doubtful box \
+is weak evidence, so CONTINUE and look again (a crop, another name) unless this is the last round; 'uncertain' \
+never means 'no'. Reply in JSON with a few words per field: {"verdict": "ANSWER" or "CONTINUE", "reason": "...", \
 "missing": "..."}"""
 
 VERDICT_SCHEMA = {

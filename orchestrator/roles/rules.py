@@ -29,6 +29,11 @@ DEFAULT_MIN_SCORE = 0.4
 """Detector scores below this are doubtful (the decision-maker's prompt says the same)."""
 DEFAULT_MIN_TEXT_CONFIDENCE = 0.8
 
+_EXISTS_TEXT = re.compile(r"^[a-z ]+: (?P<verdict>present|absent|uncertain)\b[^;]*?p=(?P<p>[0-9.]+)")
+"""EXISTS's result ('dog: present, p=0.91 (...)'): calibrated, so a confident verdict needs no LLM."""
+_HOW_MANY_TEXT = re.compile(r"^(?P<count>\d+) \(p=(?P<p>[0-9.]+)\)")
+"""HOW_MANY's confident result ('3 (p=0.81); ...'); a hedged one ('probably 2 ...') goes to the LLM."""
+
 _READ_QUESTION = re.compile(
     r"^\s*(what does (it|the \w+( \w+)?) say|what is written|what (text|words?) (is|are)|read the)\b", re.I
 )
@@ -69,6 +74,9 @@ def rule_answer(
         return None
     result = trace.result
     form = question_form(question)
+    calibrated = _calibrated_answer(form, result)
+    if calibrated is not None:
+        return calibrated
     if form == "count" and isinstance(result, int | float) and not isinstance(result, bool) and result >= 1:
         detections = _detections_behind(trace)
         scores = _scores(detections or [])
@@ -87,6 +95,20 @@ def rule_answer(
             return None
         text = " ".join(line.text for line in result.lines)
         return _ruled(f"every line read with confidence at least {min_text_confidence:g}", text)
+    return None
+
+
+def _calibrated_answer(form: str, result: object) -> RuleAnswer | None:
+    """A confident EXISTS / HOW_MANY result answers by rule; 'uncertain' and 'probably' go to the LLM."""
+    if not isinstance(result, str):
+        return None
+    existence = _EXISTS_TEXT.match(result)
+    if form == "yes_no" and existence is not None and existence["verdict"] != "uncertain":
+        answer = "yes" if existence["verdict"] == "present" else "no"
+        return _ruled(f"EXISTS: {existence['verdict']} with calibrated p={existence['p']}", answer)
+    counted = _HOW_MANY_TEXT.match(result)
+    if form == "count" and counted is not None:
+        return _ruled(f"HOW_MANY: {counted['count']} with calibrated p={counted['p']}", counted["count"])
     return None
 
 

@@ -116,10 +116,11 @@ def classifier_views(
                 x1 = min(width - tile_w, int(column * width / grid)) if tile_w < width else 0
                 y1 = min(height - tile_h, int(row * height / grid)) if tile_h < height else 0
                 views.append((f"tile {row * grid + column}", rgb.crop((x1, y1, x1 + tile_w, y1 + tile_h))))
-    for index, (x1, y1, x2, y2) in enumerate(boxes):
-        side = max(x2 - x1, y2 - y1) * 1.15
-        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        box = (max(0, cx - side / 2), max(0, cy - side / 2), min(width, cx + side / 2), min(height, cy + side / 2))
-        if box[2] - box[0] >= 8 and box[3] - box[1] >= 8:
-            views.append((f"crop {index}", rgb.crop(tuple(int(v) for v in box))))
+    for index, (left, top, right, bottom) in enumerate(boxes):
+        side = max(right - left, bottom - top) * 1.15
+        cx, cy = (left + right) / 2, (top + bottom) / 2
+        crop = (int(max(0, cx - side / 2)), int(max(0, cy - side / 2)),
+                int(min(width, cx + side / 2)), int(min(height, cy + side / 2)))  # fmt: skip
+        if crop[2] - crop[0] >= 8 and crop[3] - crop[1] >= 8:
+            views.append((f"crop {index}", rgb.crop(crop)))
     return views

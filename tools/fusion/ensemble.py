@@ -177,19 +177,21 @@ def _fuse_across(
         all_labels.append(fused[2])
     if not all_boxes or sum(len(b) for b in all_boxes) == 0:
         return sv.Detections.empty()
-    boxes_n, scores, labels = np.concatenate(all_boxes), np.concatenate(all_scores), np.concatenate(all_labels)
-    order = np.argsort(-scores, kind="stable")
-    boxes_n, scores, labels = boxes_n[order], scores[order], labels[order]
-    votes = _votes(boxes_n, labels, per_expert, options.iou)
+    merged_scores = np.concatenate(all_scores)
+    order = np.argsort(-merged_scores, kind="stable")
+    boxes_n = np.concatenate(all_boxes)[order]
+    fused_scores = merged_scores[order]
+    fused_labels = np.concatenate(all_labels)[order].astype(int)
+    votes = _votes(boxes_n, fused_labels, per_expert, options.iou)
     scale = np.array([width, height, width, height], dtype=np.float32)
     vote_column = np.empty(len(votes), dtype=object)
     vote_column[:] = votes
     return sv.Detections(
         xyxy=boxes_n * scale,
-        confidence=scores.astype(np.float32),
-        class_id=labels,
+        confidence=fused_scores.astype(np.float32),
+        class_id=fused_labels,
         data={
-            CLASS_NAME: np.array([COCO_CLASSES[i] for i in labels], dtype=object),
+            CLASS_NAME: np.array([COCO_CLASSES[i] for i in fused_labels], dtype=object),
             VOTES: vote_column,
         },
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import supervision as sv
 from PIL import Image
 from visorch.tools.detection.backends import OPEN_VOCABULARY
@@ -24,7 +25,7 @@ def _runner(models: ModelManager, name: str, open_vocabulary: bool) -> Any:
             for detections in found:
                 names = detections.data.get("class_name")
                 if names is not None and len(detections):
-                    detections.class_id = [COCO_CLASSES.index(str(n)) for n in names]
+                    detections.class_id = np.array([COCO_CLASSES.index(str(n)) for n in names], dtype=int)
         return found
 
     return detect
@@ -67,7 +68,8 @@ class FusedDetector:
         for image in images:
             fused = fuse_experts(image, self.experts, queries, self.options)
             if len(fused) and fused.confidence is not None:
-                fused = fused[fused.confidence >= min_score]
+                kept = fused[fused.confidence >= min_score]
+                fused = kept if isinstance(kept, sv.Detections) else fused
             results.append(fused)
         return results
 

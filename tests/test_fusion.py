@@ -1,0 +1,216 @@
+"""Fusion of weak experts on real photos: the objectron SSD, weighted box fusion with votes, flip and tile
+views, the EfficientNet-Lite0 check and its synset mapping, the calibration rules, EXISTS and HOW_MANY.
+
+bus.jpg (ultralytics) and chelsea (scikit-image) are real photos; coco-val is COCO val2017, which none of
+the detectors was trained on. Figures (mAP, POPE, counting, speed) come from ``visorch eval detect`` and
+``benchmarks/fusion.py``, not from timed tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import supervision as sv
+from PIL import Image
+from visorch.tools.catalog import default_backends
+from visorch.tools.classification.efficientnet import classifier_views, imagenet_to_coco
+from visorch.tools.context import ToolContext
+from visorch.tools.errors import UnknownClassError
+from visorch.tools.fusion.calibration import Calibration, Logistic, default_calibration
+from visorch.tools.fusion.ensemble import VOTES, Expert, FusionOptions, fuse_experts, tile_boxes
+from visorch.tools.fusion.tools import exists, how_many
+from visorch.tools.images import ImageStore
+from visorch.tools.models.manager import ModelManager, default_weights_root
+from visorch.tools.vocabulary import COCO_CLASSES
+
+
+@pytest.fixture(scope="module")
+def models() -> ModelManager:
+    manager = ModelManager(default_backends(), default_weights_root())
+    for name in ("nanodet-m", "centernet-mb3", "ssd-mobilenetv2-oidv4", "efficientnet-lite0"):
+        reason = manager.not_installed_reason(name)
+        if reason is not None:
+            pytest.skip(f"{name} is not installed ({reason}): run visorch models install-offline")
+    return manager
+
+
+@pytest.fixture(scope="module")
+def chelsea() -> Image.Image:
+    data = pytest.importorskip("skimage.data")
+    return Image.fromarray(data.chelsea())
+
+
+def _fixed(boxes: list[list[float]], scores: list[float], classes: list[str]) -> object:
+    """A detector returning these boxes (pixels) for any image: to check fusion's arithmetic alone."""
+
+    def detect(images: list[Image.Image], queries: list[str] | None, min_score: float) -> list[sv.Detections]:
+        found = sv.Detections(
+            xyxy=np.array(boxes, np.float32).reshape(-1, 4),
+            confidence=np.array(scores, np.float32),
+            class_id=np.array([COCO_CLASSES.index(c) for c in classes], int),
+            data={"class_name": np.array(classes, dtype=object)},
+        )
+        return [found for _ in images]
+
+    return detect
+
+
+# --- fusion arithmetic on given boxes ---------------------------------------------------------------------
+
+
+def test_fusion_averages_agreeing_experts_and_keeps_their_votes() -> None:
+    image = Image.new("RGB", (200, 100))
+    both = frozenset({"dog", "bus"})
+    experts = [
+        Expert("a", both, _fixed([[10, 10, 50, 50], [100, 10, 190, 90]], [0.8, 0.6], ["dog", "bus"])),
+        Expert("b", both, _fixed([[12, 10, 50, 52]], [0.6], ["dog"])),
+        Expert("c", frozenset({"dog"}), _fixed([[11, 11, 49, 50]], [0.4], ["dog"])),
+    ]  # fmt: skip
+    fused = fuse_experts(image, experts, None, FusionOptions())
+    by_class = {str(n): i for i, n in enumerate(fused.data["class_name"])}
+    dog, bus = by_class["dog"], by_class["bus"]
+    assert fused.confidence[dog] == pytest.approx(0.6, abs=1e-3)  # mean of three agreeing experts
+    assert fused.data[VOTES][dog] == {"a": 0.8, "b": 0.6, "c": 0.4}
+    # only a and b know 'bus'; b did not see it, so a's 0.6 is halved, and c's silence is no vote
+    assert fused.confidence[bus] == pytest.approx(0.3, abs=1e-3)
+    assert fused.data[VOTES][bus] == {"a": 0.6}
+    assert fused.xyxy[dog] == pytest.approx([11, 10.3, 49.7, 50.7], abs=1.0)
+
+
+def test_flip_and_tile_views_map_back_to_original_pixels() -> None:
+    image = Image.new("RGB", (640, 480))
+    tiles = tile_boxes(640, 480, 384, 0.2)
+    assert len(tiles) == 4 and tiles[0] == (0, 0, 384, 384) and tiles[-1][2:] == (640, 480)
+    assert tile_boxes(300, 200, 384, 0.2) == []
+
+    def mirrored_detector(
+        images: list[Image.Image], queries: list[str] | None, min_score: float
+    ) -> list[sv.Detections]:
+        out = []
+        for view in images:  # a 'detector' that finds the bright square wherever it is
+            pixels = np.asarray(view.convert("L"))
+            ys, xs = np.nonzero(pixels > 128)
+            box = [[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]] if len(xs) else np.zeros((0, 4))
+            xyxy = np.array(box, np.float32).reshape(-1, 4)
+            names = np.array(["person"] * len(xyxy), dtype=object)
+            confidence = np.full(len(xyxy), 0.9, np.float32)
+            classes = np.zeros(len(xyxy), int)
+            out.append(sv.Detections(xyxy=xyxy, confidence=confidence, class_id=classes, data={"class_name": names}))
+        return out
+
+    image.paste((255, 255, 255), (20, 30, 60, 90))
+    fused = fuse_experts(
+        image, [Expert("x", frozenset({"person"}), mirrored_detector)], None, FusionOptions(flip=True, tiles=True)
+    )
+    assert len(fused) == 1
+    assert fused.xyxy[0] == pytest.approx([20, 30, 60, 90], abs=1.0)
+
+
+def test_calibration_counts_by_the_poisson_binomial_mode() -> None:
+    calibration = Calibration({}, Logistic(-4.0, (10.0,)), None)  # p = 0.5 at score 0.4
+    assert calibration.threshold("dog") == pytest.approx(0.4)
+    estimate = calibration.count("dog", [0.9, 0.8, 0.38, 0.05])
+    assert estimate.count == 2 and estimate.doubtful == 1 and 0 < estimate.confidence < 1
+    assert calibration.count("dog", []).count == 0
+    assert calibration.existence("dog", [0.9], None).verdict == "present"
+    assert calibration.existence("dog", [], None).verdict == "absent"
+    assert calibration.existence("dog", [0.4], None).verdict == "uncertain"  # never turned into "absent"
+
+
+def test_shipped_calibration_was_fitted_on_coco128() -> None:
+    calibration = default_calibration()
+    assert "coco128" in calibration.fitted_on
+    assert 0.05 < calibration.threshold("person") < 0.9
+    assert calibration.box_probability("person", 0.8) > calibration.box_probability("person", 0.2)
+
+
+# --- the synset mapping --------------------------------------------------------------------------------
+
+
+def test_synset_mapping_names_the_classifier_outputs_it_claims() -> None:
+    import json
+    from importlib import resources
+
+    from torchvision.models._meta import _IMAGENET_CATEGORIES
+
+    mapping = json.loads(resources.files("visorch.tools.classification").joinpath("imagenet_to_coco.json").read_text())
+    assert "how_made" in mapping
+    for coco_class, entries in mapping["classes"].items():
+        assert coco_class in COCO_CLASSES
+        for index, name in entries:
+            assert _IMAGENET_CATEGORIES[index] == name, (coco_class, index, name)
+    assert "person" not in imagenet_to_coco() and "elephant" in imagenet_to_coco()
+
+
+# --- real experts on real photos ---------------------------------------------------------------------------
+
+
+def test_objectron_ssd_finds_the_cat_and_the_people(models: ModelManager, chelsea: Image.Image, bus_path: Path) -> None:
+    with models.use("ssd-mobilenetv2-oidv4") as ssd:
+        cat = ssd.detect([chelsea], None, 0.5)[0]
+        bus = ssd.detect([Image.open(bus_path)], None, 0.3)[0]
+    assert list(cat.data["class_name"]) == ["cat"] and cat.confidence[0] > 0.8
+    assert list(bus.data["class_name"]).count("person") >= 3  # it has no 'bus' class: that is no vote
+    assert "bus" not in set(bus.data["class_name"])
+
+
+def test_fused_backend_on_bus_keeps_every_experts_vote(models: ModelManager, bus_path: Path) -> None:
+    with models.use("fused") as fused:
+        found = fused.detect([Image.open(bus_path)], None, 0.25)[0]
+    names = list(found.data["class_name"])
+    assert names.count("person") >= 4 and "bus" in names
+    bus_votes = found.data[VOTES][names.index("bus")]
+    assert set(bus_votes) == {"nanodet-m", "centernet-mb3"}
+    top_person = found.data[VOTES][names.index("person")]
+    assert set(top_person) == {"nanodet-m", "centernet-mb3", "ssd-mobilenetv2-oidv4"}
+
+
+def test_classifier_sees_the_cat_in_the_whole_image_and_its_crop(models: ModelManager, chelsea: Image.Image) -> None:
+    views = classifier_views(chelsea, [(3, 1, 424, 300)])
+    assert [name for name, _ in views] == ["image", "tile 0", "tile 1", "tile 2", "tile 3", "crop 0"]
+    with models.use("efficientnet-lite0") as classifier:
+        evidence = classifier.evidence(views)
+    assert evidence["cat"].score > 0.8 and "cat" in evidence["cat"].top_synset
+    assert evidence["dog"].score < 0.1
+
+
+def test_fused_detection_on_coco_val_finds_what_a_single_expert_misses(models: ModelManager, shared_data: Path) -> None:
+    """On 4 val2017 photos, fused boxes at the calibrated thresholds match more ground truth than NanoDet-m's."""
+    from pycocotools.coco import COCO
+
+    root = shared_data / "coco-val"
+    coco = COCO(str(root / "annotations" / "instances_val2017.json"))
+    names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
+    calibration = default_calibration()
+    hits = {"nanodet-m": 0, "fused": 0}
+    for image_id in sorted(coco.getImgIds())[:4]:
+        image = Image.open(root / "val2017" / coco.imgs[image_id]["file_name"]).convert("RGB")
+        truth = coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=False))
+        for backend in hits:
+            with models.use(backend) as detector:
+                found = detector.detect([image], None, 0.05)[0]
+            keep = [i for i, (n, s) in enumerate(zip(found.data["class_name"], found.confidence, strict=True))
+                    if s >= (calibration.threshold(str(n)) if backend == "fused" else 0.25)]  # fmt: skip
+            for ann in truth:
+                x, y, w, h = ann["bbox"]
+                same = [i for i in keep if found.data["class_name"][i] == names[ann["category_id"]]]
+                if same and sv.box_iou_batch(np.array([[x, y, x + w, y + h]]), found.xyxy[same]).max() >= 0.5:
+                    hits[backend] += 1
+    assert hits["fused"] >= hits["nanodet-m"]
+
+
+def test_exists_and_how_many_answer_with_confidence_and_evidence(
+    models: ModelManager, bus_path: Path, tmp_path: Path
+) -> None:
+    ctx = ToolContext(images=ImageStore(tmp_path / "images"), models=models)
+    image = ctx.images.load(bus_path)
+    people = exists(image, "people", ctx)
+    assert people.startswith("person: present") and "nanodet-m" in people
+    elephant = exists(image, "elephant", ctx)
+    assert elephant.startswith("elephant: absent") or elephant.startswith("elephant: uncertain")
+    count = how_many(image, "people", ctx)
+    assert count.split("(")[0].strip().split()[-1] in {"3", "4", "5"} and "p=" in count
+    with pytest.raises(UnknownClassError, match="unicorn"):
+        exists(image, "unicorn", ctx)

@@ -1,0 +1,120 @@
+"""EXISTS and HOW_MANY: existence and counts from every installed detector fused, checked by the ImageNet
+classifier, with calibrated confidence. Both answer in words that carry the uncertainty ('uncertain',
+'probably 2; 1 more is doubtful'), so that "could not tell" never turns into "no" or "0".
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+import supervision as sv
+from visorch.tools.capability import Capability
+from visorch.tools.classification.backends import CLASSIFICATION
+from visorch.tools.classification.efficientnet import classifier_views, imagenet_to_coco
+from visorch.tools.context import ToolContext
+from visorch.tools.errors import UnknownClassError
+from visorch.tools.fusion.calibration import default_calibration
+from visorch.tools.fusion.ensemble import VOTES
+from visorch.tools.images import ImageRef
+from visorch.tools.registry import Tool, tool
+from visorch.tools.vocabulary import COCO_CLASSES, resolve_class
+
+FUSED_BACKEND = "fused"
+CANDIDATE_MIN_SCORE = 0.05
+
+
+def _coco_class(object: str) -> str:
+    name = resolve_class(object, COCO_CLASSES)
+    if name is None:
+        raise UnknownClassError(
+            f"no COCO class for '{object}': the fused detectors cannot tell whether there is one; "
+            "ask for one of the 80 COCO classes (person, car, dog, cup, ...)"
+        )
+    return name
+
+
+def _fused_boxes(ctx: ToolContext, image: ImageRef, class_name: str) -> sv.Detections:
+    with ctx.models.use(FUSED_BACKEND) as fused:
+        found: sv.Detections = fused.detect([image.pil()], [class_name], CANDIDATE_MIN_SCORE)[0]
+    return found
+
+
+def _classifier_score(ctx: ToolContext, image: ImageRef, class_name: str, boxes: sv.Detections) -> float | None:
+    """The classifier's best view (image, tiles, crops of the candidate boxes), where the class is mapped."""
+    if class_name not in imagenet_to_coco():
+        return None
+    backends = [b for b in ctx.models.backends(CLASSIFICATION) if ctx.models.not_installed_reason(b.name) is None]
+    if not backends:
+        return None
+    views = classifier_views(image.pil(), [tuple(map(float, box)) for box in boxes.xyxy[:4]])
+    with ctx.models.use(backends[0].name) as classifier:
+        evidence = classifier.evidence(views, [class_name]).get(class_name)
+    return None if evidence is None else evidence.score
+
+
+def _votes_text(boxes: sv.Detections, limit: int = 3) -> str:
+    if len(boxes) == 0:
+        return "no candidate box"
+    parts = []
+    for index in range(min(limit, len(boxes))):
+        votes = boxes.data[VOTES][index] or {}
+        seen = ", ".join(f"{name} {score:.2f}" for name, score in votes.items())
+        parts.append(f"box {index} {float(np.asarray(boxes.confidence)[index]):.2f} [{seen}]")
+    return "; ".join(parts)
+
+
+@tool(
+    name="EXISTS",
+    category="detection",
+    capability=Capability.DETECTION,
+    cacheable=True,
+    example="ANSWER0=EXISTS(image=IMAGE, object='dog')",
+    limitations=(
+        "Answers 'present', 'absent' or 'uncertain' with a calibrated probability and its evidence (which "
+        "detectors voted, the classifier's score). 'uncertain' means the evidence is weak: look again (CROP, "
+        "another question), and never read it as 'no'. Only the 80 COCO classes."
+    ),
+)
+def exists(
+    image: Annotated[ImageRef, "the image to look at"],
+    object: Annotated[str, "one kind of object, e.g. 'dog', 'bottles'"],
+    ctx: ToolContext,
+) -> str:
+    """Whether there is such an object: present / absent / uncertain, with confidence and evidence."""
+    class_name = _coco_class(object)
+    boxes = _fused_boxes(ctx, image, class_name)
+    scores = [float(s) for s in np.asarray(boxes.confidence if boxes.confidence is not None else [])]
+    classifier = _classifier_score(ctx, image, class_name, boxes)
+    verdict = default_calibration().existence(class_name, scores, classifier)
+    return f"{verdict.describe(class_name)}; {_votes_text(boxes)}"
+
+
+@tool(
+    name="HOW_MANY",
+    category="detection",
+    capability=Capability.DETECTION,
+    cacheable=True,
+    example="ANSWER0=HOW_MANY(image=IMAGE, object='people')",
+    limitations=(
+        "The most likely count from every detector fused, with its probability and the number of doubtful "
+        "boxes ('probably 2 (p=0.55); 1 more is doubtful'). Small, crowded or hidden objects are still missed."
+    ),
+)
+def how_many(
+    image: Annotated[ImageRef, "the image to look at"],
+    object: Annotated[str, "one kind of object, e.g. 'people', 'cars'"],
+    ctx: ToolContext,
+) -> str:
+    """How many such objects there are, with confidence and how many more are doubtful."""
+    class_name = _coco_class(object)
+    boxes = _fused_boxes(ctx, image, class_name)
+    scores = [float(s) for s in np.asarray(boxes.confidence if boxes.confidence is not None else [])]
+    estimate = default_calibration().count(class_name, scores)
+    hedge = "" if estimate.confidence >= 0.7 else "probably "
+    doubtful = f"; {estimate.doubtful} more is doubtful" if estimate.doubtful == 1 else (
+        f"; {estimate.doubtful} more are doubtful" if estimate.doubtful else "")  # fmt: skip
+    return f"{hedge}{estimate.count} (p={estimate.confidence:.2f}){doubtful}; {_votes_text(boxes)}"
+
+
+TOOLS: list[Tool] = [exists, how_many]
