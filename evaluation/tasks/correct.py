@@ -62,7 +62,8 @@ def build_items(data: Path, limit: int | None = None, seed: int = 0) -> list[Inj
         captions[entry["image_id"]].append(entry["caption"])
     present = dataset.objects_by_image()
     categories = sorted(dataset.category_names.values())
-    frequency, pairs = category_frequency(present), co_occurrence(present)
+    by_key = {str(image_id): objects for image_id, objects in present.items()}
+    frequency, pairs = category_frequency(by_key), co_occurrence(by_key)
     rng = random.Random(seed)
     items = []
     for image_id in sorted(present)[:limit]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import cast
 
 from visorch.correction.config import CorrectionConfig
 from visorch.correction.graph import CorrectionServices, CorrectionState, build_correction_graph
@@ -69,7 +70,8 @@ class Corrector:
         early = self._early_result(picture, original, checked, unchecked, notes, started)
         if early is not None:
             return early
-        state: CorrectionState = self.graph.invoke({"text": checked, "image": picture, "notes": notes, "stages": []})
+        start: CorrectionState = {"text": checked, "image": picture, "notes": notes, "stages": []}
+        state = cast(CorrectionState, self.graph.invoke(start))
         rewrite = state["rewrite"]
         claims = state["claims"]
         all_notes = list(state.get("notes", []))

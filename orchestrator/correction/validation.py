@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import supervision as sv
 from visorch.correction.questions import ValidationPlan
 from visorch.correction.types import NormalisedBox
 from visorch.programs.trace import StepRecord, Trace
@@ -54,15 +55,15 @@ def normalised_boxes(detections: Detections, min_score: float, merge_iou: float)
     if len(detections) == 0:
         return []
     rooted = detections.in_root_image()
-    found = rooted.detections
+    found: sv.Detections = rooted.detections
     if found.confidence is not None:
-        found = found[found.confidence >= min_score]
-        if len(found) > 1:
-            found = found.with_nms(threshold=merge_iou, class_agnostic=True)
+        kept = found[found.confidence >= min_score]
+        assert isinstance(kept, sv.Detections)
+        found = kept.with_nms(threshold=merge_iou, class_agnostic=True) if len(kept) > 1 else kept
     root = rooted.image
     width, height = float(root.width), float(root.height)
     merged = Detections(found, root, rooted.source)
-    order = np.argsort([-(score or 0.0) for score in merged.scores]) if len(merged) else []
+    order: list[int] = [int(i) for i in np.argsort([-(score or 0.0) for score in merged.scores])]
     boxes = []
     for index in order:
         x1, y1, x2, y2 = (float(v) for v in merged.xyxy[index])
