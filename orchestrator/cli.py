@@ -287,12 +287,15 @@ def correct(
     rules: Annotated[
         bool, typer.Option("--rules", help="No LLM: lexical key concepts and claim-by-claim editing (fast).")
     ] = False,
+    caption: Annotated[
+        bool, typer.Option("--caption", help="Caption the image with the installed CAPTION model, then correct it.")
+    ] = False,
     debug: DebugOption = False,
 ) -> None:
     """Check a text about an image (any model's caption or answer) with the tools, and correct it."""
     from visorch.correction.cli import run_correct
 
-    run_correct(image, text, text_file, batch, json_output, html, rules)
+    run_correct(image, text, text_file, batch, json_output, html, rules, caption)
 
 
 @app.command()

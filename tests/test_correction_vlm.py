@@ -132,3 +132,20 @@ def test_an_unreachable_server_is_a_step_error(runtime: Runtime, bus_path: Path,
         "ANSWER0=CAPTION(image=IMAGE)\nFINAL=RESULT(var=ANSWER0)", runtime.load_inputs({"IMAGE": bus_path})
     )
     assert not trace.ok and "VISORCH_VLM_MODEL" in (trace.error or "")
+
+
+def test_visorch_correct_captions_with_the_vlm_and_corrects_it(
+    vision_server: LoopbackVisionServer, bus_path: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from typer.testing import CliRunner
+    from visorch.cli import app
+
+    if not (default_weights_root() / "nanodet-m" / "nanodet.onnx").is_file():
+        pytest.skip("the offline pack is not installed: run visorch models install-offline")
+    monkeypatch.setenv("VISORCH_WEIGHTS_DIR", str(default_weights_root()))
+    monkeypatch.setenv("VISORCH_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(app, ["correct", str(bus_path), "--caption", "--rules", "--json"])
+    assert result.exit_code == 0, result.output
+    correction = json.loads(result.stdout)
+    assert correction["original"] == "Three dogs stand next to a red bus."
+    assert correction["corrected_plain"].startswith("There is a blue bus")

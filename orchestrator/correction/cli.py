@@ -45,6 +45,17 @@ def read_batch(path: Path) -> Iterator[tuple[int, Path, str, str]]:
         yield number, image_path, str(text), str(item.get("id", number))
 
 
+def caption_of(corrector: Corrector, image: Path) -> str:
+    """The installed CAPTION model's caption of ``image`` (e.g. a configured VLM), to be corrected."""
+    runtime = corrector.runtime
+    trace = runtime.run_program(
+        "ANSWER0=CAPTION(image=IMAGE)\nFINAL=RESULT(var=ANSWER0)", runtime.load_inputs({"IMAGE": image})
+    )
+    if not trace.ok:
+        raise InputError(f"could not caption the image: {trace.error}")
+    return str(trace.result)
+
+
 def record(correction: Correction, identifier: str | None = None) -> dict[str, object]:
     """A correction as JSON-ready data (no pixels)."""
     data = correction.model_dump(mode="json", exclude={"image"})
@@ -62,6 +73,7 @@ def run_correct(
     json_output: bool,
     html: Path | None,
     rules: bool,
+    caption: bool = False,
 ) -> list[Correction]:
     """What ``visorch correct`` does; prints to stdout and returns the corrections."""
     config = CorrectionConfig(concepts="lexical", rewrite="rules") if rules else CorrectionConfig()
@@ -78,7 +90,8 @@ def run_correct(
             return results
         if image is None:
             raise InputError("give an image (or --batch FILE.jsonl)")
-        correction = corrector.correct(image, read_text(text, text_file))
+        given = caption_of(corrector, image) if caption else read_text(text, text_file)
+        correction = corrector.correct(image, given)
         results.append(correction)
         if html is not None:
             correction.save_html(html)
