@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
 import threading
 import time
@@ -41,6 +43,8 @@ _SUPPORTED: dict[str, frozenset[str]] = {
     "none": frozenset(),
 }
 _RETRY_STATUS = frozenset({408, 409, 429})
+MAX_RESPONSE_BYTES = 16 * 2**20
+"""A completion body larger than this is refused (a runaway server), not read into memory."""
 T = TypeVar("T")
 
 
@@ -105,31 +109,65 @@ class OpenAICompatibleBackend(LLMBackend):
         client = self._get_client()
         model = self._model or self._resolve_model(client, deadline)
         params = self._params(request, model)
-        completion = self._call(lambda timeout: client.chat.completions.create(**params, timeout=timeout), deadline)
-        choices = getattr(completion, "choices", None)
-        if not choices:
+        data = self._call(lambda timeout: self._post_completion(client, params, timeout, deadline), deadline)
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise LLMResponseError(
                 f"{self.base_url} answered without any choices; is it an OpenAI-compatible endpoint "
                 "(the URL usually ends in /v1)?"
             )
         choice = choices[0]
-        text = choice.message.content
-        finish_reason = choice.finish_reason or "stop"
-        if text is None or (not text.strip() and finish_reason != "length"):
+        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        text = message.get("content")
+        finish_reason = str(choice.get("finish_reason") or "stop")
+        if not isinstance(text, str) or (not text.strip() and finish_reason != "length"):
             raise LLMResponseError(f"{self.base_url} returned an empty completion (finish_reason={finish_reason})")
-        usage = completion.usage
-        details = getattr(usage, "prompt_tokens_details", None)
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        details = usage.get("prompt_tokens_details") if isinstance(usage.get("prompt_tokens_details"), dict) else {}
         return LLMResponse(
             text=text,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
+            prompt_tokens=_count(usage.get("prompt_tokens")),
+            completion_tokens=_count(usage.get("completion_tokens")),
             seconds=time.monotonic() - started,
-            cached_prompt_tokens=(getattr(details, "cached_tokens", None) or 0),
+            cached_prompt_tokens=_count(details.get("cached_tokens")),
             backend=self.name,
             model=model,
             finish_reason=finish_reason,
             constraint_enforced=self.enforces(request),
         )
+
+    def _post_completion(self, client: openai.OpenAI, params: dict[str, Any], timeout: float, deadline: float) -> Any:
+        """POST the request and read the JSON body, giving up at ``deadline`` even if bytes keep coming.
+
+        The SDK's timeout bounds each network read, not the whole answer: a server that trickles a
+        byte a second (or streams forever) would never time out. So the body is read here in chunks
+        with the deadline checked between them, and parsed here, so truncated or garbage JSON is a
+        typed error too.
+        """
+        timeouts, transport_errors = _http_errors()
+        body = bytearray()
+        try:
+            with client.chat.completions.with_streaming_response.create(**params, timeout=timeout) as response:
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if time.monotonic() > deadline:
+                        raise self._timeout_error()
+                    if len(body) > MAX_RESPONSE_BYTES:
+                        raise LLMResponseError(
+                            f"{self.base_url} sent more than {MAX_RESPONSE_BYTES // 2**20} MiB for one completion"
+                        )
+        except timeouts as error:
+            raise self._timeout_error() from error
+        except transport_errors as error:  # the connection broke while the body was read
+            raise LLMResponseError(f"{self.base_url} broke off its response ({_cause(error)})") from error
+        try:
+            return json.loads(bytes(body).decode("utf-8"))
+        except ValueError as error:  # UnicodeDecodeError included
+            preview = bytes(body[:80]).decode("utf-8", "replace")
+            raise LLMResponseError(
+                f"{self.base_url} sent a response that is not valid JSON ({error}; it starts {preview!r}); is it an "
+                "OpenAI-compatible endpoint (the URL usually ends in /v1)?"
+            ) from error
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
@@ -241,6 +279,29 @@ class OpenAICompatibleBackend(LLMBackend):
             f"the LLM server at {self.base_url} did not answer within {self.timeout_s:g} s; check that it is not "
             "overloaded, or raise VISORCH_LLM_TIMEOUT_S"
         )
+
+
+def _http_errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
+    """(timeout, transport) exception classes of the HTTP library the openai SDK reads bodies with.
+
+    openai 1.x and 2.x use httpx; later releases ship it as httpx2. Errors raised while a body is
+    read are that library's own, not the SDK's.
+    """
+    timeouts: list[type[Exception]] = []
+    transport: list[type[Exception]] = []
+    for name in ("httpx2", "httpx"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        timeouts.append(module.TimeoutException)
+        transport.append(module.HTTPError)
+    return tuple(timeouts), tuple(transport)
+
+
+def _count(value: object) -> int:
+    """A token count from the usage block, 0 when missing or malformed."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _cause(error: BaseException) -> str:
