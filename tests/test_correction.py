@@ -129,6 +129,14 @@ def test_bad_inputs_get_clear_results(runtime: Runtime, bus_path: Path) -> None:
     assert llm.remaining == 0
 
 
+def test_short_answers_cost_no_llm_call(runtime: Runtime, bus_path: Path) -> None:
+    fixer, llm = corrector(runtime, [])
+    for answer in ("yes", "4", "blue"):
+        result = fixer.correct(bus_path, answer)
+        assert result.claims == [] and result.corrected == answer and result.llm_calls == 0
+    assert llm.requests == []
+
+
 def test_a_ten_thousand_word_text_is_bounded(runtime: Runtime, bus_path: Path) -> None:
     fixer = Corrector(runtime=runtime, llm=None, config=CorrectionConfig(concepts="lexical", rewrite="rules"))
     text = " ".join(["A dog runs past a blue bus."] * 1430)  # 10,010 words
