@@ -30,6 +30,7 @@ from visorch.llm.settings import LLMSettings
 from visorch.roles.rules import DEFAULT_MIN_SCORE
 from visorch.tools.errors import ConfigError
 from visorch.tools.images import DEFAULT_MAX_IMAGE_PIXELS
+from visorch.tools.remote.target import RemoteExpert
 
 _explicit_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar("visorch_config_file", default=None)
 
@@ -67,6 +68,9 @@ class ModelSettings(BaseModel):
     """Backend per capability, e.g. {"detection": "yolo", "ocr": "easyocr"}; default: best installed."""
     cache_results: bool = True
     """Keep tool results by content (memory + SQLite) so repeated calls are skipped."""
+    remote: dict[str, RemoteExpert] = Field(default_factory=dict)
+    """Backends served by Ray Serve (``visorch serve-experts``), by name, e.g. {"nanodet-m": {"app":
+    "visorch-nanodet-m", "address": "10.0.0.5:6379"}}; called like local ones, with the same result-cache keys."""
 
 
 class ExecutorSettings(BaseModel):

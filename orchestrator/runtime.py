@@ -44,8 +44,13 @@ class Runtime:
     ) -> Runtime:
         """Build the runtime from settings (default: environment and config file)."""
         settings = settings or VisorchSettings()
+        declared = backends if backends is not None else default_backends()
+        if settings.models.remote:
+            from visorch.tools.remote.backend import with_remote
+
+            declared = with_remote(declared, settings.models.remote)
         models = ModelManager(
-            backends if backends is not None else default_backends(),
+            declared,
             weights_root=settings.weights_root,
             device=settings.models.device,
             device_overrides=settings.models.device_overrides,

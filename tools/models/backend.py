@@ -51,6 +51,8 @@ class Backend:
     """Fetches hub weights into the weights root (``visorch models pull NAME``); needs internet."""
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    fingerprint: Callable[[Path], str] | None = None
+    """The weights' identity when it is not read from local files (a remote backend asks its deployment)."""
 
     def missing_modules(self) -> list[str]:
         """Python modules this backend needs that are not importable."""

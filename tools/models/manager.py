@@ -176,6 +176,10 @@ class ModelManager:
     def weights_fingerprint(self, name: str) -> str:
         """Size and modification time of a backend's weight files: new weights give a new fingerprint."""
         if name not in self._fingerprints:
+            remote_fingerprint = self.backend(name).fingerprint
+            if remote_fingerprint is not None:
+                self._fingerprints[name] = remote_fingerprint(self.weights_root)
+                return self._fingerprints[name]
             location = self.backend(name).locate(self.weights_root)
             self._fingerprints[name] = _fingerprint(location) if location is not None else "none"
         return self._fingerprints[name]
