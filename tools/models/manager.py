@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from visorch.tools.errors import MissingWeightsError, ToolExecutionError, ToolNotInstalledError, UnknownBackendError
 from visorch.tools.models.backend import Backend, LoadRequest
 from visorch.tools.models.batching import Batcher
+from visorch.tools.remote.target import RemoteExpertError
 
 
 class BackendStatus(BaseModel):
@@ -360,7 +361,7 @@ class ModelManager:
         started = time.perf_counter()
         try:
             model = backend.load(LoadRequest(weights_dir=weights or self.weights_root, device=device))
-        except (ToolNotInstalledError, MemoryError):
+        except (ToolNotInstalledError, RemoteExpertError, MemoryError):
             raise
         except Exception as error:
             raise ToolExecutionError(f"loading {backend.name} failed: {type(error).__name__}: {error}") from error

@@ -1,0 +1,147 @@
+"""Remote experts on a local, loopback-only Ray cluster: the NanoDet detector served by Ray Serve.
+
+Skips when Ray (``pip install visorch[ray]``) or the offline NanoDet weights are missing. One cluster and one
+deployment for the whole module (starting them takes tens of seconds on a loaded machine); Ray is shut down
+at the end.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from visorch.config import VisorchSettings
+from visorch.runtime import Runtime
+from visorch.tools.catalog import default_backends
+from visorch.tools.models.manager import ModelManager, default_weights_root
+from visorch.tools.remote.target import RemoteExpert, RemoteExpertError
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'visorch[ray]')")
+serve = pytest.importorskip("ray.serve", reason="Ray Serve is not installed (pip install 'visorch[ray]')")
+
+BACKEND = "nanodet-m"
+COCO_IMAGES = ("000000000139.jpg", "000000018575.jpg", "000000034417.jpg")
+PROGRAM = "BOX0=LOC(image=IMAGE, object='person')\nBOX1=FIND(image=IMAGE)\nFINAL=RESULT(var=BOX1)"
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def served_app() -> Iterator[str]:
+    """A 2-CPU local Ray cluster serving NanoDet-m as one replica (app ``visorch-nanodet-m``)."""
+    if ModelManager(default_backends(), default_weights_root()).not_installed_reason(BACKEND) is not None:
+        pytest.skip("NanoDet-m weights are not installed (visorch models install-offline)")
+    from visorch.tools.remote.serving import connect_cluster, serve_experts
+
+    connect_cluster(None, num_cpus=2)
+    try:
+        served = serve_experts([BACKEND], default_weights_root(), cpus=0.5, device="cpu")
+        yield served[0].app
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def coco_images(shared_data: Path) -> list[Path]:
+    paths = [shared_data / "coco-val" / "val2017" / name for name in COCO_IMAGES]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        pytest.skip(f"coco-val images missing: {missing}")
+    return paths
+
+
+def _settings(home: Path, remote: dict[str, RemoteExpert] | None = None) -> VisorchSettings:
+    settings = VisorchSettings(home=home, weights_dir=default_weights_root())
+    settings.models.preferred = {"detection": BACKEND}
+    settings.models.remote = dict(remote or {})
+    return settings
+
+
+def _box_keys(runtime: Runtime, images: list[Path]) -> list[tuple[str, str, bool, bool]]:
+    """(LOC content key, FIND content key, LOC cached, FIND cached) per image."""
+    keys = []
+    for path in images:
+        trace = runtime.run_program(PROGRAM, runtime.load_inputs({"IMAGE": path}))
+        assert trace.ok, trace
+        loc, find = trace.step("BOX0"), trace.step("BOX1")
+        keys.append((loc.output.content_key(), find.output.content_key(), loc.cached, find.cached))
+    return keys
+
+
+def test_a_remote_detector_gives_the_same_boxes_and_cache_keys_as_the_local_one(
+    served_app: str, coco_images: list[Path], tmp_path: Path
+) -> None:
+    local = Runtime.create(_settings(tmp_path / "local"))
+    remote = Runtime.create(_settings(tmp_path / "remote", {BACKEND: RemoteExpert(app=served_app, timeout_s=60)}))
+    try:
+        local_keys = _box_keys(local, coco_images)
+        remote_keys = _box_keys(remote, coco_images)
+        assert [k[:2] for k in remote_keys] == [k[:2] for k in local_keys]
+        assert not any(cached for k in remote_keys for cached in k[2:])  # the deployment really ran them
+        assert remote.context.models.loaded()[BACKEND]["memory_mb"] == 0.0  # only a stand-in here
+        assert local.context.models.result_version("detection") == remote.context.models.result_version("detection")
+    finally:
+        local.close()
+        remote.close()
+    # a remote run over the local run's result cache finds every result: the keys are the same
+    reused = Runtime.create(_settings(tmp_path / "local", {BACKEND: RemoteExpert(app=served_app, timeout_s=60)}))
+    try:
+        assert all(k[2] and k[3] for k in _box_keys(reused, coco_images))
+    finally:
+        reused.close()
+
+
+def test_a_wrong_address_or_app_is_a_clear_error_within_the_timeout(served_app: str, bus_path: Path) -> None:
+    from visorch.tools.remote.backend import with_remote
+
+    targets = {
+        "no Ray cluster answers at 127.0.0.1:1": RemoteExpert(address="127.0.0.1:1", timeout_s=2, retries=1),
+        "'visorch-no-such-app' does not exist": RemoteExpert(app="visorch-no-such-app", timeout_s=2, retries=1),
+    }
+    for cause, target in targets.items():
+        models = ModelManager(with_remote(default_backends(), {BACKEND: target}), default_weights_root())
+        started = time.monotonic()
+        with pytest.raises(RemoteExpertError, match="failed 2 times") as raised:
+            models.load(BACKEND)
+        assert time.monotonic() - started < 20, cause
+        assert "visorch serve-experts nanodet-m" in str(raised.value)
+        assert cause in str(raised.value.__cause__)
+
+
+def test_eight_agents_share_one_deployment_and_one_model_copy(served_app: str, coco_images: list[Path]) -> None:
+    from PIL import Image
+    from visorch.tools.remote.backend import with_remote
+
+    images = [Image.open(path).convert("RGB") for path in coco_images]
+    local = ModelManager(default_backends(), default_weights_root())
+    with local.use(BACKEND) as detector:
+        expected = [d.xyxy.round(3).tolist() for d in detector.detect(images, None, 0.3)]
+
+    target = RemoteExpert(app=served_app, timeout_s=120)
+    weights = default_weights_root()
+    agents = [ModelManager(with_remote(default_backends(), {BACKEND: target}), weights) for _ in range(8)]
+    results: dict[int, list[list[list[float]]]] = {}
+    errors: list[BaseException] = []
+
+    def agent(index: int) -> None:
+        try:
+            with agents[index].use(BACKEND) as detector:
+                results[index] = [d.xyxy.round(3).tolist() for d in detector.detect(images, None, 0.3)]
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=agent, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors, errors
+    assert results == {i: expected for i in range(8)}
+    client = agents[0].backend(BACKEND).extra["client"]
+    info = client.fresh_info()
+    assert info.load_count == 1  # the deployment's own counter: one model copy for eight agents
+    assert sum(info.batch_sizes) >= 8 * len(images)
