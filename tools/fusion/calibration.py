@@ -91,6 +91,8 @@ class Calibration:
     overall: Logistic
     presence_with_classifier: Logistic | None
     fitted_on: str = ""
+    presence_from_boxes: Logistic | None = None
+    """Image-level presence from the boxes alone (a box that misses its object at IoU 0.5 still says 'there')."""
 
     def box_probability(self, class_name: str, score: float) -> float:
         """P(box is a real object of its class) from its fused score."""
@@ -116,7 +118,7 @@ class Calibration:
     def existence(self, class_name: str, scores: Sequence[float], classifier_score: float | None) -> Existence:
         """present / absent / uncertain from the boxes and, where mapped, the classifier."""
         detector = 1.0 - float(np.prod([1.0 - self.box_probability(class_name, s) for s in scores]))
-        probability = detector
+        probability = detector if self.presence_from_boxes is None else self.presence_from_boxes(detector)
         if classifier_score is not None and self.presence_with_classifier is not None:
             probability = self.presence_with_classifier(detector, classifier_score)
         verdict: Verdict = (
@@ -133,16 +135,19 @@ class Calibration:
             "presence_with_classifier": None
             if self.presence_with_classifier is None
             else self.presence_with_classifier.to_json(),
+            "presence_from_boxes": None if self.presence_from_boxes is None else self.presence_from_boxes.to_json(),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Calibration:
         presence = data.get("presence_with_classifier")
+        from_boxes = data.get("presence_from_boxes")
         return cls(
             per_class={name: Logistic.from_json(m) for name, m in data["per_class"].items()},
             overall=Logistic.from_json(data["overall"]),
             presence_with_classifier=None if presence is None else Logistic.from_json(presence),
             fitted_on=str(data.get("fitted_on", "")),
+            presence_from_boxes=None if from_boxes is None else Logistic.from_json(from_boxes),
         )
 
 

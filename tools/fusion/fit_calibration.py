@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import supervision as sv
 from visorch.tools.fusion.calibration import CALIBRATION_FILE, Calibration, Logistic
+from visorch.tools.vocabulary import COCO_CLASSES
 
 MIN_CLASS_BOXES = 30
 MIN_CLASS_POSITIVES = 8
@@ -127,7 +128,14 @@ def fit(observations: list[ImageObservation], fitted_on: str) -> Calibration:
             features.append([detector, score])
             present.append(int(o.truth_counts.get(name, 0) > 0))
     presence = _logistic(np.array(features), np.array(present)) if sum(present) >= 10 else None
-    return Calibration(per_class, overall, presence, fitted_on)
+    detector_only, present_any = [], []
+    for o in observations:  # every class in every image: a box's chance of matching is not a class's presence
+        for name in COCO_CLASSES:
+            own = [s for n, s, _ in o.boxes if n == name]
+            detector_only.append([1.0 - float(np.prod([1.0 - draft.box_probability(name, s) for s in own]))])
+            present_any.append(int(o.truth_counts.get(name, 0) > 0))
+    presence_alone = _logistic(np.array(detector_only), np.array(present_any))
+    return Calibration(per_class, overall, presence, fitted_on, presence_alone)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,8 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data", type=Path)
     parser.add_argument("--backend", default="fused")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name(CALIBRATION_FILE))
+    parser.add_argument("--save", type=Path, help="save (or reuse, when it exists) the observations here")
     args = parser.parse_args(argv)
-    observations = observe(args.data, args.backend)
+    if args.save and args.save.exists():
+        observations = [ImageObservation(**row) for row in json.loads(args.save.read_text())]
+    else:
+        observations = observe(args.data, args.backend)
+        if args.save:
+            args.save.write_text(json.dumps([o.__dict__ for o in observations]))
     calibration = fit(observations, f"{args.data.name} ({len(observations)} images), backend {args.backend}")
     args.out.write_text(json.dumps(calibration.to_json(), indent=1) + "\n")
     print(f"wrote {args.out}: {len(calibration.per_class)} per-class box models")
