@@ -7,6 +7,7 @@ model manager; without that model, word overlap is used (and the choice says so)
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -63,15 +64,20 @@ def usable_examples(examples: list[WorkedExample], registry: ToolRegistry) -> li
 _STOP_WORDS = frozenset({"a", "an", "the", "in", "on", "of", "this", "that", "image", "picture", "photo"})
 
 
-def _words(text: str) -> set[str]:
+@functools.lru_cache(maxsize=4096)
+def _canonical_word(word: str) -> str:
+    return canonical(word)
+
+
+def _words(text: str) -> frozenset[str]:
     """Content words in their singular (so 'people' meets 'person' and 'cars' meets 'car')."""
-    return {canonical(word) for word in re.findall(r"[a-z0-9]+", text.lower()) if word not in _STOP_WORDS}
+    return frozenset(_canonical_word(w) for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP_WORDS)
 
 
-def word_scores(question: str, examples: list[WorkedExample]) -> np.ndarray:
-    """Jaccard similarity of content words between the question and each example's question."""
+def word_scores(question: str, example_words: list[frozenset[str]]) -> np.ndarray:
+    """Jaccard similarity of content words between the question and each example's question words."""
     wanted = _words(question)
-    return np.array([len(wanted & _words(e.question)) / (len(wanted | _words(e.question)) or 1) for e in examples])
+    return np.array([len(wanted & words) / (len(wanted | words) or 1) for words in example_words])
 
 
 class ExampleSelector:
@@ -87,6 +93,7 @@ class ExampleSelector:
         self.examples = examples
         self.models = models
         self._vectors: np.ndarray | None = None
+        self._example_words: list[frozenset[str]] | None = None
         self.wanted = method
         self.method: str = method
         """The method the last selection used ('word overlap' when embeddings were wanted but failed)."""
@@ -105,7 +112,9 @@ class ExampleSelector:
         scores = self._embedding_scores(question) if self.wanted == "embedding" else None
         if scores is None:
             self.method = "word overlap" if self.wanted == "embedding" else "words"
-            scores = word_scores(question, self.examples)
+            if self._example_words is None:
+                self._example_words = [_words(example.question) for example in self.examples]
+            scores = word_scores(question, self._example_words)
         order = np.argsort(-scores, kind="stable")[:k]
         return [self.examples[i] for i in reversed(order)]
 
