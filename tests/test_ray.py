@@ -1,4 +1,4 @@
-"""Remote experts on a local, loopback-only Ray cluster: the NanoDet detector served by Ray Serve.
+"""Remote experts on a local single-node Ray cluster (no dashboard): the NanoDet detector served by Ray Serve.
 
 Skips when Ray (``pip install visorch[ray]``) or the offline NanoDet weights are missing. One cluster and one
 deployment for the whole module (starting them takes tens of seconds on a loaded machine); Ray is shut down

@@ -19,7 +19,11 @@ class ServedExpert:
 
 
 def connect_cluster(address: str | None, num_cpus: int | None = None, timeout_s: float = 30.0) -> None:
-    """Join the cluster at ``address`` ('auto', 'host:port', 'ray://...'), or start a local one (loopback only)."""
+    """Join the cluster at ``address`` ('auto', 'host:port', 'ray://...'), or start a local single-node one.
+
+    Ray binds a local cluster's GCS port on every interface (it refuses loopback as the node address), so on a
+    shared host firewall it; nothing joins it unless told its address.
+    """
     import ray
     from visorch.tools.remote.client import probe
 
@@ -29,7 +33,6 @@ def connect_cluster(address: str | None, num_cpus: int | None = None, timeout_s:
         ray.init(
             num_cpus=num_cpus,
             include_dashboard=False,
-            _node_ip_address="127.0.0.1",
             logging_level="ERROR",
             log_to_driver=False,
         )
