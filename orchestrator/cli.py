@@ -17,6 +17,7 @@ import typer
 from visorch.output_paths import OutputPathError, check_output_path, write_outputs
 from visorch.programs.errors import shorten_quotes
 from visorch.console import StepProgress, stderr, stdout, tools_table
+from visorch.interfaces.ray_commands import register as register_ray_commands
 from visorch.tools.errors import InputError, VisorchError
 
 app = typer.Typer(
@@ -477,6 +478,7 @@ def _mount_eval() -> None:
 
 
 _mount_eval()
+register_ray_commands(app)
 
 
 def main() -> None:
