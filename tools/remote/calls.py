@@ -43,3 +43,5 @@ class ExpertInfo:
     """Sizes of the batches this replica has run, in order."""
     replica: str
     device: str
+    memory_mb: float
+    """The model's resident size as this replica's manager measured it at load."""

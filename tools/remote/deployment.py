@@ -57,6 +57,7 @@ class ExpertDeployment:
             replica = str(serve.get_replica_context().replica_id)
         except Exception:  # outside a replica (a direct unit call)
             replica = f"pid {os.getpid()}"
+        loaded = self._models.loaded().get(self._name, {})
         return ExpertInfo(
             backend=self._name,
             version=self._backend.version,
@@ -67,7 +68,8 @@ class ExpertDeployment:
             load_count=self._models.load_counts[self._name],
             batch_sizes=list(self._batch_sizes),
             replica=replica,
-            device=self._models.loaded().get(self._name, {}).get("device", "?"),
+            device=loaded.get("device", "?"),
+            memory_mb=float(loaded.get("memory_mb", 0.0)),
         )
 
     @serve.batch(max_batch_size=DEFAULT_MAX_BATCH_SIZE, batch_wait_timeout_s=DEFAULT_BATCH_WAIT_TIMEOUT_S)
