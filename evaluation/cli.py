@@ -33,8 +33,10 @@ def default_out_dir(task: str, backend: str | None) -> Path:
 
 def summary_table(summary: Summary) -> Table:
     """The headline metrics as a rich table."""
-    on = f" on {summary.split}" if summary.split else ""
-    table = Table(title=f"{summary.task}{on}: {summary.finished}/{summary.items} items, {summary.errors} errors")
+    table = Table(
+        title=f"{summary.task}: {summary.finished}/{summary.items} items, {summary.errors} errors",
+        caption=f"split: {summary.split}" if summary.split else None,
+    )
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in summary.metrics.items():

@@ -91,7 +91,7 @@ def render_markdown(summary: Summary) -> str:
     """summary.md: metrics, per-type table, errors, plots and what a rerun needs."""
     timings = summary.run_clock
     lines = [
-        f"# Evaluation: {summary.task}" + (f" on {summary.split}" if summary.split else ""),
+        f"# Evaluation: {summary.task}" + (f" ({summary.split})" if summary.split else ""),
         "",
         f"- data: `{summary.data_path}`" + (f" (split: {summary.split})" if summary.split else ""),
         f"- items: {summary.items} (finished {summary.finished}, errors {summary.errors}, resumed {summary.resumed})",

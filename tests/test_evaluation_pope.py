@@ -61,7 +61,7 @@ def test_pope_on_coco_val_always_yes_answerer(shared_data: Path, tmp_path: Path)
     for row in summary.per_type.values():
         assert (row["accuracy"], row["precision"], row["recall"], row["yes_ratio"]) == (0.5, 0.5, 1.0, 1.0)
     assert (tmp_path / "out" / "pope_confusion.png").is_file()
-    assert (tmp_path / "out" / "summary.md").read_text().startswith("# Evaluation: pope on COCO val2017 (coco-val)")
+    assert (tmp_path / "out" / "summary.md").read_text().startswith("# Evaluation: pope (COCO val2017 (coco-val))")
 
 
 def test_pope_on_coco_val_failure_answers_are_unanswered_and_wrong(shared_data: Path, tmp_path: Path) -> None:
