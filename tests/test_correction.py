@@ -212,6 +212,24 @@ def test_claim_by_claim_cuts_an_attached_phrase_or_rebuilds_the_sentence() -> No
     assert claim_by_claim(text, concepts, claims) == "A woman stands at the table. There is a woman."
 
 
+def test_an_unsure_object_takes_the_second_detectors_word() -> None:
+    from visorch.correction.claims import make_claims
+    from visorch.correction.types import NormalisedBox
+    from visorch.correction.validation import Findings, StepAnswer
+
+    box = NormalisedBox(label="bird", box=(0.1, 0.1, 0.2, 0.2), pixels=(10, 10, 20, 20), score=0.22)
+    concepts = [Concept(name="bird", detector_class="bird"), Concept(name="bear", detector_class="bear")]
+    findings = Findings(
+        boxes={"bird": [box], "bear": []},
+        detections={"bird": StepAnswer("BOX0", True), "bear": StepAnswer("BOX1", True)},
+        unsure={"bird": [box], "bear": [box.model_copy(update={"label": "bear"})]},
+        second_opinion={"bird": ("centernet-mb3", 0.41), "bear": ("centernet-mb3", 0.16)},
+    )
+    claims = {claim.concept: claim for claim in make_claims(concepts, findings, CorrectionConfig())}
+    assert claims["bird"].verdict == "supported" and "centernet-mb3 says 0.41" in claims["bird"].finding
+    assert claims["bear"].verdict == "removed" and "unsure" in claims["bear"].finding
+
+
 def test_bound_text_cuts_at_a_sentence() -> None:
     checked, rest = bound_text("One bus. " * 20, 15)
     assert checked.endswith(".") and len(checked.split()) <= 15 and rest

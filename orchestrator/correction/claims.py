@@ -6,7 +6,7 @@ import difflib
 import re
 
 from visorch.correction.config import CorrectionConfig
-from visorch.correction.types import Claim, Concept, NormalisedBox
+from visorch.correction.types import Claim, ClaimVerdict, Concept, NormalisedBox
 from visorch.correction.validation import Findings, StepAnswer, ocr_text
 from visorch.correction.vocabulary import COLOUR_WORDS
 from visorch.tools.detections import Detections
@@ -85,16 +85,12 @@ def _existence(concept: Concept, findings: Findings, config: CorrectionConfig) -
         )
     boxes = findings.boxes.get(concept.name, [])
     opinion = findings.second_opinion.get(concept.name)
-    if not boxes and opinion is not None:
+    if opinion is not None:
         backend, score = opinion
-        unsure = findings.unsure[concept.name]
-        said = f"best box {unsure[0].score} is unsure; {backend} says {score:.2f}"
-        if score >= config.existence_min_score:
-            findings.boxes[concept.name] = unsure
-            return Claim(id="", concept=concept.name, kind="existence", statement=statement, verdict="supported",
-                         finding=said, steps=[detection.step], boxes=unsure)  # fmt: skip
-        return Claim(id="", concept=concept.name, kind="existence", statement=statement, verdict="removed",
-                     finding=said, steps=[detection.step])  # fmt: skip
+        said = f"best box {findings.unsure[concept.name][0].score} is unsure; {backend} says {score:.2f}"
+        verdict: ClaimVerdict = "supported" if boxes else "removed"
+        return Claim(id="", concept=concept.name, kind="existence", statement=statement, verdict=verdict,
+                     finding=said, steps=[detection.step], boxes=boxes)  # fmt: skip
     if not boxes:
         best = _best_score(detection)
         below = f" (best box {best:.2f})" if best is not None else ""

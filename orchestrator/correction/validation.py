@@ -132,6 +132,8 @@ def run_validation(
                     opinion = ask_second_detector(runtime, image, detector_class, second_opinion)
                     if opinion is not None:
                         findings.second_opinion[concept] = opinion
+                        if opinion[1] >= min_score:  # the second detector is sure: the unsure boxes stand
+                            findings.boxes[concept] = unsure
     for target, steps in ((findings.colours, plan.colour_step), (findings.vqa_colours, plan.vqa_colour_step),
                           (findings.texts, plan.ocr_step), (findings.classified, plan.classify_step)):  # fmt: skip
         for concept, step in steps.items():
