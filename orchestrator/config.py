@@ -162,6 +162,8 @@ class VisorchSettings(BaseSettings):
     data_root: Path | None = None
     """The shared evaluation data (``VISORCH_DATA_ROOT``); unset: ``../shared/data`` beside a source checkout."""
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    allowed_roots: list[Path] = []
+    """Folders whose files a program may LOAD besides its own inputs (``VISORCH_ALLOWED_ROOTS='["/data"]'``)."""
     models: ModelSettings = Field(default_factory=ModelSettings)
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)

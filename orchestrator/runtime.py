@@ -20,6 +20,7 @@ from visorch.programs.validator import ValidatedProgram, validate_program
 from visorch.tools.audio import load_audio
 from visorch.tools.catalog import builtin_tools, default_backends, model_tools
 from visorch.tools.context import ToolContext
+from visorch.tools.file_access import FileAccess
 from visorch.tools.images import ImageStore
 from visorch.tools.models.backend import Backend
 from visorch.tools.models.cache import ResultCache
@@ -63,6 +64,7 @@ class Runtime:
             images=ImageStore(settings.images_dir, max_pixels=settings.max_image_pixels),
             models=models,
             results=results,
+            files=FileAccess(settings.allowed_roots),
         )
         registry = program_registry(tools if tools is not None else [*builtin_tools(), *model_tools()])
         return cls(settings=settings, registry=registry, context=context)
@@ -84,6 +86,7 @@ class Runtime:
         values: dict[str, Any] = {}
         for name, path in (images or {}).items():
             values[name] = self.context.images.load(path)
+            self.context.files.allow(path)  # a program may LOAD what it was given, and nothing else
         for name, path in (audio or {}).items():
             values[name] = load_audio(path)
         if question is not None:

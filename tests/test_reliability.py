@@ -253,3 +253,53 @@ def test_ten_minutes_of_silence_is_empty_speech_with_a_note(tmp_path: Path, name
     assert transcript.text == "" and transcript.words == []
     assert transcript.notes and "no speech: the audio is silent" in transcript.notes[0]
     assert seconds < 20, f"{name}: {seconds:.1f} s CPU"  # the model is never run on silence
+
+
+# --- file access: a program reads only its inputs and files under the allowed roots -------------------------
+
+
+@pytest.fixture()
+def rooted_runtime(tmp_path: Path, bus_path: Path):
+    """A runtime whose only allowed root is tmp_path/root, holding a copy of bus.jpg and a symlink out."""
+    from visorch.config import VisorchSettings
+    from visorch.runtime import Runtime
+
+    root = tmp_path / "root"
+    (root / "inner").mkdir(parents=True)
+    (root / "inner" / "bus.jpg").write_bytes(bus_path.read_bytes())
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(bus_path.read_bytes())
+    (root / "link.jpg").symlink_to(outside)
+    runtime = Runtime.create(
+        VisorchSettings(home=tmp_path / "home", allowed_roots=[root]), tools=builtin_tools(), backends=[]
+    )
+    yield runtime, root
+    runtime.close()
+
+
+def _load(runtime, path: str, inputs: dict | None = None):
+    source = f"IMAGE0=LOAD(path={path!r})\nFINAL=RESULT(var=IMAGE0)\n"
+    return runtime.run_program(source, inputs or {})
+
+
+def test_load_reads_files_under_the_allowed_roots(rooted_runtime) -> None:
+    runtime, root = rooted_runtime
+    assert _load(runtime, str(root / "inner" / "bus.jpg")).ok
+    assert _load(runtime, str(root / "inner" / ".." / "inner" / "bus.jpg")).ok
+
+
+@pytest.mark.parametrize(
+    "path", ["/etc/passwd", "{root}/../outside.jpg", "{root}/inner/../../outside.jpg", "{root}/link.jpg", "~/.bashrc"]
+)
+def test_load_outside_the_roots_is_a_typed_refusal(rooted_runtime, path: str) -> None:
+    runtime, root = rooted_runtime
+    trace = _load(runtime, path.format(root=root))
+    assert not trace.ok
+    assert "a program may read only its inputs and files under the allowed roots" in (trace.error or "")
+
+
+def test_load_may_read_the_inputs_it_was_given(rooted_runtime, bus_path: Path) -> None:
+    runtime, _ = rooted_runtime
+    assert not _load(runtime, str(bus_path)).ok  # not given yet, and outside the root
+    inputs = runtime.load_inputs({"IMAGE": bus_path})
+    assert _load(runtime, str(bus_path), inputs).ok

@@ -25,12 +25,15 @@ def _crop(ctx: ToolContext, image: ImageRef, window: tuple[int, int, int, int]) 
     name="LOAD",
     category="image",
     example="IMAGE1=LOAD(path='photos/street.jpg')",
-    limitations="Reads local files only; EXIF orientation is applied and every format is converted to RGB.",
+    limitations=(
+        "Reads only the program's input files and files under the configured allowed_roots; EXIF orientation "
+        "is applied and every format is converted to RGB."
+    ),
     offered_to_planner=False,  # the planner must not open files by path on its own
 )
 def load_image(path: Annotated[str, "path of an image file"], ctx: ToolContext) -> ImageRef:
     """Load an image file (JPEG, PNG, WebP, TIFF, ...) as an image value."""
-    return ctx.images.load(path)
+    return ctx.images.load(ctx.files.check(path))
 
 
 @tool(
