@@ -10,6 +10,8 @@ manager and (lazily) the agent from the settings.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +19,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from visorch.evaluation.errors import EvaluationError
 from visorch.evaluation.predictors import EvaluationRuntime
+from visorch.evaluation.ray_runner import RayEvaluation
 from visorch.evaluation.runner import run_evaluation
 from visorch.evaluation.summary import SUMMARY_MD, Summary
 from visorch.evaluation.tasks import create_task, task_names
@@ -44,6 +48,17 @@ def summary_table(summary: Summary) -> Table:
     return table
 
 
+def _ray_options(open_runtime: RuntimeFactory, config: Path | None, address: str, workers: int) -> RayEvaluation:
+    """``--ray ADDRESS``: each Ray Data actor opens the runtime the way this command does."""
+    if importlib.util.find_spec("ray") is None:
+        raise EvaluationError("eval --ray needs Ray: run pip install 'visorch[ray]'")
+    return RayEvaluation(
+        open_runtime=functools.partial(open_runtime, config),
+        address=None if address == "local" else address,
+        concurrency=workers,
+    )
+
+
 def make_eval_command(open_runtime: RuntimeFactory) -> Callable[..., None]:
     """The typer command function for ``visorch eval``; ``open_runtime(config_file)`` gives models and agent."""
 
@@ -63,6 +78,14 @@ def make_eval_command(open_runtime: RuntimeFactory) -> Callable[..., None]:
         seed: Annotated[int, typer.Option("--seed", help="Seed for sampled items (POPE).")] = 0,
         resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue a run in --out.")] = True,
         retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Rerun items that failed before.")] = False,
+        ray: Annotated[
+            str | None,
+            typer.Option(
+                "--ray",
+                help="Run on Ray Data with --workers actors: 'local' starts a cluster, else its address ('auto', "
+                "'host:6379'); needs visorch[ray].",
+            ),
+        ] = None,
     ) -> None:
         """Evaluate a model backend or the agent on a data set and write a report folder."""
         create_task(task)  # an unknown name fails before anything loads
@@ -80,6 +103,7 @@ def make_eval_command(open_runtime: RuntimeFactory) -> Callable[..., None]:
             runtime=runtime,
             backend=backend,
             retry_errors=retry_errors,
+            ray=None if ray is None else _ray_options(open_runtime, config, ray, workers),
         )
         console = Console()
         console.print(summary_table(summary))

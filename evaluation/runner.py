@@ -20,6 +20,7 @@ from visorch.evaluation.errors import EvaluationError, ResumeMismatchError
 from visorch.evaluation.plots import latency_histogram
 from visorch.evaluation.predictors import EvaluationRuntime, describe_predictor
 from visorch.evaluation.provenance import collect_provenance, redact_secrets
+from visorch.evaluation.ray_runner import RayEvaluation
 from visorch.evaluation.results import MANIFEST_FILE, RESULTS_FILE, ResultsLog, RunManifest
 from visorch.evaluation.summary import ItemError, RunClock, Summary, write_reports
 from visorch.evaluation.task import ErrorInfo, EvalItem, ItemContext, ItemResult, ItemScore, Task
@@ -210,13 +211,15 @@ def run_evaluation(
     backend: str | None = None,
     retry_errors: bool = False,
     show_progress: bool = True,
+    ray: RayEvaluation | None = None,
 ) -> Summary:
     """Evaluate ``task_name`` on ``data_path`` (default: the task's shared data) and write the report to ``out_dir``.
 
     The predictor is ``predictor`` when given, else built from ``runtime`` (and ``backend``).
     ``config`` (default: ``runtime.config``) is recorded in the summary. With ``resume``, items
     already in ``out_dir/results.jsonl`` are kept (and scored again from their stored predictions)
-    and only the others run; ``retry_errors`` reruns the items that failed before.
+    and only the others run; ``retry_errors`` reruns the items that failed before. With ``ray`` the items
+    run on a Ray cluster (Ray Data actors, see :mod:`visorch.evaluation.ray_runner`) instead of threads.
     """
     if workers < 1:
         raise EvaluationError(f"workers must be at least 1, not {workers}")
@@ -254,7 +257,15 @@ def run_evaluation(
     started_at, started = datetime.now(UTC), time.perf_counter()
     errors_before = sum(1 for result in kept.values() if result.status == "error")
     with _progress(show_progress) as progress, log.writer() as write:
-        new = _run_items(task, predictor, pending, context, workers, write, progress, len(kept), errors_before)
+        if ray is not None:
+            from visorch.evaluation.ray_runner import run_items_on_ray
+
+            new = run_items_on_ray(
+                task.name, backend, pending, (data, seed, data_root), context, ray, write, progress, len(kept),
+                errors_before,
+            )
+        else:
+            new = _run_items(task, predictor, pending, context, workers, write, progress, len(kept), errors_before)
     wall = time.perf_counter() - started
 
     results = {**kept, **new}

@@ -145,3 +145,49 @@ def test_eight_agents_share_one_deployment_and_one_model_copy(served_app: str, c
     info = client.fresh_info()
     assert info.load_count == 1  # the deployment's own counter: one model copy for eight agents
     assert sum(info.batch_sizes) >= 8 * len(images)
+
+
+def test_a_killed_replica_is_restarted_by_serve_and_the_next_call_succeeds(
+    served_app: str, coco_images: list[Path]
+) -> None:
+    from PIL import Image
+    from visorch.tools.remote.backend import with_remote
+
+    images = [Image.open(path).convert("RGB") for path in coco_images]
+    target = RemoteExpert(app=served_app, timeout_s=90, retries=3)
+    models = ModelManager(with_remote(default_backends(), {BACKEND: target}), default_weights_root())
+    client = models.backend(BACKEND).extra["client"]
+    with models.use(BACKEND) as detector:
+        before = [d.xyxy.round(3).tolist() for d in detector.detect(images, None, 0.3)]
+        first = client.fresh_info().replica
+        replicas = [a for a in ray.util.list_named_actors(all_namespaces=True) if "SERVE_REPLICA" in a["name"]]
+        assert len(replicas) == 1, replicas
+        ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]), no_restart=True)
+        after = [d.xyxy.round(3).tolist() for d in detector.detect(images, None, 0.3)]  # retried until Serve restarts
+    assert after == before
+    info = client.fresh_info()
+    assert info.replica != first and info.load_count == 1  # a new replica, which loaded its own copy once
+
+
+def test_eval_on_ray_data_gives_the_local_results(served_app: str, shared_data: Path, tmp_path: Path) -> None:
+    import functools
+    import json
+
+    from visorch.cli import _open_evaluation_runtime
+    from visorch.evaluation.ray_runner import RayEvaluation
+    from visorch.evaluation.runner import run_evaluation
+
+    data = shared_data / "coco-val"
+    open_runtime = functools.partial(_open_evaluation_runtime, None)
+    runs = {"local": None, "ray": RayEvaluation(open_runtime=open_runtime, concurrency=2, num_cpus=0.5)}
+    found = {}
+    for name, ray_options in runs.items():
+        summary = run_evaluation(
+            "detect", data, tmp_path / name, limit=3, runtime=_open_evaluation_runtime(None), backend=BACKEND,
+            show_progress=False, ray=ray_options,
+        )  # fmt: skip
+        assert summary.finished == 3 and summary.errors == 0, summary
+        lines = (tmp_path / name / "results.jsonl").read_text().splitlines()
+        rows = sorted((json.loads(line) for line in lines), key=lambda row: row["id"])
+        found[name] = ([(r["id"], r["prediction"], r["correct"], r["scores"]) for r in rows], summary.metrics)
+    assert found["ray"] == found["local"]
