@@ -83,7 +83,7 @@ class Correction(BaseModel):
             class_id=np.array([order.index(verdict) for _, verdict, _ in shown], dtype=int),
         )
         palette = sv.ColorPalette([sv.Color.from_hex(VERDICT_COLOURS[v]) for v in order])
-        scene = np.array(pixels.convert("RGB"))
+        scene = np.ascontiguousarray(np.array(pixels.convert("RGB"))[:, :, ::-1])  # supervision draws on BGR
         thickness = max(1, round(max(pixels.size) / 320))
         scene = sv.BoxAnnotator(color=palette, thickness=thickness).annotate(scene, detections)
         scene = sv.LabelAnnotator(color=palette, text_scale=max(0.35, max(pixels.size) / 1600)).annotate(
@@ -91,7 +91,9 @@ class Correction(BaseModel):
         )
         from PIL import Image
 
-        return image_tag(Image.fromarray(scene), "claims with boxes, coloured by verdict")
+        return image_tag(
+            Image.fromarray(np.ascontiguousarray(scene[:, :, ::-1])), "claims with boxes, coloured by verdict"
+        )
 
     def _heading_html(self) -> str:
         rows = "".join(
