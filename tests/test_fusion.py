@@ -219,3 +219,18 @@ def test_exists_and_how_many_answer_with_confidence_and_evidence(
     assert count.split("(")[0].strip().split()[-1] in {"3", "4", "5"} and "p=" in count
     with pytest.raises(UnknownClassError, match="unicorn"):
         exists(ctx, image=image, object="unicorn")
+
+
+def test_confident_exists_and_how_many_results_answer_by_rule_and_weak_ones_do_not() -> None:
+    from visorch.roles.rules import _calibrated_answer
+
+    present = _calibrated_answer("yes_no", "dog: present, p=0.91 (detectors 0.91); box 0 0.62 [nanodet-m 0.70]")
+    assert present is not None and present.answer == "yes" and present.verdict.by_rule
+    absent = _calibrated_answer(
+        "yes_no", "elephant: absent, p=0.04 (detectors 0.02, classifier 0.01); no candidate box"
+    )
+    assert absent is not None and absent.answer == "no"
+    assert _calibrated_answer("yes_no", "bottle: uncertain, p=0.48 (detectors 0.40); box 0 0.21 [...]") is None
+    counted = _calibrated_answer("count", "3 (p=0.81); box 0 0.70 [...]")
+    assert counted is not None and counted.answer == "3"
+    assert _calibrated_answer("count", "probably 2 (p=0.55); 1 more is doubtful; ...") is None
