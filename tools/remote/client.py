@@ -7,6 +7,7 @@ Ray is imported on first use only. A dead, missing or unreachable deployment rai
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -70,7 +71,7 @@ class RemoteExpertClient:
             if self.target.address and self.target.address != "auto":
                 probe(self.target.address, self.target.timeout_s)
             if not ray.is_initialized():
-                ray.init(address=self.target.address or "auto", logging_level="ERROR", log_to_driver=False)
+                ray.init(address=self.target.address or "auto", logging_level=logging.ERROR, log_to_driver=False)
             self._handle = serve.get_app_handle(self.app)
             return self._handle
 

@@ -11,7 +11,7 @@ import asyncio
 import os
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ray import serve
 from visorch.tools.models.protocols import Detector, PointSegmenter
@@ -25,8 +25,7 @@ def _group_key(call: RemoteCall) -> tuple[str, str]:
     return call.method, repr(call.args)
 
 
-@serve.deployment
-class ExpertDeployment:
+class ExpertModel:
     """One backend's model, loaded once per replica, called through :meth:`call` (batched)."""
 
     def __init__(
@@ -45,8 +44,9 @@ class ExpertDeployment:
         self._backend = self._models.backend(backend)
         self._models.load(backend)  # once, now: the first request does not pay for it
         self._batch_sizes: list[int] = []
-        self.call.set_max_batch_size(max_batch_size)
-        self.call.set_batch_wait_timeout_s(batch_wait_timeout_s)
+        batched = cast(Any, self.call)  # serve.batch's wrapper, typed as the plain method
+        batched.set_max_batch_size(max_batch_size)
+        batched.set_batch_wait_timeout_s(batch_wait_timeout_s)
 
     def info(self) -> ExpertInfo:
         """The backend's identity (name, version, weights fingerprint) and this replica's counters."""
@@ -98,6 +98,10 @@ class ExpertDeployment:
                     for index in indices:
                         outcomes[index] = RemoteFailure(type(error).__name__, str(error))
         return outcomes
+
+
+ExpertDeployment = serve.deployment()(ExpertModel)
+"""The Serve deployment of :class:`ExpertModel`."""
 
 
 def expert_app(

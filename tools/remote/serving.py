@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,13 +34,13 @@ def connect_cluster(address: str | None, num_cpus: int | None = None, timeout_s:
         ray.init(
             num_cpus=num_cpus,
             include_dashboard=False,
-            logging_level="ERROR",
+            logging_level=logging.ERROR,
             log_to_driver=False,
         )
         return
     if address != "auto":
         probe(address, timeout_s)
-    ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+    ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
 
 
 def serve_experts(
