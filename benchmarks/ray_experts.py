@@ -6,7 +6,9 @@ On a local single-node cluster (``ray.init(num_cpus=...)``) it serves NanoDet-m 
 - the overhead of one remote detect call against a local one (median of warm calls, one image);
 - N concurrent agents against the one shared deployment, against N agents each loading its own detector
   (images per second, wall and process CPU time);
-- memory: the one replica's model copy against the N local copies (as each manager measured at load).
+- memory: the one replica's model copy against the N local copies (as each manager measured at load:
+  the larger of the process's RSS growth and the backend's declared size);
+- ``eval detect`` on ``--eval-items`` coco-val images: ``--ray`` (Ray Data, N actors) against local ``--workers N``.
 
 Timings on a shared, loaded machine are noisy; the remote figures include Ray's serialisation of each image
 (a PIL image, pickled) and the result (sv.Detections) through the object store, and the replica runs on the
@@ -65,11 +67,35 @@ def _concurrent(managers: list[ModelManager], images: list[Image.Image], rounds:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+def _eval_ray_against_threads(data: Path, items: int, workers: int) -> None:
+    """``eval detect`` on Ray Data with ``workers`` actors against ``workers`` local threads."""
+    import functools
+    import tempfile
+
+    from visorch.cli import _open_evaluation_runtime
+    from visorch.evaluation.ray_runner import RayEvaluation
+    from visorch.evaluation.runner import run_evaluation
+
+    ray_options = RayEvaluation(functools.partial(_open_evaluation_runtime, None), concurrency=workers, num_cpus=0.5)
+    with tempfile.TemporaryDirectory() as out:
+        for name, options in (("local --workers", None), ("--ray", ray_options)):
+            started = time.perf_counter()
+            summary = run_evaluation(
+                "detect", data, Path(out) / name.strip("-").replace(" ", "_"), limit=items,
+                runtime=_open_evaluation_runtime(None), backend=BACKEND, workers=workers, show_progress=False,
+                ray=options,
+            )  # fmt: skip
+            wall = time.perf_counter() - started
+            print(f"eval detect, {items} items, {name} {workers}: {wall:.1f} s wall "
+                  f"(mAP@.5 {summary.metrics.get('map_50')})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--num-cpus", type=int, default=2)
+    parser.add_argument("--eval-items", type=int, default=6, help="items of eval detect (0: skip that part)")
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/coco-val")
     args = parser.parse_args()
 
@@ -115,6 +141,8 @@ def main() -> None:
         copy_mb = [m.loaded()[BACKEND]["memory_mb"] for m in copies]
         print(f"memory: one shared copy {info.memory_mb:.0f} MB (in the replica) against {n} copies "
               f"{sum(copy_mb):.0f} MB ({', '.join(f'{mb:.0f}' for mb in copy_mb)} MB as measured at load)")
+        if args.eval_items:
+            _eval_ray_against_threads(args.data, args.eval_items, n)
     finally:
         serve.shutdown()
         ray.shutdown()
