@@ -40,7 +40,7 @@ def check_output_path(path: Path, option: str) -> None:
             os.unlink(target)
 
 
-def write_outputs(outputs: list[tuple[Path | None, str, Callable[[Path], None]]]) -> dict[str, str]:
+def write_outputs(outputs: list[tuple[Path | None, str, Callable[[Path], object]]]) -> dict[str, str]:
     """Run each ``(path, option, writer)`` whose path is set; {option: why it failed} for those that failed.
 
     A failed write never raises, so the caller can still print the result it has.

@@ -117,13 +117,13 @@ class OpenAICompatibleBackend(LLMBackend):
                 "(the URL usually ends in /v1)?"
             )
         choice = choices[0]
-        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        message = _mapping(choice.get("message"))
         text = message.get("content")
         finish_reason = str(choice.get("finish_reason") or "stop")
         if not isinstance(text, str) or (not text.strip() and finish_reason != "length"):
             raise LLMResponseError(f"{self.base_url} returned an empty completion (finish_reason={finish_reason})")
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        details = usage.get("prompt_tokens_details") if isinstance(usage.get("prompt_tokens_details"), dict) else {}
+        usage = _mapping(data.get("usage"))
+        details = _mapping(usage.get("prompt_tokens_details"))
         return LLMResponse(
             text=text,
             prompt_tokens=_count(usage.get("prompt_tokens")),
@@ -297,6 +297,11 @@ def _http_errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], 
         timeouts.append(module.TimeoutException)
         transport.append(module.HTTPError)
     return tuple(timeouts), tuple(transport)
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (malformed parts of a response)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _count(value: object) -> int:

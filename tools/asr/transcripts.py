@@ -21,6 +21,7 @@ def loudest_frame_dbfs(samples: np.ndarray, sample_rate: int) -> float:
     """The RMS level of the loudest 30 ms frame, in dB full scale (-inf for digital silence)."""
     frame = max(1, int(sample_rate * _FRAME_SECONDS))
     usable = len(samples) - len(samples) % frame
+    frames: np.ndarray
     if usable == 0:
         frames = np.asarray(samples, dtype=np.float64).reshape(1, -1)
     else:
