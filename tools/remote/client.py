@@ -96,7 +96,7 @@ class RemoteExpertClient:
         ) from last
 
     def info(self) -> ExpertInfo:
-        """The deployment's identity and counters (cached after the first success unless ``fresh``)."""
+        """The deployment's identity and counters, cached after the first success (see :meth:`fresh_info`)."""
         if self._info is None:
             self._info = self.fresh_info()
         return self._info
@@ -110,8 +110,9 @@ class RemoteExpertClient:
         """``model.<method>(item, *args)`` for every item, sent together so the deployment batches them."""
 
         def run(handle: Any) -> list[Any]:
+            deadline = time.monotonic() + self.target.timeout_s  # one bound for the whole attempt
             responses = [handle.call.remote(RemoteCall(method, item, args)) for item in items]
-            return [response.result(timeout_s=self.target.timeout_s) for response in responses]
+            return [response.result(timeout_s=max(deadline - time.monotonic(), 0.001)) for response in responses]
 
         outcomes = self._attempt(run)
         for outcome in outcomes:
