@@ -74,10 +74,12 @@ def main() -> None:
     print(f"crashes (any other exception): {counts['crash']:,}")
     print(f"hangs (over {options.bound:g} s of CPU): {counts['hang']:,}")
     print(
-        f"CPU time per program: median {statistics.median(seconds) * 1e6:.0f} µs, "
+        f"CPU time per program: mean {statistics.fmean(seconds) * 1e6:.0f} µs, "
+        f"median {statistics.median(seconds) * 1e6:.0f} µs, "
         f"p99 {seconds[int(len(seconds) * 0.99)] * 1e3:.1f} ms, max {seconds[-1] * 1e3:.0f} ms"
     )
     print(f"total: {wall:.0f} s wall, {cpu:.0f} s CPU (drawing the pool included)")
+    print("(process CPU time may advance in scheduler ticks of a few ms on a VM: read the mean, not the median)")
     for outcome in [o for o in outcomes if o.kind in ("crash", "hang")][:10]:
         print(f"  {outcome.kind}: {outcome.detail}")
 
