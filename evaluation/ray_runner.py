@@ -1,7 +1,7 @@
 """``visorch eval --ray``: items evaluated over a Ray cluster with Ray Data (imports Ray on use: ``visorch[ray]``).
 
 ``map_batches`` with a class: each actor builds the task's predictor once (its models load once per actor),
-``concurrency`` actors run at a time. Results stream back to the driver, which writes each one as it arrives,
+a pool of ``concurrency`` actors runs at a time. Results stream back to the driver, which writes each one as it arrives,
 so an interrupted run resumes exactly like a local one (finished items are kept).
 """
 
@@ -98,7 +98,7 @@ def run_items_on_ray(
             "traces_dir": str(context.traces_dir),
         },
         batch_size=1,
-        concurrency=options.concurrency,
+        compute=ray.data.ActorPoolStrategy(size=options.concurrency),  # ``concurrency=N`` before Ray 2.51
         num_cpus=options.num_cpus,
     )
     for row in mapped.iter_rows():
