@@ -163,6 +163,8 @@ def test_scripted_llm_async_and_exhaustion() -> None:
 def test_dead_endpoint_is_unreachable_within_seconds() -> None:
     url = f"http://127.0.0.1:{_free_port()}/v1"  # nothing listens there
     backend = OpenAICompatibleBackend(url, model="m", timeout_s=20, max_retries=2, retry_backoff_s=0.2)
+    import openai  # noqa: F401  # imported before the clock starts: the import alone takes seconds on a busy machine
+
     started = time.monotonic()
     with pytest.raises(LLMUnreachableError, match="start the server or fix OPENAI_BASE_URL") as raised:
         backend.complete(LLMRequest(messages=_user("hi")))

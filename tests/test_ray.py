@@ -37,6 +37,7 @@ def served_app() -> Iterator[str]:
     from visorch.tools.remote.serving import connect_cluster, serve_experts
 
     connect_cluster(None, num_cpus=2)
+    assert {node["NodeManagerAddress"] for node in ray.nodes()} == {"127.0.0.1"}  # loopback only
     try:
         served = serve_experts([BACKEND], default_weights_root(), cpus=0.5, device="cpu")
         yield served[0].app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +23,11 @@ class ServedExpert:
 def connect_cluster(address: str | None, num_cpus: int | None = None, timeout_s: float = 30.0) -> None:
     """Join the cluster at ``address`` ('auto', 'host:port', 'ray://...'), or start a local single-node one.
 
-    Ray binds a local cluster's GCS port on every interface (it refuses loopback as the node address), so on a
-    shared host firewall it; nothing joins it unless told its address.
+    A local cluster talks over loopback only: its node address is 127.0.0.1, so none of its traffic goes
+    to the machine's network address. (Ray picks the network address on Linux unless told it is a
+    single-machine cluster, which is what ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` says; Ray reads it
+    at import, so the constant is set here too for a process that imported Ray already.) Its ports are
+    still bound on every interface, so on a shared host firewall them.
     """
     import ray
     from visorch.tools.remote.client import probe
@@ -31,6 +35,10 @@ def connect_cluster(address: str | None, num_cpus: int | None = None, timeout_s:
     if ray.is_initialized():
         return
     if address is None:
+        from ray._private import ray_constants
+
+        os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"  # for the processes Ray starts
+        ray_constants.ENABLE_RAY_CLUSTER = False
         ray.init(
             num_cpus=num_cpus,
             include_dashboard=False,
