@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from visorch.agent import Agent, AgentConfig, AgentEvent, AgentInterrupted, Answer
     from visorch.config import VisorchSettings
     from visorch.correction import Correction, CorrectionConfig, Corrector, correct
+    from visorch.interfaces.langchain_tools import langchain_tools
     from visorch.runtime import Runtime
     from visorch.tools.registry import tool
 
@@ -34,6 +35,7 @@ __all__ = [
     "Runtime",
     "VisorchSettings",
     "correct",
+    "langchain_tools",
     "tool",
 ]
 
@@ -50,6 +52,7 @@ _HOMES = {
     "CorrectionConfig": "visorch.correction",
     "Corrector": "visorch.correction",
     "correct": "visorch.correction",
+    "langchain_tools": "visorch.interfaces.langchain_tools",
 }
 
 

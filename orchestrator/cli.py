@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from visorch.console import StepProgress, stderr, stdout, tools_table
 from visorch.output_paths import OutputPathError, check_output_path, write_outputs
 from visorch.programs.errors import shorten_quotes
-from visorch.console import StepProgress, stderr, stdout, tools_table
+from visorch.interfaces.commands import register as register_interface_commands
 from visorch.interfaces.ray_commands import register as register_ray_commands
 from visorch.tools.errors import InputError, VisorchError
 
@@ -108,14 +109,14 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only the result.")] = False,
     debug: DebugOption = False,
 ) -> None:
-    for output, option in ((html, "--html"), (json_out, "--json")):
-        if output is not None:
-            check_output_path(output, option)  # before the run, so its result is never lost
     """Run a visual program on images / audio and print its result."""
     from visorch.programs.library import resolve_program
     from visorch.tools.types import describe_value
 
     source, path = resolve_program(program)
+    for output, option in ((html, "--html"), (json_out, "--json")):
+        if output is not None:
+            check_output_path(output, option)  # before the run, so its result is never lost
     runtime = _runtime()
     try:
         inputs = runtime.load_inputs(_split_named(image, "IMAGE"), _split_named(audio, "AUDIO"), question)
@@ -127,13 +128,13 @@ def run(
             [(html, "--html", lambda target: trace.save_html(target, title=f"visorch: {path.name}")),
              (json_out, "--json", trace.save_json)]
         )  # fmt: skip
-        if unwritten:
-            raise OutputPathError("; ".join(unwritten.values()))
         if html is not None and "--html" not in unwritten and not quiet:
             stderr.print(f"[dim]trace written to {html}[/dim]")
         if not trace.ok:
             raise _RunFailed("; ".join([trace.error or "the program failed", *unwritten.values()]))
         stdout.print(_plain(describe_value(trace.result, limit=10_000)))
+        if unwritten:
+            raise OutputPathError("; ".join(unwritten.values()))
     finally:
         runtime.close()
 
@@ -231,11 +232,11 @@ def ask(
     debug: DebugOption = False,
 ) -> None:
     """Ask a question about an image: the agent plans, runs and checks visual programs."""
-    if html is not None:
-        check_output_path(html, "--html")  # before the question is answered, so the answer is never lost
     from visorch.agent import Agent, AgentConfig
     from visorch.config import VisorchSettings
 
+    if html is not None:
+        check_output_path(html, "--html")  # before the question is answered, so the answer is never lost
     settings = VisorchSettings()
     config = AgentConfig.from_settings(settings)
     if max_rounds is not None:
@@ -255,21 +256,21 @@ def ask(
             raise _RunFailed("the agent stopped without an answer")
         unwritten = write_outputs([(html, "--html", answer.save_html)])
         if html is not None and not unwritten and not quiet:
-            if unwritten:
-                raise OutputPathError("; ".join(unwritten.values()))
             stderr.print(f"[dim]answer and trace written to {html}[/dim]")
         if json_output:
             sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
+            if unwritten:
+                raise OutputPathError("; ".join(unwritten.values()))
             return
         if not quiet:
             t = answer.timings
             stderr.print(
                 f"[dim]{answer.stop_reason}; {t.total_s:.1f}s total (LLM {t.llm_s:.1f}s in {t.llm_calls} calls, "
-        if unwritten:
-            raise OutputPathError("; ".join(unwritten.values()))
                 f"tools {t.model_s:.1f}s); {len(answer.boxes)} grounded box(es)[/dim]"
             )
         stdout.print(_plain(answer.text))
+        if unwritten:
+            raise OutputPathError("; ".join(unwritten.values()))
 
 
 @app.command()
@@ -478,6 +479,7 @@ def _mount_eval() -> None:
 
 
 _mount_eval()
+register_interface_commands(app)
 register_ray_commands(app)
 
 
