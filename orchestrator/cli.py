@@ -15,10 +15,10 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from visorch.console import StepProgress, stderr, stdout, tools_table
-from visorch.output_paths import OutputPathError, check_output_path, write_outputs
-from visorch.programs.errors import shorten_quotes
 from visorch.interfaces.commands import register as register_interface_commands
 from visorch.interfaces.ray_commands import register as register_ray_commands
+from visorch.output_paths import OutputPathError, check_output_path, write_outputs
+from visorch.programs.errors import shorten_quotes
 from visorch.tools.errors import InputError, VisorchError
 
 app = typer.Typer(
