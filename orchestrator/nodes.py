@@ -203,7 +203,8 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
 
         running = time.perf_counter()
         trace = services.runtime.execute(validated, dict(state["inputs"]), on_event=forward)
-        executor_seconds = time.perf_counter() - running - trace.busy_seconds  # scheduling and bookkeeping (validated earlier)
+        # scheduling and bookkeeping around the tool steps (the program was validated earlier)
+        executor_seconds = time.perf_counter() - running - trace.busy_seconds
         trace_id = services.live.add_trace(_thread_id(config), trace)
         attempt = ProgramAttempt(
             round=state["round"], source=program, valid=True, ok=trace.ok, result=result_text(trace),

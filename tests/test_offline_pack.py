@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from visorch.tools.models.manager import default_weights_root
+from visorch.tools.offline_pack.files import ChecksumMismatchError, PackError, Piece, assemble_from_wheels, run_command
 from visorch.tools.offline_pack.installer import (
     INSTALL_COMMAND,
     MANIFEST_NAME,
@@ -22,7 +23,6 @@ from visorch.tools.offline_pack.installer import (
     install_offline_pack,
     pack_item_names,
 )
-from visorch.tools.offline_pack.files import ChecksumMismatchError, PackError, Piece, assemble_from_wheels, run_command
 from visorch.tools.offline_pack.manifest import NANODET, PACKAGE_MODELS, QWEN, WEIGHTS_ITEMS
 from visorch.tools.offline_pack.sources import extract_members
 
