@@ -509,12 +509,23 @@ def test_llama_cpp_missing_or_corrupt_gguf_says_how_to_install(tmp_path: Path) -
 # --- OpenAICompatibleBackend against llama-cpp-python's real OpenAI-compatible server ------------------
 
 
+SERVER_WITHOUT_REPACKING = """
+import runpy, sys
+from visorch.llm.llama_cpp_backend import weight_repacking
+sys.argv[0] = "llama_cpp.server"
+with weight_repacking(False):
+    runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
+
+
 @pytest.fixture(scope="module")
 def llama_server(gguf_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``python -m llama_cpp.server`` on a free port, waited for with a deadline, stopped afterwards."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path), "--host", "127.0.0.1"]
+    # The server builds its own Llama, with llama.cpp's default weight repacking, which segfaults on the first
+    # prompt on AMX CPUs; it runs with repacking off, as the embedded backend does (see weight_repacking).
+    command = [sys.executable, "-c", SERVER_WITHOUT_REPACKING, "--model", str(gguf_path), "--host", "127.0.0.1"]
     command += ["--port", str(port), "--n_ctx", "2048", "--n_threads", str(os.cpu_count() or 1)]
     log = log_path.open("w")  # a file, not a pipe: the server's verbose log would fill a pipe and block it
     # Bounded OpenMP spinning, as the embedded backend sets it: spinning threads crawl on a busy machine.
