@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import typer
 from rich.console import Console
@@ -26,13 +26,32 @@ from visorch.evaluation.runner import run_evaluation
 from visorch.evaluation.summary import SUMMARY_MD, Summary
 from visorch.evaluation.tasks import create_task, task_names
 
-RuntimeFactory = Callable[[Path | None], EvaluationRuntime]
 TASK_HELP = f"What to evaluate: {', '.join(task_names())}."
 
 
-def default_out_dir(task: str, backend: str | None) -> Path:
-    """reports/eval/TASK[-BACKEND]: stable, so rerunning the same command resumes it."""
-    return Path("reports") / "eval" / (f"{task}-{backend}" if backend else task)
+class RuntimeFactory(Protocol):
+    """``open_runtime(config_file)`` gives models and agent; ``agent=`` overrides [agent] settings by name."""
+
+    def __call__(self, config_file: Path | None, agent: Mapping[str, str] | None = None) -> EvaluationRuntime:
+        """The runtime of one evaluation run."""
+        ...
+
+
+def agent_overrides(pairs: list[str] | None) -> dict[str, str]:
+    """``--agent KEY=VALUE`` options as a dict (the agent's settings validate names and values)."""
+    overrides = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise EvaluationError(f"--agent takes KEY=VALUE (e.g. --agent correct_answers=true), not {pair!r}")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def default_out_dir(task: str, backend: str | None, agent: Mapping[str, str] | None = None) -> Path:
+    """reports/eval/TASK[-BACKEND][-KEY=VALUE...]: stable, so rerunning the same command resumes it."""
+    parts = [task, *([backend] if backend else []), *(f"{key}={value}" for key, value in sorted((agent or {}).items()))]
+    return Path("reports") / "eval" / "-".join(parts)
 
 
 def summary_table(summary: Summary) -> Table:
@@ -48,12 +67,18 @@ def summary_table(summary: Summary) -> Table:
     return table
 
 
-def _ray_options(open_runtime: RuntimeFactory, config: Path | None, address: str, workers: int) -> RayEvaluation:
+def _open(open_runtime: RuntimeFactory, config: Path | None, agent: Mapping[str, str]) -> EvaluationRuntime:
+    return open_runtime(config, agent=agent) if agent else open_runtime(config)
+
+
+def _ray_options(
+    open_runtime: RuntimeFactory, config: Path | None, address: str, workers: int, agent: Mapping[str, str]
+) -> RayEvaluation:
     """``--ray ADDRESS``: each Ray Data actor opens the runtime the way this command does."""
     if importlib.util.find_spec("ray") is None:
         raise EvaluationError("eval --ray needs Ray: run pip install 'visorch[ray]'")
     return RayEvaluation(
-        open_runtime=functools.partial(open_runtime, config),
+        open_runtime=functools.partial(_open, open_runtime, config, dict(agent)),
         address=None if address == "local" else address,
         concurrency=workers,
     )
@@ -86,11 +111,21 @@ def make_eval_command(open_runtime: RuntimeFactory) -> Callable[..., None]:
                 "'host:6379'); needs visorch[ray].",
             ),
         ] = None,
+        agent: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--agent",
+                metavar="KEY=VALUE",
+                help="Override an [agent] setting for this run, repeatable (e.g. --agent correct_answers=true); "
+                "the default report folder names it.",
+            ),
+        ] = None,
     ) -> None:
         """Evaluate a model backend or the agent on a data set and write a report folder."""
         create_task(task)  # an unknown name fails before anything loads
-        out_dir = out or default_out_dir(task, backend)
-        runtime = open_runtime(config)
+        overrides = agent_overrides(agent)
+        out_dir = out or default_out_dir(task, backend, overrides)
+        runtime = _open(open_runtime, config, overrides)
         summary = run_evaluation(
             task,
             data,
@@ -103,7 +138,8 @@ def make_eval_command(open_runtime: RuntimeFactory) -> Callable[..., None]:
             runtime=runtime,
             backend=backend,
             retry_errors=retry_errors,
-            ray=None if ray is None else _ray_options(open_runtime, config, ray, workers),
+            ray=None if ray is None else _ray_options(open_runtime, config, ray, workers, overrides),
+            agent=overrides,
         )
         console = Console()
         console.print(summary_table(summary))

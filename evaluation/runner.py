@@ -186,6 +186,7 @@ def _command(
     out: Path,
     config_file: str | None = None,
     retry_errors: bool = False,
+    agent: Mapping[str, str] | None = None,
 ) -> str:
     parts = ["visorch", "eval", task, "--data", str(data), "--out", str(out), "--seed", str(seed)]
     parts += ["--limit", str(limit)] if limit is not None else []
@@ -193,6 +194,8 @@ def _command(
     parts += ["--backend", backend] if backend else []
     parts += ["--config", config_file] if config_file else []
     parts += ["--retry-errors"] if retry_errors else []
+    for key, value in (agent or {}).items():
+        parts += ["--agent", f"{key}={value}"]
     return " ".join(shlex.quote(part) for part in parts)
 
 
@@ -212,6 +215,7 @@ def run_evaluation(
     retry_errors: bool = False,
     show_progress: bool = True,
     ray: RayEvaluation | None = None,
+    agent: Mapping[str, str] | None = None,
 ) -> Summary:
     """Evaluate ``task_name`` on ``data_path`` (default: the task's shared data) and write the report to ``out_dir``.
 
@@ -220,6 +224,7 @@ def run_evaluation(
     already in ``out_dir/results.jsonl`` are kept (and scored again from their stored predictions)
     and only the others run; ``retry_errors`` reruns the items that failed before. With ``ray`` the items
     run on a Ray cluster (Ray Data actors, see :mod:`visorch.evaluation.ray_runner`) instead of threads.
+    ``agent`` holds the ``--agent KEY=VALUE`` overrides the runtime was opened with, for the summary's command.
     """
     if workers < 1:
         raise EvaluationError(f"workers must be at least 1, not {workers}")
@@ -307,6 +312,7 @@ def run_evaluation(
             out_dir,
             config_file=recorded_config.get("config_file"),
             retry_errors=retry_errors,
+            agent=agent,
         ),
         provenance=collect_provenance(),
         run_clock=_run_clock(started_at, wall, len(new), latencies),

@@ -428,13 +428,36 @@ def models_install_offline(debug: DebugOption = False) -> None:
         raise InputError("some offline models could not be installed (see above)")
 
 
-def _open_evaluation_runtime(config_file: Path | None) -> Any:
+def _with_agent_overrides(settings: Any, overrides: dict[str, str]) -> Any:
+    """The settings with ``--agent KEY=VALUE`` overrides applied to [agent], names and values validated."""
+    import difflib
+
+    from pydantic import ValidationError
+    from visorch.config import AgentSettings
+    from visorch.tools.errors import ConfigError
+
+    known = list(AgentSettings.model_fields)
+    for key in overrides:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]}?)" if close else f"; known: {', '.join(known)}"
+            raise ConfigError(f"--agent {key}=...: the [agent] settings have no '{key}'{hint}")
+    try:
+        agent = AgentSettings.model_validate({**settings.agent.model_dump(), **overrides})
+    except ValidationError as error:
+        raise ConfigError(f"--agent: {error.errors()[0]['loc'][0]}: {error.errors()[0]['msg']}") from None
+    return settings.model_copy(update={"agent": agent})
+
+
+def _open_evaluation_runtime(config_file: Path | None, agent: dict[str, str] | None = None) -> Any:
     from visorch.agent import Agent, AgentConfig
     from visorch.config import VisorchSettings
     from visorch.evaluation import EvaluationRuntime
     from visorch.runtime import Runtime
 
     settings = VisorchSettings.from_file(config_file) if config_file else VisorchSettings()
+    if agent:
+        settings = _with_agent_overrides(settings, dict(agent))
     runtime = Runtime.create(settings)
 
     def make_answerer(backend: str | None) -> Agent:
