@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from visorch.correction.config import CorrectionConfig
-from visorch.correction.types import Claim, ClaimVerdict, Concept, NormalisedBox
+from visorch.correction.types import Claim, ClaimKind, ClaimVerdict, Concept, NormalisedBox
 from visorch.correction.validation import Findings, StepAnswer, ocr_text
 from visorch.correction.vocabulary import COLOUR_WORDS
 from visorch.tools.detections import Detections
@@ -61,59 +63,58 @@ def _counted(boxes: list[NormalisedBox], min_score: float) -> int:
     return max(1, sum(1 for box in boxes if box.score is None or box.score >= min_score))
 
 
+@dataclass(frozen=True)
+class _Statement:
+    """One statement of the text about one concept; :meth:`verdict` makes its claim."""
+
+    concept: str
+    kind: ClaimKind
+    text: str
+
+    def verdict(
+        self,
+        verdict: ClaimVerdict,
+        finding: str,
+        steps: Sequence[str] = (),
+        boxes: Sequence[NormalisedBox] = (),
+        fix: str | None = None,
+        cross_check: str | None = None,
+    ) -> Claim:
+        return Claim(
+            id="",
+            concept=self.concept,
+            kind=self.kind,
+            statement=self.text,
+            verdict=verdict,
+            finding=finding,
+            fix=fix,
+            steps=list(steps),
+            boxes=list(boxes),
+            cross_check=cross_check,
+        )
+
+
 def _existence(concept: Concept, findings: Findings, config: CorrectionConfig) -> Claim:
     detection = findings.detections.get(concept.name)
-    statement = f"there is a {concept.name}"
+    said = _Statement(concept.name, "existence", f"there is a {concept.name}")
     if detection is None:
-        return Claim(
-            id="",
-            concept=concept.name,
-            kind="existence",
-            statement=statement,
-            verdict="unverified",
-            finding=f"no installed detector knows '{concept.name}'",
-        )
+        return said.verdict("unverified", f"no installed detector knows '{concept.name}'")
     if not detection.ok:
-        return Claim(
-            id="",
-            concept=concept.name,
-            kind="existence",
-            statement=statement,
-            verdict="unverified",
-            finding=f"the detector could not check it: {detection.error}",
-            steps=[detection.step],
-        )
+        return said.verdict("unverified", f"the detector could not check it: {detection.error}", [detection.step])
     boxes = findings.boxes.get(concept.name, [])
     opinion = findings.second_opinion.get(concept.name)
     if opinion is not None:
         backend, score = opinion
-        said = f"best box {findings.unsure[concept.name][0].score} is unsure; {backend} says {score:.2f}"
-        verdict: ClaimVerdict = "supported" if boxes else "removed"
-        return Claim(id="", concept=concept.name, kind="existence", statement=statement, verdict=verdict,
-                     finding=said, steps=[detection.step], boxes=boxes)  # fmt: skip
+        finding = f"best box {findings.unsure[concept.name][0].score} is unsure; {backend} says {score:.2f}"
+        return said.verdict("supported" if boxes else "removed", finding, [detection.step], boxes)
     if not boxes:
         best = _best_score(detection)
         below = f" (best box {best:.2f})" if best is not None else ""
-        return Claim(
-            id="",
-            concept=concept.name,
-            kind="existence",
-            statement=statement,
-            verdict="removed",
-            finding=f"no {concept.detector_class or concept.name} found at score >= "
-            f"{config.existence_min_score:.2f}{below}",
-            steps=[detection.step],
-        )
-    return Claim(
-        id="",
-        concept=concept.name,
-        kind="existence",
-        statement=statement,
-        verdict="supported",
-        finding=f"{len(boxes)} {concept.detector_class or concept.name} box(es), best {boxes[0].score}",
-        steps=[detection.step],
-        boxes=boxes,
-    )
+        finding = (f"no {concept.detector_class or concept.name} found at score >= "
+                   f"{config.existence_min_score:.2f}{below}")  # fmt: skip
+        return said.verdict("removed", finding, [detection.step])
+    finding = f"{len(boxes)} {concept.detector_class or concept.name} box(es), best {boxes[0].score}"
+    return said.verdict("supported", finding, [detection.step], boxes)
 
 
 def _best_score(detection: StepAnswer) -> float | None:
@@ -136,53 +137,17 @@ def _count(concept: Concept, group: list[Concept], findings: Findings, config: C
             return None
         total = sum(member.count or 0 for member in group)
         statement = " + ".join(f"{member.count} {member.name}" for member in group) + f" = {total} {name}"
+        said = _Statement(concept.name, "count", statement)
         if total == counted:
-            return Claim(
-                id="",
-                concept=concept.name,
-                kind="count",
-                statement=statement,
-                verdict="supported",
-                finding=f"{counted} {name} counted",
-                steps=[step],
-                boxes=shown,
-            )
-        return Claim(
-            id="",
-            concept=concept.name,
-            kind="count",
-            statement=statement,
-            verdict="unverified",
-            finding=f"{counted} {name} counted; the detector cannot tell {' from '.join(m.name for m in group)}",
-            steps=[step],
-            boxes=shown,
-        )
-    statement = f"{concept.count} {concept.name}"
+            return said.verdict("supported", f"{counted} {name} counted", [step], shown)
+        finding = f"{counted} {name} counted; the detector cannot tell {' from '.join(m.name for m in group)}"
+        return said.verdict("unverified", finding, [step], shown)
+    said = _Statement(concept.name, "count", f"{concept.count} {concept.name}")
     cross = _classify_cross_check(concept, findings)
+    finding = f"{counted} {name} counted at score >= {config.count_min_score:.2f}"
     if concept.count == counted:
-        return Claim(
-            id="",
-            concept=concept.name,
-            kind="count",
-            statement=statement,
-            verdict="supported",
-            finding=f"{counted} {name} counted at score >= {config.count_min_score:.2f}",
-            steps=[step],
-            boxes=shown,
-            cross_check=cross,
-        )
-    return Claim(
-        id="",
-        concept=concept.name,
-        kind="count",
-        statement=statement,
-        verdict="corrected",
-        finding=f"{counted} {name} counted at score >= {config.count_min_score:.2f}",
-        fix=str(counted),
-        steps=[step],
-        boxes=shown,
-        cross_check=cross,
-    )
+        return said.verdict("supported", finding, [step], shown, cross_check=cross)
+    return said.verdict("corrected", finding, [step], shown, fix=str(counted), cross_check=cross)
 
 
 def _classify_cross_check(concept: Concept, findings: Findings) -> str | None:
@@ -195,22 +160,20 @@ def _classify_cross_check(concept: Concept, findings: Findings) -> str | None:
     return f"the image-text scorer calls {agreeing} of {len(answer.value)} box crops a {concept.detector_class}"
 
 
+def _unanswered(said: _Statement, answer: StepAnswer | None, missing: str, tool: str) -> Claim:
+    """Unverified: the tool that answers it is not installed (``missing``) or failed."""
+    if answer is None:
+        return said.verdict("unverified", missing)
+    return said.verdict("unverified", f"{tool} failed: {answer.error}", [answer.step])
+
+
 def _colour(concept: Concept, findings: Findings, concepts: list[Concept]) -> Claim | None:
     if concept.colour is None:
         return None
-    statement = f"the {concept.name} is {concept.colour}"
+    said = _Statement(concept.name, "colour", f"the {concept.name} is {concept.colour}")
     answer = findings.colours.get(concept.name)
     if answer is None or not answer.ok:
-        reason = "no colour tool ran" if answer is None else f"COLOR failed: {answer.error}"
-        return Claim(
-            id="",
-            concept=concept.name,
-            kind="colour",
-            statement=statement,
-            verdict="unverified",
-            finding=reason,
-            steps=[answer.step] if answer else [],
-        )
+        return _unanswered(said, answer, "no colour tool ran", "COLOR")
     found = str(answer.value)
     steps = [answer.step]
     others = [
@@ -234,41 +197,11 @@ def _colour(concept: Concept, findings: Findings, concepts: list[Concept]) -> Cl
         cross += f"; VQA on the crop says {vqa.value}"
     boxes = findings.boxes.get(concept.name, [])[:1]
     if found == concept.colour:
-        return Claim(
-            id="",
-            concept=concept.name,
-            kind="colour",
-            statement=statement,
-            verdict="supported",
-            finding=f"COLOR: {found}",
-            steps=steps,
-            boxes=boxes,
-            cross_check=cross,
-        )
+        return said.verdict("supported", f"COLOR: {found}", steps, boxes, cross_check=cross)
     if vqa_colour is not None and vqa_colour == concept.colour:
-        return Claim(
-            id="",
-            concept=concept.name,
-            kind="colour",
-            statement=statement,
-            verdict="unverified",
-            finding=f"COLOR says {found}, VQA says {vqa_colour}: the tools disagree",
-            steps=steps,
-            boxes=boxes,
-            cross_check=cross,
-        )
-    return Claim(
-        id="",
-        concept=concept.name,
-        kind="colour",
-        statement=statement,
-        verdict="corrected",
-        finding=f"COLOR: {found}",
-        fix=found,
-        steps=steps,
-        boxes=boxes,
-        cross_check=cross,
-    )
+        finding = f"COLOR says {found}, VQA says {vqa_colour}: the tools disagree"
+        return said.verdict("unverified", finding, steps, boxes, cross_check=cross)
+    return said.verdict("corrected", f"COLOR: {found}", steps, boxes, fix=found, cross_check=cross)
 
 
 def _squash(text: str) -> str:
@@ -278,53 +211,19 @@ def _squash(text: str) -> str:
 def _text(concept: Concept, findings: Findings) -> Claim | None:
     if concept.reads is None:
         return None
-    statement = f"the {concept.name} reads '{concept.reads}'"
+    said = _Statement(concept.name, "text", f"the {concept.name} reads '{concept.reads}'")
     answer = findings.texts.get(concept.name)
     if answer is None or not answer.ok:
-        reason = "no OCR tool is installed" if answer is None else f"OCR failed: {answer.error}"
-        return Claim(
-            id="",
-            concept=concept.name,
-            kind="text",
-            statement=statement,
-            verdict="unverified",
-            finding=reason,
-            steps=[answer.step] if answer else [],
-        )
+        return _unanswered(said, answer, "no OCR tool is installed", "OCR")
     read = ocr_text(answer.value)
     wanted, got = _squash(concept.reads), _squash(read)
     if not got:
-        return Claim(
-            id="",
-            concept=concept.name,
-            kind="text",
-            statement=statement,
-            verdict="unverified",
-            finding="OCR read no text there",
-            steps=[answer.step],
-        )
+        return said.verdict("unverified", "OCR read no text there", [answer.step])
     if wanted and (wanted in got or _fuzzy_in(wanted, got)):
-        return Claim(
-            id="",
-            concept=concept.name,
-            kind="text",
-            statement=statement,
-            verdict="supported",
-            finding=f"OCR read '{read}'",
-            steps=[answer.step],
-        )
+        return said.verdict("supported", f"OCR read '{read}'", [answer.step])
     lines = [line.text for line in getattr(answer.value, "lines", [])] or [read]
     best = max(lines, key=lambda line: difflib.SequenceMatcher(None, wanted, _squash(line)).ratio())
-    return Claim(
-        id="",
-        concept=concept.name,
-        kind="text",
-        statement=statement,
-        verdict="corrected",
-        finding=f"OCR read '{read}'",
-        fix=best,
-        steps=[answer.step],
-    )
+    return said.verdict("corrected", f"OCR read '{read}'", [answer.step], fix=best)
 
 
 def _fuzzy_in(wanted: str, got: str) -> bool:
@@ -340,30 +239,16 @@ _OPPOSITE = {"left of": "right of", "right of": "left of", "above": "below", "be
 def _relation(concept: Concept, findings: Findings, concepts: list[Concept]) -> Claim | None:
     if concept.relation is None or concept.relation_to is None:
         return None
-    statement = f"the {concept.name} is {concept.relation} the {concept.relation_to}"
+    said = _Statement(concept.name, "relation", f"the {concept.name} is {concept.relation} the {concept.relation_to}")
     other = next(
         (c for c in concepts if c.name == concept.relation_to or c.detector_class == concept.relation_to), None
     )
     if concept.relation not in _OPPOSITE:
-        return Claim(
-            id="",
-            concept=concept.name,
-            kind="relation",
-            statement=statement,
-            verdict="unverified",
-            finding=f"no installed tool checks '{concept.relation}'",
-        )
+        return said.verdict("unverified", f"no installed tool checks '{concept.relation}'")
     mine = findings.boxes.get(concept.name, [])
     theirs = findings.boxes.get(other.name, []) if other is not None else []
     if not mine or not theirs:
-        return Claim(
-            id="",
-            concept=concept.name,
-            kind="relation",
-            statement=statement,
-            verdict="unverified",
-            finding=f"no box for the {concept.relation_to if mine else concept.name}",
-        )
+        return said.verdict("unverified", f"no box for the {concept.relation_to if mine else concept.name}")
     a, b = mine[0].box, theirs[0].box
     centre_a, centre_b = ((a[0] + a[2]) / 2, (a[1] + a[3]) / 2), ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
     if concept.relation in ("left of", "right of"):
@@ -372,28 +257,10 @@ def _relation(concept: Concept, findings: Findings, concepts: list[Concept]) -> 
         actual = "above" if centre_a[1] < centre_b[1] else "below"
     claimed = "below" if concept.relation == "under" else concept.relation
     steps = [findings.detections[concept.name].step]
+    finding = f"box centres: {concept.name} is {actual} the {concept.relation_to}"
     if actual == claimed:
-        return Claim(
-            id="",
-            concept=concept.name,
-            kind="relation",
-            statement=statement,
-            verdict="supported",
-            finding=f"box centres: {concept.name} is {actual} the {concept.relation_to}",
-            steps=steps,
-            boxes=[mine[0], theirs[0]],
-        )
-    return Claim(
-        id="",
-        concept=concept.name,
-        kind="relation",
-        statement=statement,
-        verdict="corrected",
-        finding=f"box centres: {concept.name} is {actual} the {concept.relation_to}",
-        fix=actual,
-        steps=steps,
-        boxes=[mine[0], theirs[0]],
-    )
+        return said.verdict("supported", finding, steps, [mine[0], theirs[0]])
+    return said.verdict("corrected", finding, steps, [mine[0], theirs[0]], fix=actual)
 
 
 def make_claims(concepts: list[Concept], findings: Findings, config: CorrectionConfig) -> list[Claim]:

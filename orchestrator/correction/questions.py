@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from visorch.correction.types import Concept, Question
+from visorch.correction.types import ClaimKind, Concept, Question
 
 GEOMETRIC_RELATIONS = {"left of", "right of", "above", "below", "under"}
 
@@ -50,6 +50,12 @@ def plan_questions(
         lines.append(f"{name}={call}")
         return name
 
+    def ask(concept: Concept, kind: ClaimKind, text: str, step: str | None, tool: str) -> None:
+        """A question answered by ``step`` of ``tool`` (no step: no installed tool can answer it)."""
+        plan.questions.append(
+            Question(concept=concept.name, kind=kind, text=text, step=step, tool=tool if step else None)
+        )
+
     for concept in concepts:
         query = concept.detector_class or concept.name
         checkable = concept.detector_class is not None or open_vocabulary
@@ -61,25 +67,9 @@ def plan_questions(
                 boxes += 1
             plan.detect_step[concept.name] = box_of_query[query]
         step = plan.detect_step.get(concept.name)
-        plan.questions.append(
-            Question(
-                concept=concept.name,
-                kind="existence",
-                text=f"Is there a {concept.name}?",
-                step=step,
-                tool="LOC" if step else None,
-            )
-        )
+        ask(concept, "existence", f"Is there a {concept.name}?", step, "LOC")
         if concept.count is not None:
-            plan.questions.append(
-                Question(
-                    concept=concept.name,
-                    kind="count",
-                    text=f"How many {concept.name}?",
-                    step=step,
-                    tool="LOC" if step else None,
-                )
-            )
+            ask(concept, "count", f"How many {concept.name}?", step, "LOC")
     for concept in concepts:
         step = plan.detect_step.get(concept.name)
         if step is None:
@@ -113,39 +103,14 @@ def plan_questions(
             plan.ocr_step[concept.name] = whole_image_text
     for concept in concepts:
         if concept.colour:
-            step = plan.colour_step.get(concept.name)
-            plan.questions.append(
-                Question(
-                    concept=concept.name,
-                    kind="colour",
-                    text=f"What colour is the {concept.name}?",
-                    step=step,
-                    tool="COLOR" if step else None,
-                )
-            )
+            ask(concept, "colour", f"What colour is the {concept.name}?", plan.colour_step.get(concept.name), "COLOR")
         if concept.reads:
-            step = plan.ocr_step.get(concept.name)
-            plan.questions.append(
-                Question(
-                    concept=concept.name,
-                    kind="text",
-                    text=f"What is written on the {concept.name}?",
-                    step=step,
-                    tool="OCR" if step else None,
-                )
-            )
+            ask(concept, "text", f"What is written on the {concept.name}?", plan.ocr_step.get(concept.name), "OCR")
         if concept.relation and concept.relation_to:
             geometric = concept.relation in GEOMETRIC_RELATIONS
             step = plan.detect_step.get(concept.name) if geometric else None
-            plan.questions.append(
-                Question(
-                    concept=concept.name,
-                    kind="relation",
-                    text=f"Is the {concept.name} {concept.relation} the {concept.relation_to}?",
-                    step=step,
-                    tool="LOC" if step else None,
-                )
-            )
+            question = f"Is the {concept.name} {concept.relation} the {concept.relation_to}?"
+            ask(concept, "relation", question, step, "LOC")
     if lines:
         last = lines[-1].split("=", 1)[0]
         lines.append(f"FINAL=RESULT(var={last})")
