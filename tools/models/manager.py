@@ -3,7 +3,9 @@
 Models load lazily on first use, once even when many threads ask at the same moment, on the
 best device (cuda -> mps -> cpu, overridable per backend or per capability), and are evicted
 least-recently-used first when a memory budget (RAM, and VRAM for models on a GPU) would be
-exceeded. Nothing else in visorch holds models.
+exceeded. Loads of different backends run one at a time, so the memory each one measures (the
+process's RSS growth while it loads) is its own and the budget check before it sees every model
+loaded so far. Nothing else in visorch holds models.
 """
 
 from __future__ import annotations
@@ -141,8 +143,13 @@ class ModelManager:
         self._loaded: OrderedDict[str, _LoadedModel] = OrderedDict()
         self._state_lock = threading.Lock()
         self._load_locks: dict[str, threading.Lock] = {name: threading.Lock() for name in self._backends}
+        self._loading = threading.Lock()
+        """Held while any model loads: concurrent loads would count each other's memory (and pass the
+        budget check together before either was counted)."""
         self._batchers: dict[tuple[str, str], Batcher] = {}
         self.load_counts: dict[str, int] = {name: 0 for name in self._backends}
+        self.peak_loaded_mb = 0.0
+        """The most memory loaded models held at once, as measured at load time (see :meth:`loaded_mb`)."""
         self._installed_cache: dict[str, str | None] = {}
         self._fingerprints: dict[str, str] = {}
         self._devices: list[str] | None = None
@@ -344,13 +351,15 @@ class ModelManager:
                 return entry
             self._raise_if_missing(backend)
             on_gpu = self.device_for(backend) != "cpu"
-            self._make_room(backend.memory_mb, gpu=on_gpu)
-            entry = self._load(backend)
-            with self._state_lock:
-                self._loaded[name] = entry
-                entry.in_use += 1
-                self.load_counts[name] += 1
-            self._make_room(0.0, gpu=on_gpu)
+            with self._loading:
+                self._make_room(backend.memory_mb, gpu=on_gpu)
+                entry = self._load(backend)
+                with self._state_lock:
+                    self._loaded[name] = entry
+                    entry.in_use += 1
+                    self.load_counts[name] += 1
+                    self.peak_loaded_mb = max(self.peak_loaded_mb, self._loaded_mb())  # before any eviction
+                self._make_room(0.0, gpu=on_gpu)  # the model measured larger than declared
             return entry
 
     def _load(self, backend: Backend) -> _LoadedModel:
@@ -387,11 +396,11 @@ class ModelManager:
         dropped: list[str] = []
         with self._state_lock:
             while True:
-                ram_over = self.memory_budget_mb is not None and self.loaded_mb() + needed_mb > self.memory_budget_mb
+                ram_over = self.memory_budget_mb is not None and self._loaded_mb() + needed_mb > self.memory_budget_mb
                 vram_over = (
                     gpu
                     and self.vram_budget_mb is not None
-                    and (self.loaded_vram_mb() + needed_mb > self.vram_budget_mb)
+                    and (sum(e.vram_mb for e in self._loaded.values()) + needed_mb > self.vram_budget_mb)
                 )
                 if not (ram_over or vram_over):
                     break
@@ -402,13 +411,19 @@ class ModelManager:
         for device in set(dropped):
             _release_gpu_memory(device)
 
+    def _loaded_mb(self) -> float:
+        """:meth:`loaded_mb` for a caller that holds the state lock."""
+        return sum(entry.memory_mb for entry in self._loaded.values())
+
     def loaded_mb(self) -> float:
         """Memory held by loaded models, as measured at load time."""
-        return sum(entry.memory_mb for entry in self._loaded.values())
+        with self._state_lock:  # another thread may be loading or evicting
+            return self._loaded_mb()
 
     def loaded_vram_mb(self) -> float:
         """GPU memory held by loaded models, as measured at load time."""
-        return sum(entry.vram_mb for entry in self._loaded.values())
+        with self._state_lock:
+            return sum(entry.vram_mb for entry in self._loaded.values())
 
     def loaded(self) -> dict[str, dict[str, Any]]:
         """Loaded models, least recently used first, with their device, size and load time."""
