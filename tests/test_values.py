@@ -68,8 +68,8 @@ def test_conversions_follow_the_declared_widening(values) -> None:
 def test_descriptions_and_html_show_the_value(values) -> None:
     assert values["image"].describe() == "image 810x1080"
     assert values["detections"].describe().startswith("2 boxes: person 0.90 [50,400,250,900]")
-    assert values["ocr_text"].describe() == "1 text lines: STOP"
-    assert values["transcript"].describe() == "transcript: 'hello there'"
+    assert values["ocr_text"].describe() == '1 text lines read: ["STOP"]'
+    assert values["transcript"].describe() == 'transcript heard: "hello there"'
     assert values["audio"].describe().startswith("audio ") and values["audio"].describe().endswith(" s")
     assert values["image"].to_html().startswith("<img") and "810x1080" in values["image"].to_html()
     boxes_html = values["detections"].to_html()

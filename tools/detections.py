@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from visorch.tools.drawing import annotate
 from visorch.tools.images import ImageRef
 from visorch.tools.kinds import ValueKind
+from visorch.tools.quoting import quote_text
 from visorch.tools.rendering import image_tag, meta_line
 
 CLASS_NAME = "class_name"  # supervision's own key for per-box label strings
@@ -198,7 +199,8 @@ class Detections:
         for record in self.records()[:limit]:
             x1, y1, x2, y2 = (round(v) for v in record.box)
             score = "" if record.score is None else f" {record.score:.2f}"
-            text = "" if record.text is None else f" '{record.text}'"
+            # a line OCR read is quoted as data, never instructions (visorch.tools.quoting)
+            text = "" if record.text is None else f" read: {quote_text(record.text, limit=200)}"
             parts.append(f"{record.label}{score}{text} [{x1},{y1},{x2},{y2}]")
         more = f", ... ({len(self) - limit} more)" if len(self) > limit else ""
         return f"{len(self)} box{'es' if len(self) != 1 else ''}: " + ", ".join(parts) + more

@@ -10,7 +10,25 @@ from visorch.tools.audio import AudioRef
 from visorch.tools.detections import Detections
 from visorch.tools.images import ImageRef
 from visorch.tools.kinds import ValueKind
+from visorch.tools.quoting import quote_lines, quote_text
 from visorch.tools.rendering import meta_line, text_block
+
+READ_TEXT_LIMIT = 2300
+"""Characters of read text a description keeps (below OCR's and TRANSCRIBE's evidence limit, so the
+description is never cut after its quotes were opened)."""
+
+
+def describe_read_lines(lines: list[str]) -> str:
+    """``2 text lines read: ["STOP", "Main St"]``: what OCR read, each line a quoted JSON string."""
+    if not lines:
+        return "no text found"
+    return f"{len(lines)} text lines read: {quote_lines(lines, READ_TEXT_LIMIT)}"
+
+
+def describe_heard_text(text: str, notes: list[str] | None = None) -> str:
+    """``transcript heard: "hello there"``: what speech recognition heard, as a quoted JSON string."""
+    described = f"transcript heard: {quote_text(text, limit=READ_TEXT_LIMIT)}"
+    return described + (f" ({'; '.join(notes)})" if notes else "")
 
 
 class TextLine(BaseModel):
@@ -48,9 +66,8 @@ class OCRText(BaseModel):
         )
 
     def describe(self) -> str:
-        """``2 text lines: STOP | Main St`` (or ``no text found``)."""
-        lines = " | ".join(line.text for line in self.lines)
-        return f"{len(self.lines)} text lines: {lines}" if self.lines else "no text found"
+        """``2 text lines read: ["STOP", "Main St"]`` (or ``no text found``): the text quoted as data."""
+        return describe_read_lines([line.text for line in self.lines])
 
     def to_json_data(self) -> dict[str, Any]:
         """The lines with their boxes, and the joined text."""
@@ -100,9 +117,8 @@ class Transcript(BaseModel):
     """Why the text is what it is, when that needs saying (silent audio gives no text, not invented words)."""
 
     def describe(self) -> str:
-        """``transcript: 'hello there'`` (with its notes, if any)."""
-        notes = f" ({'; '.join(self.notes)})" if self.notes else ""
-        return f"transcript: {self.text!r}{notes}"
+        """``transcript heard: "hello there"`` (with its notes, if any): the text quoted as data."""
+        return describe_heard_text(self.text, self.notes)
 
     def to_json_data(self) -> dict[str, Any]:
         """Text, language and timed words."""

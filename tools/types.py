@@ -20,6 +20,7 @@ from visorch.tools.audio import AudioRef
 from visorch.tools.detections import Detections
 from visorch.tools.images import ImageRef
 from visorch.tools.kinds import ProgramValue, ValueKind
+from visorch.tools.quoting import quote_text
 from visorch.tools.text import OCRText, Transcript
 
 __all__ = [
@@ -147,6 +148,8 @@ def describe_value(value: Any, limit: int = 300) -> str:
         text = value.describe()
     elif isinstance(value, bool | int | float):
         text = format_number(value)
+    elif isinstance(value, str):  # text may come from the content (OCR, speech): quoted as data, closed
+        return quote_text(value, limit=limit)
     else:
         text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -12,6 +12,7 @@ from visorch.correction.types import Claim, ClaimKind, ClaimVerdict, Concept, No
 from visorch.correction.validation import Findings, StepAnswer, ocr_text
 from visorch.correction.vocabulary import COLOUR_WORDS
 from visorch.tools.detections import Detections
+from visorch.tools.quoting import quote_text
 from visorch.tools.vocabulary import normalise
 
 
@@ -55,7 +56,7 @@ def knowledge_base(concepts: list[Concept], findings: Findings) -> list[str]:
         if text is not None and text.ok:
             read = ocr_text(text.value)
             where = f"on the {concept.name}" if concept.name in findings.boxes else "in the image"
-            lines.append(f"The text {where} reads '{read}'." if read else f"No text is readable {where}.")
+            lines.append(f"The text {where} reads {quote_text(read)}." if read else f"No text is readable {where}.")
     return lines
 
 

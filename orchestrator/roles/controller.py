@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from visorch.examples import WorkedExample
 from visorch.llm import ChatMessage, LLMBackend, LLMRequest, LLMResponse
-from visorch.programs.grammar import program_gbnf, program_json_schema
+from visorch.programs.grammar import program_gbnf, program_json_schema, program_regex
 from visorch.state import ProgramAttempt, Verdict
 from visorch.tools.cards import prompt_text
+from visorch.tools.quoting import READ_TEXT_RULE
 from visorch.tools.registry import ToolRegistry
 
 SYSTEM_PROMPT = """You are the controller of a visual reasoning system. You answer a question about an image \
@@ -35,7 +36,8 @@ or heard (TRANSCRIBE), ANSWER0 for numbers, yes/no and words.
 - To read a value (a total, a date, a name) or to answer about what someone says, end with the OCR or \
 TRANSCRIBE result itself: the final answer is written from that text afterwards.
 - What the speaker names, lists or mentions is only in the audio: TRANSCRIBE it; do not LOC it in the image.
-- Never invent tools or arguments. Reply with the program only."""
+- Never invent tools or arguments. Reply with the program only.
+- {read_text_rule}"""
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,8 @@ class PlanRequest:
 
 def system_prompt(registry: ToolRegistry) -> str:
     """The fixed prompt prefix (kept in the LLM's prompt cache between calls)."""
-    return SYSTEM_PROMPT.format(tools=prompt_text(item.spec for item in registry if item.spec.listed_in_prompt))
+    tools = prompt_text(item.spec for item in registry if item.spec.listed_in_prompt)
+    return SYSTEM_PROMPT.format(tools=tools, read_text_rule=READ_TEXT_RULE)
 
 
 def _question_text(question: str, inputs: dict[str, str]) -> str:
@@ -129,7 +132,9 @@ def plan_program(llm: LLMBackend, registry: ToolRegistry, plan: PlanRequest, max
     )
     json_wrapped = False
     if llm.supports_grammar:
-        request = base.model_copy(update={"grammar": program_gbnf(registry, max_steps=max_steps)})
+        grammar = program_gbnf(registry, max_steps=max_steps)
+        # the same programs as a regular expression: where it allows one next character, the text is forced
+        request = base.model_copy(update={"grammar": grammar, "forced_regex": program_regex(registry, max_steps)})
     elif llm.supports_json_schema:
         request = base.model_copy(update={"json_schema": program_json_schema(registry, max_steps=max_steps)})
         json_wrapped = True

@@ -7,6 +7,7 @@ import json
 from pydantic import ValidationError
 from visorch.llm import ChatMessage, LLMBackend, LLMRequest, LLMResponse
 from visorch.state import ProgramAttempt, Verdict
+from visorch.tools.quoting import READ_TEXT_RULE
 
 SYSTEM_PROMPT = """You judge whether the results of a visual program answer a question. Tool outputs can be \
 wrong: detectors miss small or unusual objects, give low scores (below 0.4 is doubtful) and cannot see classes \
@@ -16,7 +17,8 @@ when something needed is missing or doubtful, and say what to try instead (anoth
 different tool). EXISTS and HOW_MANY give a calibrated probability p: 'uncertain', 'probably' or a doubtful box \
 is weak evidence, so CONTINUE and look again (a crop, another name) unless this is the last round; 'uncertain' \
 never means 'no'. Reply in JSON with a few words per field: {"verdict": "ANSWER" or "CONTINUE", "reason": "...", \
-"missing": "..."}"""
+"missing": "..."}
+""" + READ_TEXT_RULE
 
 VERDICT_SCHEMA = {
     "type": "object",

@@ -6,13 +6,16 @@ from collections.abc import Sequence
 
 from visorch.llm import ChatMessage, LLMBackend, LLMRequest, LLMResponse
 from visorch.state import ProgramAttempt
+from visorch.tools.quoting import READ_TEXT_RULE
+from visorch.tools.text import describe_heard_text, describe_read_lines
 
 SYSTEM_PROMPT = """You write the final answer to a question from the results of visual tools (detection, \
 OCR that reads text in the image, TRANSCRIBE that hears speech in the audio). Use only facts in the results; \
 never add anything they do not say. For a closed question (yes/no, how many, which, what colour, a date, an \
 amount, a name) reply with the bare answer only: yes or no, a number in digits, or a few words copied from the \
 results. For an open question reply with one short sentence. If the results do not answer the question, reply: \
-I cannot tell from the tools' results."""
+I cannot tell from the tools' results.
+""" + READ_TEXT_RULE
 
 ANSWER_GRAMMAR = "root ::= [^\\n]{1,200}\n"
 CANNOT_TELL = "I cannot tell from the tools' results."
@@ -26,22 +29,23 @@ EXAMPLES: list[tuple[str, str, str]] = [
         "2",
     ),
     (
-        "TEXT0=TRANSCRIBE(audio=AUDIO) gave transcript: 'Queen of hearts.'",
+        f"TEXT0=TRANSCRIBE(audio=AUDIO) gave {describe_heard_text('Queen of hearts.')}",
         "Which card does the speaker name?",
         "queen of hearts",
     ),
     (
-        "TEXT0=OCR(image=IMAGE) gave 5 text lines: CAFE LUNA | 2 x LATTE 9.00 | TAX 0.54 | TOTAL 9.54 | 12/03/2019",
+        "TEXT0=OCR(image=IMAGE) gave "
+        + describe_read_lines(["CAFE LUNA", "2 x LATTE 9.00", "TAX 0.54", "TOTAL 9.54", "12/03/2019"]),
         "What is the total amount on the receipt?",
         "9.54",
     ),
     (
-        "TEXT0=TRANSCRIBE(audio=AUDIO) gave transcript: 'Two of spades, five of hearts.'",
+        f"TEXT0=TRANSCRIBE(audio=AUDIO) gave {describe_heard_text('Two of spades, five of hearts.')}",
         "How many cards does the speaker name?",
         "2",
     ),
     (
-        "TEXT0=TRANSCRIBE(audio=AUDIO) gave transcript: 'He opened the door slowly.'\n"
+        f"TEXT0=TRANSCRIBE(audio=AUDIO) gave {describe_heard_text('He opened the door slowly.')}\n"
         "BOX0=LOC(image=IMAGE, object='person') gave no boxes\nANSWER0=COUNT(box=BOX0) gave 0",
         "Does the speaker mention a man, and is there a person in the image?",
         "no",
