@@ -1,7 +1,10 @@
 """The agent API: ``Agent(config).ask(image=..., question=...) -> Answer``.
 
 One Agent holds a runtime (tools and models), an LLM backend for its three roles and a compiled
-LangGraph graph checkpointed to SQLite, so a run can be resumed by its thread id.
+LangGraph graph checkpointed to SQLite, so a run can be resumed by its thread id, also in another
+process after a crash: the run journal beside the checkpoints (:mod:`visorch.run_journal`) keeps
+each finished step and trace, so a resumed run repeats no finished tool call and still has its
+grounded boxes, evidence and HTML.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import html
 import queue
-import sqlite3
 import threading
 import time
 import uuid
@@ -30,12 +32,14 @@ from visorch.config import AgentSettings, VisorchSettings
 from visorch.correction import Corrector
 from visorch.examples import ExampleSelector, load_examples, usable_examples
 from visorch.graph import build_graph
+from visorch.live import LiveStore
 from visorch.llm import LLMBackend, LLMSettings, create_backend
 from visorch.llm.llama_cpp_backend import default_gguf_path
 from visorch.nodes import AgentServices
 from visorch.plan_cache import PlanCache
 from visorch.programs.trace import Trace
 from visorch.programs.trace_html import html_page, render_trace_fragment, scoped_fragment
+from visorch.run_journal import RunJournal, open_checkpoint_database
 from visorch.runtime import Runtime
 from visorch.state import GroundedBox, ProgramAttempt, Verdict
 from visorch.tools.drawing import annotate
@@ -86,6 +90,12 @@ class Timings(BaseModel):
     executor_s: float = 0.0
     """Of orchestration: the executor's work around the tool steps."""
     plan_cache_hits: int = 0
+    tool_calls: int = 0
+    """Program steps whose tool ran (not answered from the result cache, not restored from the run journal);
+    after a crash, the completed nodes' calls (those of the interrupted program before it are in steps_restored)."""
+    tool_cache_hits: int = 0
+    steps_restored: int = 0
+    """Steps that had finished before a crash, taken from the run journal when the run resumed."""
 
 
 class AgentInterrupted(VisorchError):
@@ -168,7 +178,8 @@ class Answer(BaseModel):
 
 
 class AgentEvent(BaseModel):
-    """A streamed event: planned, invalid, step_started, step_finished, verdict, answer, interrupted, done."""
+    """A streamed event: started (with the thread id), planned, invalid, step_started, step_finished, step_restored
+    (a step taken from the run journal on resume), verdict, answer, interrupted, done."""
 
     event: str
     data: dict[str, Any] = Field(default_factory=dict)
@@ -212,12 +223,15 @@ class Agent:
             limits=self.config,
             corrector=Corrector(runtime=self.runtime, llm=llm) if self.config.correct_answers else None,
         )
-        checkpoint_path = self.config.checkpoint_path or settings.home / "agent-checkpoints.sqlite"
-        checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-        self._connection = sqlite3.connect(str(checkpoint_path), check_same_thread=False)
+        self.checkpoint_path = self.config.checkpoint_path or settings.home / "agent-checkpoints.sqlite"
+        # a corrupt or locked file is reported and replaced by an in-memory database (runs then cannot resume)
+        self._connection, self.checkpoints_persist = open_checkpoint_database(self.checkpoint_path)
         self.checkpointer = SqliteSaver(
             self._connection, serde=JsonPlusSerializer(allowed_msgpack_modules=_STATE_TYPES)
         )
+        journal = RunJournal(self._connection, self.checkpointer.lock, where=str(self.checkpoint_path))
+        self.services.journal = journal
+        self.services.live = LiveStore(journal=journal)
         self.graph: CompiledStateGraph = build_graph(self.services, self.checkpointer)
         """The compiled LangGraph graph (serve it with LangGraph tooling if you like)."""
 
@@ -294,16 +308,28 @@ class Agent:
         yield from self._run(state, thread_id or uuid.uuid4().hex)
 
     def resume(self, thread_id: str, approval: bool | str = True) -> Iterator[AgentEvent]:
-        """Continue a paused or interrupted run: True/False approves/rejects a plan, a string replaces it."""
+        """Continue a paused run (True/False approves/rejects its plan, a string replaces it) or one that a crash
+        or a kill interrupted, also in a new process: it goes on from its last checkpoint, and the steps of an
+        interrupted program that had finished are restored from the run journal, not run again. A run that had
+        already finished gives its answer again."""
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+        if not self.graph.get_state(config).values:
+            where = str(self.checkpoint_path) if self.checkpoints_persist else "this process's in-memory checkpoints"
+            raise InputError(f"no run with thread id {thread_id!r} in {where}; check the id (visorch ask prints it)")
         yield from self._run(Command(resume=approval), thread_id)
 
     def _run(self, graph_input: Any, thread_id: str) -> Iterator[AgentEvent]:
         config: RunnableConfig = {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
         started = time.perf_counter()
+        yield AgentEvent(event="started", data={"thread_id": thread_id, "resumed": isinstance(graph_input, Command)})
         # Runs of different threads may overlap (the LLM backends, the checkpointer and the model
         # manager serialise what must be serialised), so one question's tool time can overlap
         # another's LLM time.
-        parts: Iterator[Any] = self.graph.stream(graph_input, config, stream_mode=["custom", "updates"])
+        # durability="sync": each node's checkpoint is on disk before the next node starts, so a kill loses at
+        # most the node it lands in (whose finished program steps the run journal still holds)
+        parts: Iterator[Any] = self.graph.stream(
+            graph_input, config, stream_mode=["custom", "updates"], durability="sync"
+        )
         for mode, chunk in parts:
             if mode == "custom":
                 yield AgentEvent(event=chunk.pop("event"), data=chunk)
@@ -343,6 +369,9 @@ class Agent:
                 decode_s=values.get("decode_seconds", 0.0),
                 executor_s=values.get("executor_seconds", 0.0),
                 plan_cache_hits=values.get("plan_cache_hits", 0),
+                tool_calls=values.get("tool_calls", 0),
+                tool_cache_hits=values.get("tool_cache_hits", 0),
+                steps_restored=values.get("steps_restored", 0),
             ),
             thread_id=thread_id,
             trace=self.services.live.trace(rests_on),

@@ -214,13 +214,19 @@ def _print_event(event: Any, quiet: bool) -> None:
         stderr.print(f"  {mark} {data['target']} = {data['tool']}{seconds}{detail}")
     elif event.event == "verdict":
         stderr.print(f"[bold]verdict:[/bold] {data['verdict']} [dim]{_plain(data.get('reason') or '')}[/dim]")
+    elif event.event == "started":
+        thread = _plain(str(data["thread_id"]))
+        again = "resumed" if data.get("resumed") else f"if it is interrupted: visorch ask --resume {thread}"
+        stderr.print(f"[dim]thread {thread} ({again})[/dim]")
+    elif event.event == "step_restored":
+        stderr.print(f"  [green]↺[/green] {data['target']} = {data['tool']} [dim]finished before the crash[/dim]")
 
 
 @app.command()
 @handle_errors
 def ask(
-    image: Annotated[Path, typer.Argument(help="The image to ask about.")],
-    question: Annotated[str, typer.Argument(help="The question, in quotes.")],
+    image: Annotated[Path | None, typer.Argument(help="The image to ask about (none with --resume).")] = None,
+    question: Annotated[str | None, typer.Argument(help="The question, in quotes (none with --resume).")] = None,
     audio: Annotated[Path | None, typer.Option("--audio", "-a", help="An audio file the question refers to.")] = None,
     more_images: Annotated[
         list[str] | None, typer.Option("--image", "-i", help="More images as NAME=PATH (IMAGE2=other.jpg).")
@@ -229,12 +235,27 @@ def ask(
     json_output: Annotated[bool, typer.Option("--json", help="Print the whole answer as JSON on stdout.")] = False,
     max_rounds: Annotated[int | None, typer.Option(help="At most this many plan-execute-decide rounds.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only the answer.")] = False,
+    thread: Annotated[
+        str | None, typer.Option("--thread", help="The run's thread id (default: a new one; printed first).")
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            help="Continue the run of this thread id from its checkpoint (after a crash or a kill); "
+            "finished tool calls are not repeated.",
+        ),
+    ] = None,
     debug: DebugOption = False,
 ) -> None:
     """Ask a question about an image: the agent plans, runs and checks visual programs."""
     from visorch.agent import Agent, AgentConfig
     from visorch.config import VisorchSettings
 
+    if resume is not None and (image is not None or question is not None or audio is not None or more_images):
+        raise InputError("--resume continues a run as it was asked: give no image, question or audio with it")
+    if resume is None and (image is None or not question):
+        raise InputError("give an IMAGE and a QUESTION (or --resume THREAD to continue an interrupted run)")
     if html is not None:
         check_output_path(html, "--html")  # before the question is answered, so the answer is never lost
     settings = VisorchSettings()
@@ -247,7 +268,12 @@ def ask(
         answer = None
         with progress.active():
             progress.message("planning (the first call loads the LLM)")
-            for event in agent.stream(image=image, question=question, audio=audio, images=extra):
+            events = (
+                agent.resume(resume)
+                if resume is not None
+                else agent.stream(image=image, question=question or "", audio=audio, images=extra, thread_id=thread)
+            )
+            for event in events:
                 _print_event(event, quiet)
                 progress.message(f"{event.event} ...")
                 if event.answer is not None:
@@ -317,7 +343,7 @@ def demo(
     bus = Path(spec.origin).parent / "assets" / "bus.jpg"
     stderr.print(f"[bold]visorch demo[/bold]: {bus}")
     ask(image=bus, question="How many people are in the picture?", audio=None, more_images=None, html=html,
-        json_output=False, max_rounds=None, quiet=False, debug=debug)  # fmt: skip
+        json_output=False, max_rounds=None, quiet=False, thread=None, resume=None, debug=debug)  # fmt: skip
 
 
 @app.command()

@@ -3,7 +3,8 @@
 Kept per thread and bounded: the store holds the threads used most recently (LRU) and, in each,
 the most recent programs and traces, so a long-lived agent answering many questions does not grow
 without limit. A run resumed after its thread left the store validates its program again (that is
-deterministic) and has no live trace to draw; its answer still carries text, programs and verdicts.
+deterministic); its traces come back from the run journal when the agent keeps one (the checkpoint
+database: :mod:`visorch.run_journal`), so a run resumed in a new process still draws and grounds them.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from visorch.programs.trace import Trace
 from visorch.programs.validator import ValidatedProgram
+
+if TYPE_CHECKING:
+    from visorch.run_journal import RunJournal
 
 DEFAULT_THREADS = 32
 DEFAULT_PER_THREAD = 8
@@ -41,9 +45,16 @@ def _bounded_put(entries: OrderedDict[str, T], key: str, value: T, limit: int) -
 class LiveStore:
     """Validated programs and traces of the agent's threads, least recently used threads dropped first."""
 
-    def __init__(self, max_threads: int = DEFAULT_THREADS, per_thread: int = DEFAULT_PER_THREAD) -> None:
+    def __init__(
+        self,
+        max_threads: int = DEFAULT_THREADS,
+        per_thread: int = DEFAULT_PER_THREAD,
+        journal: RunJournal | None = None,
+    ) -> None:
         if max_threads < 1 or per_thread < 1:
             raise ValueError("a live store keeps at least one thread and one entry per thread")
+        self.journal = journal
+        """Where traces are also written (and read back from when they are not held here)."""
         self.max_threads = max_threads
         self.per_thread = per_thread
         self._threads: OrderedDict[str, _ThreadEntries] = OrderedDict()
@@ -70,11 +81,13 @@ class LiveStore:
             entries = self._threads.get(thread_id)
             return None if entries is None else entries.validated.get(source)
 
-    def add_trace(self, thread_id: str, trace: Trace) -> str:
-        """Keep a run's trace; returns its new id (unique across threads)."""
-        trace_id = uuid.uuid4().hex
+    def add_trace(self, thread_id: str, trace: Trace, trace_id: str | None = None) -> str:
+        """Keep a run's trace (and journal it); returns its id (new and unique across threads unless given)."""
+        trace_id = trace_id or uuid.uuid4().hex
         with self._lock:
             _bounded_put(self._thread(thread_id).traces, trace_id, trace, self.per_thread)
+        if self.journal is not None:
+            self.journal.put_trace(thread_id, trace_id, trace)
         return trace_id
 
     def trace(self, trace_id: str | None) -> Trace | None:
@@ -86,7 +99,13 @@ class LiveStore:
                 found = entries.traces.get(trace_id)
                 if found is not None:
                     return found
-        return None
+        stored = self.journal.trace(trace_id) if self.journal is not None else None
+        if stored is None:
+            return None
+        thread_id, trace = stored
+        with self._lock:
+            _bounded_put(self._thread(thread_id).traces, trace_id, trace, self.per_thread)
+        return trace
 
     def threads(self) -> list[str]:
         """Held thread ids, least recently used first."""

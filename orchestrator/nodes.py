@@ -23,11 +23,13 @@ from visorch.plan_cache import PlanCache
 from visorch.programs.errors import ProgramError, ProgramValidationError
 from visorch.programs.executor import StepEvent
 from visorch.programs.parser import parse_program
+from visorch.programs.trace import StepStatus
 from visorch.programs.validator import ValidatedProgram, validate_program
 from visorch.roles.controller import PlanRequest, plan_program
 from visorch.roles.decision import decide, rule_verdict
 from visorch.roles.refiner import refine_answer
 from visorch.roles.rules import rule_answer
+from visorch.run_journal import RunJournal, run_key
 from visorch.runtime import Runtime
 from visorch.state import AgentState, ProgramAttempt
 from visorch.tools.images import ImageRef
@@ -55,6 +57,8 @@ class AgentServices:
     """Programs that answered, as templates; a matching question skips the planner."""
     corrector: Corrector | None = None
     """Checks answers against the image (visorch.correction) when the config asks for it."""
+    journal: RunJournal | None = None
+    """Finished steps and traces beside the checkpoints, so a resumed run repeats no finished tool call."""
 
 
 def _emit(event: str, **data: Any) -> None:
@@ -195,23 +199,34 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
         program = state.get("program") or ""
         # validate put it there; a run resumed in another process validates once more (deterministic)
         validated = services.live.validated(_thread_id(config), program) or check(program, state["inputs"])
+        # Steps of this same execution that finished before a crash come back from the journal, not run again.
+        thread, journal, key = _thread_id(config), services.journal, run_key(state["round"], program)
+        restored = journal.finished_steps(thread, key) if journal is not None else {}
 
         def forward(event: StepEvent) -> None:
             record = event.record
+            if event.kind == "finished" and journal is not None:
+                journal.record_step(thread, key, record)  # before anything else hears of it
             _emit(f"step_{event.kind}", target=record.target, tool=record.tool, status=record.status.value,
                   seconds=record.duration_s, error=record.error)  # fmt: skip
 
         running = time.perf_counter()
-        trace = services.runtime.execute(validated, dict(state["inputs"]), on_event=forward)
+        trace = services.runtime.execute(validated, dict(state["inputs"]), on_event=forward, restored=restored)
         # scheduling and bookkeeping around the tool steps (the program was validated earlier)
         executor_seconds = time.perf_counter() - running - trace.busy_seconds
-        trace_id = services.live.add_trace(_thread_id(config), trace)
+        trace_id = services.live.add_trace(thread, trace, f"{thread}:{key}" if journal is not None else None)
+        finished = [record for record in trace.steps if record.status in (StepStatus.OK, StepStatus.FAILED)]
         attempt = ProgramAttempt(
             round=state["round"], source=program, valid=True, ok=trace.ok, result=result_text(trace),
             evidence=trace_evidence(trace, services.registry), error=trace.error, trace_id=trace_id,
             seconds=trace.duration_s,
         )  # fmt: skip
-        return {"attempts": [attempt], "model_seconds": trace.busy_seconds, "executor_seconds": executor_seconds}
+        return {
+            "attempts": [attempt], "model_seconds": trace.busy_seconds, "executor_seconds": executor_seconds,
+            "tool_calls": sum(not record.cached and not record.restored for record in finished),
+            "tool_cache_hits": sum(record.cached and not record.restored for record in finished),
+            "steps_restored": sum(record.restored for record in finished),
+        }  # fmt: skip
 
     def decide_node(state: AgentState) -> dict[str, Any]:
         attempt = state["attempts"][-1]

@@ -6,7 +6,7 @@ runs the same way whichever of them launched it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from visorch.config import VisorchSettings
 from visorch.programs.executor import ExecutorOptions, StepEvent, execute_program
 from visorch.programs.parser import parse_program
 from visorch.programs.registry import program_registry
-from visorch.programs.trace import Trace
+from visorch.programs.trace import StepRecord, Trace
 from visorch.programs.validator import ValidatedProgram, validate_program
 from visorch.tools.audio import load_audio
 from visorch.tools.catalog import builtin_tools, default_backends, model_tools
@@ -102,9 +102,13 @@ class Runtime:
         validated: ValidatedProgram,
         inputs: dict[str, Any],
         on_event: Callable[[StepEvent], None] | None = None,
+        restored: Mapping[str, StepRecord] | None = None,
     ) -> Trace:
-        """Run a program :meth:`check` validated on loaded inputs; step errors land in the trace."""
-        return execute_program(validated, inputs, self.context, self.executor_options, on_event)
+        """Run a program :meth:`check` validated on loaded inputs; step errors land in the trace.
+
+        ``restored``: records of steps that finished in an interrupted run of the same program (not run again).
+        """
+        return execute_program(validated, inputs, self.context, self.executor_options, on_event, restored)
 
     def run_program(
         self,

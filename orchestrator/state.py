@@ -80,4 +80,9 @@ class AgentState(TypedDict, total=False):
     executor_seconds: Annotated[float, operator.add]
     """The executor's own work around the tool steps: orchestration."""
     plan_cache_hits: Annotated[int, operator.add]
+    tool_calls: Annotated[int, operator.add]
+    """Program steps whose tool ran (not answered from the result cache, not restored from the run journal)."""
+    tool_cache_hits: Annotated[int, operator.add]
+    steps_restored: Annotated[int, operator.add]
+    """Steps that had finished before a crash and were taken from the run journal on resume."""
     started_at: float

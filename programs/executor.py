@@ -11,7 +11,7 @@ import queue
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,9 +35,9 @@ class ExecutorOptions:
 
 @dataclass(frozen=True)
 class StepEvent:
-    """Sent to the ``on_event`` callback when a step starts or finishes."""
+    """Sent to the ``on_event`` callback when a step starts, finishes or is restored."""
 
-    kind: str  # "started" or "finished"
+    kind: str  # "started", "finished" or "restored" (taken from a journal, not run)
     record: StepRecord
 
 
@@ -70,6 +70,7 @@ class _Run:
         ctx: ToolContext,
         options: ExecutorOptions,
         on_event: Callable[[StepEvent], None] | None,
+        restored: Mapping[str, StepRecord] | None = None,
     ) -> None:
         self.validated = validated
         self.ctx = ctx
@@ -88,6 +89,26 @@ class _Run:
         self.waiting = {target: len(validated.dependencies[target]) for target in self.steps}
         self.finished: queue.Queue[tuple[str, Any, BaseException | None, float]] = queue.Queue()
         self.started_at = time.perf_counter()
+        self.restored = dict(restored or {})
+
+    def restore(self) -> None:
+        """Take the steps a journal holds as already finished (in program order: each one's needs first)."""
+        for step in self.validated.steps:
+            earlier = self.restored.get(step.target)
+            needs = self.validated.dependencies[step.target]
+            if earlier is None or earlier.tool != step.tool or earlier.status not in (StepStatus.OK, StepStatus.FAILED):
+                continue
+            if any(self.records[need].status != StepStatus.OK or not self.records[need].restored for need in needs):
+                continue  # a step is restored only on top of restored inputs
+            record = earlier.model_copy(update={"restored": True, "started_s": None})
+            self.records[step.target] = record
+            self.emit("restored", record)
+            if record.status == StepStatus.OK:
+                self.values[step.target] = record.output
+                for dependent in self.dependents[step.target]:
+                    self.waiting[dependent] -= 1
+            else:
+                self.skip_dependents(step.target)
 
     def emit(self, kind: str, record: StepRecord) -> None:
         if self.on_event is not None:
@@ -156,8 +177,9 @@ class _Run:
         return []
 
     def run(self) -> dict[str, StepRecord]:
+        self.restore()
         order = [step.target for step in self.validated.steps]
-        ready = [target for target in order if self.waiting[target] == 0]
+        ready = [t for t in order if self.waiting[t] == 0 and self.records[t].status == StepStatus.PENDING]
         running: dict[str, float] = {}  # target -> deadline
         while ready or running:
             while ready and len(running) < self.options.max_workers:
@@ -190,17 +212,20 @@ def execute_program(
     ctx: ToolContext,
     options: ExecutorOptions | None = None,
     on_event: Callable[[StepEvent], None] | None = None,
+    restored: Mapping[str, StepRecord] | None = None,
 ) -> Trace:
     """Run ``validated`` on ``inputs`` and return its :class:`Trace` (never raises for step errors).
 
     Each step runs the tool and EVAL expression the validator resolved; nothing is parsed or looked up again.
+    ``restored`` holds records of steps that already finished in an earlier, interrupted run of this same
+    program (a run journal's): those are taken as they are (``record.restored``), not run again.
     """
     missing = [name for name in validated.inputs if name not in inputs]
     if missing:
         raise InputError(f"the program needs input(s) {', '.join(missing)}; pass them (e.g. --image PATH)")
     started = datetime.now(UTC)
     clock = time.perf_counter()
-    records = _Run(validated, inputs, ctx, options or ExecutorOptions(), on_event).run()
+    records = _Run(validated, inputs, ctx, options or ExecutorOptions(), on_event, restored).run()
     return Trace(
         source=validated.program.source,
         inputs={name: value for name, value in inputs.items() if name in validated.inputs},

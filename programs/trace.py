@@ -2,10 +2,13 @@
 
 A :class:`Trace` keeps live values (so it can draw boxes on images in HTML and Jupyter) and
 serialises to JSON without pixels: images appear as references (content hash, path, size).
+:meth:`Trace.to_stored_json` is the exact form a run journal keeps (every float, masks included,
+still no pixels) and :meth:`Trace.from_stored_json` rebuilds the live trace from it in any process.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -14,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from visorch.programs.trace_html import render_trace_fragment, render_trace_html
+from visorch.programs.value_codec import decode_value, encode_value
 from visorch.tools.types import describe_value, value_to_json
 
 
@@ -51,6 +55,8 @@ class StepRecord(BaseModel):
     started_s: float | None = None
     duration_s: float | None = None
     cached: bool = False
+    restored: bool = False
+    """Taken from the run journal when a run resumed after a crash: the tool did not run again."""
 
     @field_serializer("inputs")
     def _inputs_json(self, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +76,22 @@ class StepRecord(BaseModel):
         if self.ok:
             return f"{self.text}  ->  {describe_value(self.output)}"
         return f"{self.text}  ->  {self.status.value.upper()}: {self.error}"
+
+
+def step_to_stored(record: StepRecord) -> dict[str, Any]:
+    """One step's record as exact JSON data (see :mod:`visorch.programs.value_codec`)."""
+    return {
+        **record.model_dump(mode="json", exclude={"inputs", "output"}),
+        "inputs": {name: encode_value(value) for name, value in record.inputs.items()},
+        "output": encode_value(record.output),
+    }
+
+
+def step_from_stored(data: dict[str, Any]) -> StepRecord:
+    """The record :func:`step_to_stored` wrote, with live values."""
+    plain = {key: value for key, value in data.items() if key not in ("inputs", "output")}
+    inputs = {name: decode_value(value) for name, value in data.get("inputs", {}).items()}
+    return StepRecord(**plain, inputs=inputs, output=decode_value(data.get("output")))
 
 
 class TraceJSON(BaseModel):
@@ -175,6 +197,34 @@ class Trace:
             error=self.error,
             started_at=self.started_at,
             duration_s=self.duration_s,
+        )
+
+    def to_stored_json(self) -> str:
+        """The trace as exact JSON (no pixels; raises UnencodableValue for a value type it cannot store)."""
+        return json.dumps(
+            {
+                "source": self.source,
+                "inputs": {name: encode_value(value) for name, value in self.inputs.items()},
+                "steps": [step_to_stored(record) for record in self.steps],
+                "result_target": self.result_target,
+                "started_at": self.started_at.isoformat(),
+                "duration_s": self.duration_s,
+                "dependencies": {target: list(needs) for target, needs in self.dependencies.items()},
+            }
+        )
+
+    @classmethod
+    def from_stored_json(cls, text: str) -> Trace:
+        """The trace :meth:`to_stored_json` wrote (images as references: their pixels load on demand)."""
+        data = json.loads(text)
+        return cls(
+            source=data["source"],
+            inputs={name: decode_value(value) for name, value in data["inputs"].items()},
+            steps=[step_from_stored(record) for record in data["steps"]],
+            result_target=data["result_target"],
+            started_at=datetime.fromisoformat(data["started_at"]),
+            duration_s=data["duration_s"],
+            dependencies={target: tuple(needs) for target, needs in data["dependencies"].items()},
         )
 
     def to_json(self, indent: int | None = 2) -> str:

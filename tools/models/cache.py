@@ -2,13 +2,17 @@
 
 Key: (tool, backend, backend version, arguments) where images, audio and detections enter by
 content hash. A repeated or re-planned run skips the tool calls it already made; a new model
-version changes the key, which invalidates old entries.
+version changes the key, which invalidates old entries. A cache file that is corrupt, truncated,
+not a database or locked by another process is reported (a warning naming the file and what to
+do) and the cache goes on in memory only: it never stops a run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import pickle
 import sqlite3
 import threading
@@ -23,6 +27,10 @@ from visorch.tools.images import ImageRef
 from visorch.tools.text import OCRText, Transcript
 
 _MISSING = object()
+logger = logging.getLogger(__name__)
+
+LOCK_WAIT_S = 5.0
+"""How long a read or write waits for another process's lock on the file before going on in memory only."""
 
 
 def _argument_key(value: Any) -> Any:
@@ -55,7 +63,7 @@ def result_key(tool: str, backend: str, version: str, arguments: dict[str, Any])
 class ResultCache:
     """Tool results by content key: an in-memory LRU in front of an optional SQLite file."""
 
-    def __init__(self, path: Path | None, memory_items: int = 512) -> None:
+    def __init__(self, path: Path | None, memory_items: int = 512, lock_wait_s: float = LOCK_WAIT_S) -> None:
         self.path = path
         self.memory_items = memory_items
         self._memory: OrderedDict[str, Any] = OrderedDict()
@@ -64,13 +72,34 @@ class ResultCache:
         self.hits = 0
         self.misses = 0
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._connection = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
-            self._connection.execute("PRAGMA journal_mode=WAL")
-            self._connection.execute(
-                "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value BLOB NOT NULL, created REAL NOT NULL)"
-            )
-            self._connection.commit()
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._connection = sqlite3.connect(str(path), check_same_thread=False, timeout=lock_wait_s)
+                self._connection.execute("PRAGMA journal_mode=WAL")
+                self._connection.execute(
+                    "CREATE TABLE IF NOT EXISTS results "
+                    "(key TEXT PRIMARY KEY, value BLOB NOT NULL, created REAL NOT NULL)"
+                )
+                self._connection.commit()
+            except (sqlite3.Error, OSError) as error:
+                self._without_disk("open", error)
+
+    def _without_disk(self, doing: str, error: Exception) -> None:
+        """Report a file that cannot be used and go on in memory only (call with the lock held, or in __init__)."""
+        locked = "locked" in str(error) or "busy" in str(error)
+        advice = (
+            "another process holds it; results are kept in memory until this process ends"
+            if locked
+            else "move it aside or delete it (it is only a cache), or set VISORCH_MODELS__CACHE_RESULTS=false"
+        )
+        logger.warning(
+            "the result cache %s could not %s (%s); %s. Tool results are cached in memory only.",
+            self.path, doing, error, advice,
+        )  # fmt: skip
+        if self._connection is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._connection.close()
+        self._connection = None
 
     def get(self, key: str) -> Any:
         """The cached value, or the module's ``_MISSING`` sentinel (see :meth:`lookup`)."""
@@ -80,18 +109,28 @@ class ResultCache:
                 self.hits += 1
                 return self._memory[key]
             if self._connection is not None:
-                row = self._connection.execute("SELECT value FROM results WHERE key = ?", (key,)).fetchone()
-                if row is not None:
-                    try:
-                        value = pickle.loads(row[0])
-                    except Exception:  # an entry written by an incompatible version: treat as absent
-                        self._connection.execute("DELETE FROM results WHERE key = ?", (key,))
-                        self._connection.commit()
-                    else:
-                        self._remember(key, value)
-                        self.hits += 1
-                        return value
+                try:
+                    found = self._disk_get(self._connection, key)
+                except sqlite3.Error as error:
+                    self._without_disk("be read", error)
+                    found = _MISSING
+                if found is not _MISSING:
+                    self._remember(key, found)
+                    self.hits += 1
+                    return found
             self.misses += 1
+            return _MISSING
+
+    @staticmethod
+    def _disk_get(connection: sqlite3.Connection, key: str) -> Any:
+        row = connection.execute("SELECT value FROM results WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return _MISSING
+        try:
+            return pickle.loads(row[0])
+        except Exception:  # an entry written by an incompatible version: treat as absent
+            connection.execute("DELETE FROM results WHERE key = ?", (key,))
+            connection.commit()
             return _MISSING
 
     def lookup(self, key: str) -> tuple[bool, Any]:
@@ -109,10 +148,13 @@ class ResultCache:
                 blob = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
             except Exception:  # e.g. a value holding an open handle: memory only
                 return
-            self._connection.execute(
-                "INSERT OR REPLACE INTO results (key, value, created) VALUES (?, ?, ?)", (key, blob, time.time())
-            )
-            self._connection.commit()
+            try:
+                self._connection.execute(
+                    "INSERT OR REPLACE INTO results (key, value, created) VALUES (?, ?, ?)", (key, blob, time.time())
+                )
+                self._connection.commit()
+            except sqlite3.Error as error:
+                self._without_disk("be written", error)
 
     def _remember(self, key: str, value: Any) -> None:
         self._memory[key] = value
@@ -125,8 +167,11 @@ class ResultCache:
         with self._lock:
             self._memory.clear()
             if self._connection is not None:
-                self._connection.execute("DELETE FROM results")
-                self._connection.commit()
+                try:
+                    self._connection.execute("DELETE FROM results")
+                    self._connection.commit()
+                except sqlite3.Error as error:
+                    self._without_disk("be cleared", error)
 
     def close(self) -> None:
         """Close the SQLite file."""

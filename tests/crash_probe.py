@@ -1,0 +1,108 @@
+"""Test instrumentation for crash-and-resume runs: log every real tool invocation and every LLM role call.
+
+Each real backend invocation (``Tool._call``: the tool function itself, never a result-cache hit or a
+step restored from the run journal) and each call of the planner, decision-maker and refiner writes
+a JSON line when it begins and when it ends. Every line is one ``os.write`` on an ``O_APPEND``
+descriptor, so a SIGKILL never leaves half a line and never loses one already written: what the log
+says ended had ended. tests/test_crash_resume.py and benchmarks/crash_resume.py kill a process
+running under it at a chosen moment and read the log to know what had finished and what ran again.
+
+As a script it runs the ``visorch`` command line under the probes:
+``python tests/crash_probe.py LOG ask IMAGE QUESTION --thread T --json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROLES = {"plan_program": "plan", "decide": "decide", "refine_answer": "refine"}
+"""The role functions the agent's nodes call (patched where the nodes look them up), by stage name."""
+
+
+def install_probes(log_path: Path, patch: Callable[[Any, str, Any], None] = setattr) -> None:
+    """Wrap ``Tool._call`` and the role calls of ``visorch.nodes`` so each begin and end goes to ``log_path``
+    (``patch`` is ``setattr`` in a script, ``monkeypatch.setattr`` in a test)."""
+    import visorch.nodes as nodes
+    from visorch.tools.registry import Tool
+
+    descriptor = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def log(event: str, what: str, **extra: Any) -> None:
+        line = {"pid": os.getpid(), "t": time.time(), "event": event, "what": what, **extra}
+        os.write(descriptor, (json.dumps(line) + "\n").encode())
+
+    original_call = Tool._call
+
+    def probed_call(self: Tool, *arguments: Any, **keywords: Any) -> Any:
+        log("begin", "tool", tool=self.name)
+        ok = False
+        try:
+            value = original_call(self, *arguments, **keywords)
+            ok = True
+            return value
+        finally:
+            log("end", "tool", tool=self.name, ok=ok)
+
+    patch(Tool, "_call", probed_call)
+    for name, stage in ROLES.items():
+        function = getattr(nodes, name)
+
+        def probed_role(*arguments: Any, _function: Any = function, _stage: str = stage, **keywords: Any) -> Any:
+            log("begin", _stage)
+            try:
+                return _function(*arguments, **keywords)
+            finally:
+                log("end", _stage)
+
+        patch(nodes, name, probed_role)
+
+
+def read_log(log_path: Path) -> list[dict[str, Any]]:
+    """The log's lines (a missing file is an empty log)."""
+    if not log_path.is_file():
+        return []
+    return [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+
+
+def finished_tool_calls(lines: list[dict[str, Any]], pid: int | None = None) -> Counter[str]:
+    """How many real invocations of each tool ended (in process ``pid``, or in all)."""
+    return Counter(
+        line["tool"] for line in lines if line["what"] == "tool" and line["event"] == "end" and pid in (None, line["pid"])
+    )
+
+
+def open_stages(lines: list[dict[str, Any]], pid: int) -> list[str]:
+    """What process ``pid`` was in the middle of when its log stopped ('plan', 'decide', 'tool LOC', ...)."""
+    running: Counter[str] = Counter()
+    for line in lines:
+        if line["pid"] != pid:
+            continue
+        name = f"tool {line['tool']}" if line["what"] == "tool" else line["what"]
+        running[name] += 1 if line["event"] == "begin" else -1
+    return sorted(name for name, count in running.items() if count > 0)
+
+
+def repeated_calls(baseline: Counter[str], interrupted: Counter[str], resumed: Counter[str]) -> int:
+    """Finished tool calls that ran twice: what the interrupted and the resumed process ran together beyond
+    what one uninterrupted run of the same question (from the same empty caches) ran."""
+    total = interrupted + resumed
+    return sum(max(0, total[tool] - baseline[tool]) for tool in total)
+
+
+def main(arguments: list[str]) -> None:
+    """``crash_probe.py LOG visorch-arguments...``: run the command line with the probes installed."""
+    install_probes(Path(arguments[0]))
+    from visorch.cli import app
+
+    app(arguments[1:], prog_name="visorch")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,226 @@
+"""Crash and resume: runs killed anywhere continue from their checkpoint with no finished tool call repeated.
+
+The fast tests use the model-free tools (and a scripted LLM, a test double, for the agent's roles); the
+subprocess tests SIGKILL a real ``visorch ask`` (the offline detector; the embedded LLM in the slow one)
+at chosen points and resume it with ``visorch ask --resume`` in a new process or with ``Agent.resume``,
+counting real tool invocations with tests/crash_probe.py. Corrupt, truncated and locked checkpoint and
+result-cache files are reported and worked around.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from visorch.agent import Agent, AgentConfig
+from visorch.config import VisorchSettings
+from visorch.grounding import grounded_boxes
+from visorch.llm import ScriptedLLM
+from visorch.live import LiveStore
+from visorch.programs.executor import execute_program
+from visorch.programs.trace import StepStatus, Trace
+from visorch.programs.value_codec import decode_value, encode_value
+from visorch.run_journal import RunJournal, open_checkpoint_database, run_key
+from visorch.runtime import Runtime
+from visorch.tools.catalog import builtin_tools
+from visorch.tools.detections import Detections
+from visorch.tools.errors import InputError
+from visorch.tools.models.cache import ResultCache
+from visorch.tools.text import OCRText, TextLine
+
+from tests.crash_probe import finished_tool_calls, install_probes, open_stages, read_log, repeated_calls
+from tests.helpers import TEST_TOOLS
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PROBE = REPO_ROOT / "tests" / "crash_probe.py"
+
+CROP_PROGRAM = (
+    "BOX0=TEST_BOXES(image=IMAGE, label='bus', count=1)\n"
+    "IMAGE0=CROP(image=IMAGE, box=BOX0)\n"
+    "BOX1=TEST_BOXES(image=IMAGE0, label='person', count=3)\n"
+    "ANSWER0=COUNT(box=BOX1)\n"
+    "FINAL=RESULT(var=ANSWER0)"
+)
+ANSWER = json.dumps({"verdict": "ANSWER", "reason": "the count answers it", "missing": ""})
+
+
+@pytest.fixture()
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    made = Runtime.create(VisorchSettings(home=tmp_path / "home"), tools=[*builtin_tools(), *TEST_TOOLS], backends=[])
+    yield made
+    made.close()
+
+
+def _counting(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    log = tmp_path / "calls.jsonl"
+    install_probes(log, monkeypatch.setattr)
+    return log
+
+
+# --- exact values and stored traces ------------------------------------------------------------------
+
+
+def test_values_round_trip_exactly_without_pixels(runtime: Runtime, bus_path: Path) -> None:
+    image = runtime.context.images.load(bus_path)
+    crop = runtime.context.images.put(image.pil().crop((10, 20, 310, 420)), parent=image, offset=(10, 20))
+    masks = np.zeros((2, crop.height, crop.width), dtype=bool)
+    masks[0, 5:50, 7:90] = True
+    masks[1, 100:, :30] = True
+    boxes = [[1.0 / 3.0, 2.25, 100.123456, 200.5], [3.0, 4.0, 30.75, 40.5]]
+    found = Detections.from_boxes(crop, boxes, ["person", "dog"], [0.912345678, 0.3], source="x", masks=masks,
+                                  texts=["a", "b"], notes=["a caveat"])  # fmt: skip
+    text = OCRText(image=image, lines=[TextLine(text="STOP", box=(1.5, 2.5, 3.5, 4.5), confidence=0.97)], source="o")
+    encoded = json.dumps(encode_value([found, text, crop, (1, "two"), {"k": 2.5}, None, True]))
+    assert "data:image" not in encoded and len(encoded) < 5000  # references and packed masks, no pixels
+    back, text_back, crop_back, pair, mapping, nothing, flag = decode_value(json.loads(encoded))
+    assert np.array_equal(back.xyxy, found.xyxy) and back.xyxy.dtype == found.xyxy.dtype
+    assert back.scores == found.scores and back.labels == found.labels and back.texts == found.texts
+    assert np.array_equal(back.masks, masks) and back.notes == found.notes and back.content_key() == found.content_key()
+    # (references compare by their fields: a live one also holds decoded pixels)
+    assert back.image.model_dump() == crop.model_dump() and back.image.parent is not None
+    assert back.in_root_image().records() == found.in_root_image().records()
+    assert text_back.model_dump() == text.model_dump() and crop_back.model_dump() == crop.model_dump()
+    assert pair == (1, "two") and mapping == {"k": 2.5}
+    assert nothing is None and flag is True
+    assert crop_back.pil().size == crop.size  # pixels come back from the content-addressed image store
+
+
+def test_a_stored_trace_rebuilds_its_boxes_evidence_and_html(runtime: Runtime, bus_path: Path) -> None:
+    inputs = runtime.load_inputs({"IMAGE": bus_path})
+    trace = runtime.run_program(CROP_PROGRAM, inputs)
+    stored = trace.to_stored_json()
+    assert "base64" not in stored
+    again = Trace.from_stored_json(stored)
+    assert again.ok and again.result == trace.result == 3
+    assert grounded_boxes(again, inputs) == grounded_boxes(trace, inputs) and len(grounded_boxes(trace, inputs)) == 4  # the bus and 3 people
+    assert str(again) == str(trace) and again.ancestors("FINAL") == trace.ancestors("FINAL")
+    assert again.to_json() == trace.to_json()
+    assert "data:image/" in again.to_html()  # the crop is drawn again from the image store
+
+
+# --- the executor and the journal --------------------------------------------------------------------
+
+
+def test_restored_steps_are_not_run_again(runtime: Runtime, bus_path: Path, monkeypatch, tmp_path: Path) -> None:
+    log = _counting(runtime, monkeypatch, tmp_path)
+    inputs = runtime.load_inputs({"IMAGE": bus_path})
+    validated = runtime.check(CROP_PROGRAM, inputs)
+    first = execute_program(validated, inputs, runtime.context)
+    everything = finished_tool_calls(read_log(log))
+    assert everything == {"TEST_BOXES": 2, "CROP": 1, "COUNT": 1, "RESULT": 1}
+    # as if the process died while BOX1 ran: BOX0 and IMAGE0 had finished and were journaled
+    connection, _ = open_checkpoint_database(tmp_path / "checkpoints.sqlite")
+    journal = RunJournal(connection)
+    key = run_key(1, CROP_PROGRAM)
+    for record in first.steps[:2]:
+        journal.record_step("t", key, record)
+    restored = journal.finished_steps("t", key)
+    assert set(restored) == {"BOX0", "IMAGE0"}
+    events: list[str] = []
+    second = execute_program(validated, inputs, runtime.context, restored=restored,
+                             on_event=lambda event: events.append(f"{event.kind} {event.record.target}"))  # fmt: skip
+    assert finished_tool_calls(read_log(log)) - everything == {"TEST_BOXES": 1, "COUNT": 1, "RESULT": 1}
+    assert [s.restored for s in second.steps] == [True, True, False, False, False]
+    assert events[:2] == ["restored BOX0", "restored IMAGE0"] and "started BOX0" not in events
+    assert second.result == first.result and grounded_boxes(second, inputs) == grounded_boxes(first, inputs)
+    assert second.step("IMAGE0").output.model_dump() == first.step("IMAGE0").output.model_dump()
+    # a restored step whose input is not restored runs again (it must read the re-run input)
+    only_later = {"IMAGE0": restored["IMAGE0"]}
+    third = execute_program(validated, inputs, runtime.context, restored=only_later)
+    assert not any(step.restored for step in third.steps) and third.result == 3
+
+
+def test_the_live_store_reads_traces_back_from_the_journal(runtime: Runtime, bus_path: Path, tmp_path: Path) -> None:
+    connection, persistent = open_checkpoint_database(tmp_path / "checkpoints.sqlite")
+    assert persistent
+    trace = runtime.run_program(CROP_PROGRAM, runtime.load_inputs({"IMAGE": bus_path}))
+    LiveStore(journal=RunJournal(connection)).add_trace("thread", trace, "trace-1")
+    fresh = LiveStore(journal=RunJournal(sqlite3.connect(tmp_path / "checkpoints.sqlite")))  # another process
+    again = fresh.trace("trace-1")
+    assert again is not None and again.result == 3 and fresh.threads() == ["thread"]
+    assert fresh.trace("no-such-trace") is None
+
+
+# --- the agent: a finished or interrupted thread in a new process ------------------------------------
+
+
+def _agent(home: Path, replies: list[Any], **config: Any) -> Agent:
+    runtime = Runtime.create(VisorchSettings(home=home), tools=[*builtin_tools(), *TEST_TOOLS], backends=[])
+    settings = {"rule_answers": False, "plan_cache": False, **config}
+    return Agent(AgentConfig(**settings), runtime=runtime, llm=ScriptedLLM(replies))
+
+
+def test_a_new_agent_resumes_a_finished_thread_with_its_trace_and_boxes(tmp_path: Path, bus_path: Path) -> None:
+    with _agent(tmp_path / "home", [CROP_PROGRAM, ANSWER, "3"]) as agent:
+        first = agent.ask(image=bus_path, question="How many people are in the bus?", thread_id="done-thread")
+    assert first.text == "3" and len(first.boxes) == 4 and first.timings.tool_calls == 5
+    with _agent(tmp_path / "home", []) as fresh:  # no LLM reply left: nothing may run again
+        again = list(fresh.resume("done-thread"))
+    answer = again[-1].answer
+    assert again[0].event == "started" and again[0].data["resumed"]
+    assert answer is not None and answer.text == "3" and answer.boxes == first.boxes
+    assert answer.trace is not None and answer.trace.result == 3 and answer.evidence == first.evidence
+    assert "data:image/" in answer.to_html()
+
+
+def test_resuming_an_unknown_thread_says_so(tmp_path: Path) -> None:
+    with _agent(tmp_path / "home", []) as agent, pytest.raises(InputError, match="no run with thread id 'nope'"):
+        list(agent.resume("nope"))
+
+
+def test_an_execution_interrupted_mid_program_resumes_without_repeating_steps(
+    tmp_path: Path, bus_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In one process, for speed: the graph is stopped inside BOX1 (an exception the executor cannot catch:
+    the step's worker thread is abandoned, as a kill would), then a new agent on the same files resumes it."""
+    log = tmp_path / "calls.jsonl"
+    install_probes(log, monkeypatch.setattr)
+    from visorch.tools.registry import Tool
+
+    probed = Tool._call
+    seen = {"TEST_BOXES": 0}
+    stop = threading.Event()
+
+    def stopping_call(self: Tool, *arguments: Any, **keywords: Any) -> Any:
+        if self.name == "TEST_BOXES":
+            seen["TEST_BOXES"] += 1
+            if seen["TEST_BOXES"] == 2 and not stop.is_set():
+                stop.set()
+                time.sleep(3600)  # the step never finishes in this "process"
+        return probed(self, *arguments, **keywords)
+
+    monkeypatch.setattr(Tool, "_call", stopping_call)
+    home = tmp_path / "home"
+    agent = _agent(home, [CROP_PROGRAM, ANSWER, "3"])
+    worker = threading.Thread(
+        target=lambda: list(agent.stream(image=bus_path, question="How many people are in the bus?", thread_id="t1")),
+        daemon=True,
+    )
+    worker.start()
+    assert stop.wait(60)
+    before = finished_tool_calls(read_log(log))
+    assert before == {"TEST_BOXES": 1, "CROP": 1}
+    state = agent.graph.get_state({"configurable": {"thread_id": "t1"}})
+    assert state.next == ("execute",)  # checkpointed before execute; BOX0 and IMAGE0 only in the journal
+    monkeypatch.setattr(Tool, "_call", probed)
+    with _agent(home, [ANSWER, "3"]) as fresh:  # a new agent: new live store, the same checkpoint file
+        events = list(fresh.resume("t1"))
+    answer = events[-1].answer
+    assert answer is not None and answer.text == "3" and len(answer.boxes) == 4
+    after = finished_tool_calls(read_log(log)) - before
+    assert after == {"TEST_BOXES": 1, "COUNT": 1, "RESULT": 1}
+    assert repeated_calls({"TEST_BOXES": 2, "CROP": 1, "COUNT": 1, "RESULT": 1}, before, after) == 0
+    assert [e.data["target"] for e in events if e.event == "step_restored"] == ["BOX0", "IMAGE0"]
+    assert answer.timings.steps_restored == 2 and answer.timings.tool_calls == 3
