@@ -224,3 +224,97 @@ def test_an_execution_interrupted_mid_program_resumes_without_repeating_steps(
     assert repeated_calls({"TEST_BOXES": 2, "CROP": 1, "COUNT": 1, "RESULT": 1}, before, after) == 0
     assert [e.data["target"] for e in events if e.event == "step_restored"] == ["BOX0", "IMAGE0"]
     assert answer.timings.steps_restored == 2 and answer.timings.tool_calls == 3
+
+
+# --- corrupt, truncated and locked files --------------------------------------------------------------
+
+
+def _real_database(path: Path, rows: int = 2000) -> None:
+    """A real SQLite file of about 1 MB (so truncating it cuts pages the schema points to)."""
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE filler (blob BLOB)")
+    connection.executemany("INSERT INTO filler VALUES (?)", [(os.urandom(500),) for _ in range(rows)])
+    connection.commit()
+    connection.close()
+
+
+def _damage(path: Path, how: str) -> sqlite3.Connection | None:
+    """Make ``path`` garbage, truncated, or locked by another connection (returned: keep it open)."""
+    if how == "garbage":
+        path.write_bytes(os.urandom(20_000))
+        return None
+    if how == "truncated":
+        _real_database(path)
+        with path.open("r+b") as handle:
+            handle.truncate(path.stat().st_size // 2)
+        return None
+    holder = sqlite3.connect(path, isolation_level=None)  # another process's exclusive lock
+    holder.execute("CREATE TABLE IF NOT EXISTS filler (blob BLOB)")
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("INSERT INTO filler VALUES (x'00')")
+    return holder
+
+
+@pytest.mark.parametrize("how", ["garbage", "truncated", "locked"])
+def test_an_unusable_checkpoint_file_is_reported_and_the_question_still_answered(
+    how: str, tmp_path: Path, bus_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("visorch.run_journal.LOCK_WAIT_S", 0.3)
+    target = tmp_path / "checkpoints.sqlite"
+    holder = _damage(target, how)
+    with caplog.at_level(logging.WARNING), _agent(tmp_path / "home", [CROP_PROGRAM, ANSWER, "3"],
+                                                  checkpoint_path=target) as agent:  # fmt: skip
+        answer = agent.ask(image=bus_path, question="How many people are in the bus?", thread_id="t")
+        assert answer.text == "3" and len(answer.boxes) == 4 and not agent.checkpoints_persist
+        assert answer.trace is not None  # the journal works in memory too
+        with pytest.raises(InputError, match="in-memory checkpoints"):
+            list(agent.resume("another-thread"))
+    warned = " ".join(record.getMessage() for record in caplog.records)
+    assert str(target) in warned and ("locked" if how == "locked" else "move it aside or delete it") in warned
+    assert "cannot be resumed" in warned
+    if holder is not None:
+        holder.close()
+
+
+@pytest.mark.parametrize("how", ["garbage", "truncated", "locked"])
+def test_an_unusable_result_cache_is_reported_and_kept_in_memory(
+    how: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    target = tmp_path / "results.sqlite"
+    holder = _damage(target, how)
+    with caplog.at_level(logging.WARNING):
+        cache = ResultCache(target, lock_wait_s=0.3)
+    cache.put("key", {"boxes": 3})
+    assert cache.lookup("key") == (True, {"boxes": 3}) and cache.lookup("other") == (False, None)
+    warned = " ".join(record.getMessage() for record in caplog.records)
+    assert str(target) in warned and "in memory only" in warned
+    assert ("another process holds it" if how == "locked" else "move it aside or delete it") in warned
+    cache.close()
+    if holder is not None:
+        holder.close()
+
+
+def test_a_result_cache_locked_while_in_use_goes_on_in_memory(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    target = tmp_path / "results.sqlite"
+    cache = ResultCache(target, memory_items=1, lock_wait_s=0.3)
+    cache.put("a", 1)
+    holder = sqlite3.connect(target, isolation_level=None)  # another process takes the write lock and keeps it
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO results VALUES ('x', x'00', 0)")
+    with caplog.at_level(logging.WARNING):
+        cache.put("b", 2)  # the write waits 0.3 s, then the cache goes on without its file
+    assert cache.lookup("b") == (True, 2) and cache.lookup("a") == (False, None)  # "a" was only on disk now
+    assert str(target) in caplog.text and "could not be written" in caplog.text
+    holder.close()
+
+
+def test_a_garbage_result_cache_does_not_stop_the_runtime(tmp_path: Path, bus_path: Path, caplog) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "results.sqlite").write_bytes(b"not a database" * 100)
+    with caplog.at_level(logging.WARNING):
+        runtime = Runtime.create(VisorchSettings(home=home), tools=[*builtin_tools(), *TEST_TOOLS], backends=[])
+    trace = runtime.run_program(CROP_PROGRAM, runtime.load_inputs({"IMAGE": bus_path}))
+    assert trace.ok and trace.result == 3 and "results.sqlite" in caplog.text
+    runtime.close()
