@@ -35,9 +35,13 @@ from visorch.tools.models.manager import ModelManager, default_weights_root
 from visorch.tools.vocabulary import COCO_CLASSES
 
 BASELINE_THRESHOLD = 0.25
-FLOORS = {"accuracy": 0.818, "f1": 0.762, "yes_ratio": 0.757, "count_exact": 0.31}
-GOALS = {"accuracy": 0.88, "f1": 0.83, "yes_ratio": 0.82, "count_exact": 0.45}
+POPE_FLOORS = {"random": 0.818, "popular": 0.762, "adversarial": 0.757}
+"""The issue's floors: POPE accuracy per setting of raw NanoDet-m at 0.25 on similar val2017 photos."""
+POPE_GOALS = {"random": 0.88, "popular": 0.83, "adversarial": 0.82}
+COUNT_FLOOR, COUNT_GOAL = 0.31, 0.45
 MIN_PER_CLASS = 8
+BACKEND = ["fused"]
+"""The fusion setting whose observations and calibration are read (set from --backend)."""
 
 
 def _rates(pairs: list[tuple[str, str]]) -> dict[str, float]:
@@ -51,7 +55,7 @@ def _rates(pairs: list[tuple[str, str]]) -> dict[str, float]:
 
 
 def _fused_answer(obs: ImageObservation, name: str) -> tuple[str, float]:
-    calibration = default_calibration()
+    calibration = default_calibration(BACKEND[0])
     scores = [s for n, s, _ in obs.boxes if n == name]
     verdict = calibration.existence(name, scores, obs.classifier.get(name))
     answer = {"present": "yes", "absent": "no", "uncertain": "uncertain"}[verdict.verdict]
@@ -83,8 +87,8 @@ def pope(observations: list[ImageObservation]) -> None:
             r = _rates(pairs)
             extra = f"{uncertain:>11}{uncertain_right:>12}" if label.startswith("fused") else ""
             print(f"{setting:<12}{label:<22}{r['accuracy']:>7.3f}{r['f1']:>7.3f}{r['yes_ratio']:>7.3f}{extra}")
-    print(f"floors {FLOORS['accuracy']}/{FLOORS['f1']}/{FLOORS['yes_ratio']}, goals {GOALS['accuracy']}/"
-          f"{GOALS['f1']}/{GOALS['yes_ratio']} (accuracy/F1/yes-ratio)")  # fmt: skip
+    print("accuracy floors " + "/".join(f"{POPE_FLOORS[s]}" for s in POPE_SETTINGS) + ", goals "
+          + "/".join(f"{POPE_GOALS[s]}" for s in POPE_SETTINGS) + " (random/popular/adversarial)")  # fmt: skip
     print("per class (>= 8 questions): class, questions, accuracy before -> after")
     for name, rows in sorted(per_class.items(), key=lambda item: -len(item[1])):
         if len(rows) >= MIN_PER_CLASS:
@@ -94,16 +98,16 @@ def pope(observations: list[ImageObservation]) -> None:
 
 def counting(observations: list[ImageObservation]) -> None:
     """Exact match and MAE over every (image, present class), before and after."""
-    calibration = default_calibration()
+    calibration = default_calibration(BACKEND[0])
     base_err, fused_err, unsure, unsure_right = [], [], 0, 0
     per_class: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for obs in observations:
         for name, truth in obs.truth_counts.items():
             single = sum(1 for n, s in obs.nanodet if n == name and s >= BASELINE_THRESHOLD)
-            estimate = calibration.count(name, [s for n, s, _ in obs.boxes if n == name])
+            estimate = calibration.count(name, [s for n, s, _ in obs.boxes if n == name], obs.classifier.get(name))
             base_err.append(abs(single - truth))
             fused_err.append(abs(estimate.count - truth))
-            if estimate.confidence < 0.7:
+            if not estimate.confident:
                 unsure += 1
                 unsure_right += estimate.count == truth
             per_class[name].append((abs(single - truth), abs(estimate.count - truth)))
@@ -112,7 +116,7 @@ def counting(observations: list[ImageObservation]) -> None:
     print(f"  nanodet-m >= 0.25   exact {np.mean(np.array(base_err) == 0):.3f}  MAE {np.mean(base_err):.2f}")
     print(f"  fused + calibrated  exact {np.mean(np.array(fused_err) == 0):.3f}  MAE {np.mean(fused_err):.2f}"
           f"  ('probably' answers: {unsure}, exactly right: {unsure_right})")  # fmt: skip
-    print(f"  floor {FLOORS['count_exact']}, goal {GOALS['count_exact']}")
+    print(f"  floor {COUNT_FLOOR}, goal {COUNT_GOAL}")
     for name, rows in sorted(per_class.items(), key=lambda item: -len(item[1])):
         if len(rows) >= 4:
             before = np.mean([b == 0 for b, _ in rows])
@@ -148,10 +152,11 @@ def main() -> int:
     parser.add_argument(
         "--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/data/coco-val"
     )
-    parser.add_argument("--backend", default="fused")
+    parser.add_argument("--backend", default="fused", choices=["fused", "fused-tiles"])
     parser.add_argument("--save", type=Path, help="save (or reuse, when it exists) the observations here")
     parser.add_argument("--no-speed", action="store_true")
     args = parser.parse_args()
+    BACKEND[0] = args.backend
     if args.save and args.save.exists():
         observations = [ImageObservation(**row) for row in json.loads(args.save.read_text())]
     else:
@@ -159,7 +164,7 @@ def main() -> int:
         if args.save:
             args.save.write_text(json.dumps([o.__dict__ for o in observations]))
     print(f"{args.data.name}: {len(observations)} images; backend {args.backend}; calibration fitted on "
-          f"{default_calibration().fitted_on}")  # fmt: skip
+          f"{default_calibration(args.backend).fitted_on}")  # fmt: skip
     pope(observations)
     counting(observations)
     if not args.no_speed:

@@ -35,6 +35,7 @@ from visorch.graph import build_graph
 from visorch.live import LiveStore
 from visorch.llm import LLMBackend, LLMSettings, create_backend
 from visorch.llm.llama_cpp_backend import default_gguf_path
+from visorch.llm.roles import RoleBackends
 from visorch.nodes import AgentServices
 from visorch.plan_cache import PlanCache
 from visorch.programs.trace import Trace
@@ -208,6 +209,10 @@ class Agent:
                 llm_settings = llm_settings.model_copy(update={"prefix_state_dir": settings.home / "llm-prefix-states"})
             llm = create_backend(llm_settings)
         self.llm = llm
+        states = self.config.llm.prefix_state_dir or settings.home / "llm-prefix-states"
+        role_settings = self.config.llm.model_copy(update={"prefix_state_dir": states})
+        self.roles = RoleBackends(llm, role_settings, settings.weights_root)
+        """The decision-maker's and refiner's own models (``llm.roles``); the others use ``llm``."""
         # The planner gets the installed tools its specs offer it (not LOAD: it must not open files by path).
         offered = self.runtime.registry.available(self.runtime.context).offered_to_planner()
         examples = usable_examples(load_examples(), offered)
@@ -222,6 +227,7 @@ class Agent:
             plan_cache=plan_cache,
             limits=self.config,
             corrector=Corrector(runtime=self.runtime, llm=llm) if self.config.correct_answers else None,
+            roles=self.roles,
         )
         self.checkpoint_path = self.config.checkpoint_path or settings.home / "agent-checkpoints.sqlite"
         # a corrupt or locked file is reported and replaced by an in-memory database (runs then cannot resume)
@@ -411,6 +417,7 @@ class Agent:
     def close(self) -> None:
         """Release the LLM, the models and the checkpoint database."""
         self.llm.close()
+        self.roles.close()
         self.runtime.close()
         self._connection.close()
 

@@ -104,6 +104,12 @@ class AgentSettings(BaseModel):
     example_selection: Literal["embedding", "words"] = "embedding"
     """How the planner's worked examples are chosen: sentence embeddings (all-MiniLM-L6-v2, which imports
     torch), or shared content words (no second model; see benchmarks/example_selection.py)."""
+    form_answers: bool = True
+    """Skip the refiner LLM call when the program's result already has the question's form (a count for "how
+    many", yes/no for "is there"): the verify step states that result whatever the refiner writes."""
+    verdict_answers: bool = False
+    """The decision-maker writes the answer with its ANSWER verdict (one LLM call instead of two); off by
+    default until it matches the refiner (benchmarks/role_models.py)."""
     correct_answers: bool = False
     """Check each answer's claims against the image and correct it (visorch.correction; adds LLM calls)."""
 

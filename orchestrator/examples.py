@@ -1,8 +1,10 @@
 """Worked examples for the controller: (question, program) pairs chosen per question by similarity.
 
 Only examples whose programs validate against the tools installed here are offered, so the
-planner never sees a tool it cannot use. Similarity comes from sentence embeddings held by the
-model manager; without that model, word overlap is used (and the choice says so).
+planner never sees a tool it cannot use; an example may name tools that replace it (``unless``), so the
+planner of an agent with HOW_MANY is not shown the LOC + COUNT way to count. Similarity comes from
+sentence embeddings held by the model manager; without that model, word overlap is used (and the choice
+says so).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class WorkedExample:
 
     question: str
     program: str
+    unless: tuple[str, ...] = ()
+    """Tools that answer this question better: the example is offered only when none of them is (the LOC +
+    COUNT way to count, say, is shown only to an agent without HOW_MANY)."""
 
 
 def load_examples(path: Path = EXAMPLES_PATH) -> list[WorkedExample]:
@@ -45,14 +50,17 @@ def load_examples(path: Path = EXAMPLES_PATH) -> list[WorkedExample]:
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             record = json.loads(line)
-            examples.append(WorkedExample(record["question"], record["program"]))
+            examples.append(WorkedExample(record["question"], record["program"], tuple(record.get("unless", ()))))
     return examples
 
 
 def usable_examples(examples: list[WorkedExample], registry: ToolRegistry) -> list[WorkedExample]:
-    """The examples whose programs validate against ``registry`` (the tools installed here)."""
+    """The examples whose programs validate against ``registry`` (the tools installed here), less those whose
+    ``unless`` tools it offers."""
     usable = []
     for example in examples:
+        if any(name in registry for name in example.unless):
+            continue
         try:
             validate_program(parse_program(example.program), registry)
         except ProgramError:

@@ -11,6 +11,7 @@ from typing import Any
 from visorch.programs.trace import Trace
 from visorch.state import GroundedBox
 from visorch.tools.detections import Detections
+from visorch.tools.fusion.grounded import GroundedText
 from visorch.tools.images import ImageRef
 from visorch.tools.text import OCRText
 from visorch.tools.types import format_number
@@ -28,7 +29,7 @@ def grounded_boxes(trace: Trace, inputs: dict[str, Any]) -> list[GroundedBox]:
     for target in [*trace.ancestors(trace.result_target), trace.result_target]:
         record = trace.step(target)
         output = record.output
-        if isinstance(output, OCRText):
+        if isinstance(output, OCRText | GroundedText):  # read lines, or the fused boxes EXISTS / HOW_MANY rest on
             output = output.to_detections()
         if not record.ok or not isinstance(output, Detections) or len(output) == 0:
             continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
@@ -19,6 +19,7 @@ from visorch.examples import ExampleSelector
 from visorch.grounding import check_consistency, grounded_boxes
 from visorch.live import LiveStore
 from visorch.llm import LLMBackend, LLMResponse
+from visorch.llm.roles import RoleBackends
 from visorch.plan_cache import PlanCache
 from visorch.programs.errors import ProgramError, ProgramValidationError
 from visorch.programs.executor import StepEvent
@@ -29,6 +30,7 @@ from visorch.roles.controller import PlanRequest, plan_program
 from visorch.roles.decision import decide, rule_verdict
 from visorch.roles.refiner import refine_answer
 from visorch.roles.rules import rule_answer
+from visorch.roles.verdict_answer import decide_with_answer
 from visorch.run_journal import RunJournal, run_key
 from visorch.runtime import Runtime
 from visorch.state import AgentState, ProgramAttempt
@@ -38,6 +40,7 @@ from visorch.tools.types import VALUE_TYPES, ValueKind, kind_of_value
 
 if TYPE_CHECKING:
     from visorch.correction import Corrector
+    from visorch.programs.trace import Trace
 
 
 @dataclass
@@ -57,6 +60,12 @@ class AgentServices:
     """Programs that answered, as templates; a matching question skips the planner."""
     corrector: Corrector | None = None
     """Checks answers against the image (visorch.correction) when the config asks for it."""
+    roles: RoleBackends | None = None
+    """The decision-maker's and the refiner's backends when the config gives them models of their own."""
+
+    def llm_for(self, role: Literal["decision", "refiner"]) -> LLMBackend:
+        """The backend ``role`` calls: its own model when the config names one, else the planner's."""
+        return self.roles.for_role(role) if self.roles is not None else self.llm
     journal: RunJournal | None = None
     """Finished steps and traces beside the checkpoints, so a resumed run repeats no finished tool call."""
 
@@ -108,6 +117,15 @@ def tools_for(registry: ToolRegistry, inputs: dict[str, Any]) -> ToolRegistry:
 
 def _thread_id(config: RunnableConfig) -> str:
     return str(config.get("configurable", {}).get("thread_id", ""))
+
+
+def form_answer(question: str, trace: Trace) -> str | None:
+    """The program's result as the answer when it has the question's own form (a count for "how many", yes/no
+    for "is there"): the one rule verify applies (:func:`check_consistency`), so no refiner is needed."""
+    if not trace.ok:
+        return None
+    answer, corrections = check_consistency("", trace.result, question)
+    return answer if corrections else None
 
 
 def answer_attempt(attempts: list[ProgramAttempt]) -> ProgramAttempt | None:
@@ -240,7 +258,15 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
                 update["draft_answer"] = ruled.answer
         if verdict is None:
             calling = time.perf_counter()
-            verdict, response = decide(services.llm, state["question"], attempt, state["round"], limits.max_rounds)
+            judge = services.llm_for("decision")
+            if limits.verdict_answers and trace is not None and form_answer(state["question"], trace) is None:
+                verdict, answer, response = decide_with_answer(
+                    judge, state["question"], attempt, state["round"], limits.max_rounds
+                )
+                update["draft_answer"] = answer or ""  # with ANSWER, refine uses it instead of calling the refiner
+            else:
+                verdict, response = decide(judge, state["question"], attempt, state["round"], limits.max_rounds)
+                update["draft_answer"] = ""  # the refiner writes it (none left from an earlier question of the thread)
             update.update(_llm_update(response, time.perf_counter() - calling))
         if verdict.verdict == "ANSWER" and attempt.ok and services.plan_cache is not None:
             services.plan_cache.store(state["question"], attempt.source, _input_names(state["inputs"]))
@@ -254,10 +280,14 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
         chosen = answer_attempt(state.get("attempts", []))
         rests_on = {"answer_trace_id": chosen.trace_id if chosen else None}
         verdicts = state.get("verdicts", [])
-        if verdicts and verdicts[-1].verdict == "ANSWER" and verdicts[-1].by_rule and state.get("draft_answer"):
-            return rests_on  # the answer followed from the evidence by rule (decide set it)
+        if verdicts and verdicts[-1].verdict == "ANSWER" and state.get("draft_answer"):
+            return rests_on  # decide set the answer: by rule, or the decision-maker wrote it with its verdict
+        trace = services.live.trace(chosen.trace_id) if chosen else None
+        formed = form_answer(state["question"], trace) if limits.form_answers and trace is not None else None
+        if formed is not None:  # the verify step would state the result whatever the refiner wrote
+            return {"draft_answer": formed, **rests_on}
         calling = time.perf_counter()
-        answer, response = refine_answer(services.llm, state["question"], [chosen] if chosen else [])
+        answer, response = refine_answer(services.llm_for("refiner"), state["question"], [chosen] if chosen else [])
         return {"draft_answer": answer, **rests_on, **_llm_update(response, time.perf_counter() - calling)}
 
     def verify(state: AgentState) -> dict[str, Any]:

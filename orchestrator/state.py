@@ -36,6 +36,9 @@ class Verdict(BaseModel):
     by_rule: bool = False
     """True when the verdict followed from a rule (a failed program, or confident evidence of the question's
     own form: then the answer followed by rule too), not from the LLM."""
+    program: str | None = None
+    """For CONTINUE by rule: the program the next round runs, with no planner call (the same program looking
+    closer after weak EXISTS / HOW_MANY evidence, see visorch.roles.decision.look_again)."""
 
 
 class GroundedBox(BoxRecord):

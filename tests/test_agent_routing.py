@@ -31,8 +31,10 @@ def make_agent(tmp_path: Path):
         settings = VisorchSettings(home=tmp_path / "home")
         runtime = Runtime.create(settings, tools=[*builtin_tools(), *TEST_TOOLS], backends=[])
         llm = ScriptedLLM(replies)
-        # The LLM roles' paths: rule answers and the plan cache (tested in test_fast_loop.py) are off
-        agent = Agent(AgentConfig(**{"rule_answers": False, "plan_cache": False, **config}), runtime=runtime, llm=llm)
+        # The LLM roles' paths: rule answers, form answers and the plan cache (tested in test_fast_loop.py and
+        # test_role_models.py) are off
+        levers_off = {"rule_answers": False, "form_answers": False, "plan_cache": False}
+        agent = Agent(AgentConfig(**{**levers_off, **config}), runtime=runtime, llm=llm)
         agents.append(agent)
         return agent, llm
 

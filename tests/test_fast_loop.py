@@ -149,7 +149,7 @@ def test_rule_answer_then_plan_cache_hit_need_one_llm_call_in_all(scripted_agent
 
 def test_levers_off_call_every_role(scripted_agent, bus_path: Path) -> None:
     agent, llm = scripted_agent([TEST_COUNT, ANSWER, "3", TEST_COUNT, ANSWER, "3"], rule_answers=False,
-                                plan_cache=False)  # fmt: skip
+                                plan_cache=False, form_answers=False)  # fmt: skip
     for _ in range(2):
         answer = agent.ask(image=bus_path, question="How many people are in the image?")
         assert answer.timings.llm_calls == 3 and not answer.verdicts[-1].by_rule

@@ -11,6 +11,7 @@ from visorch.evaluation.errors import UnknownTaskError
 from visorch.evaluation.task import Task
 from visorch.evaluation.tasks.asr import AsrTask
 from visorch.evaluation.tasks.correct import CorrectTask
+from visorch.evaluation.tasks.count import CountTask
 from visorch.evaluation.tasks.detect import DetectTask
 from visorch.evaluation.tasks.ocr import OcrTask
 from visorch.evaluation.tasks.pope import PopeTask
@@ -23,6 +24,7 @@ TASKS: Mapping[str, Callable[[], Task[Any, Any]]] = MappingProxyType(
         "asr": AsrTask,
         "qa": QaTask,
         "pope": PopeTask,
+        "count": CountTask,
         "correct": CorrectTask,
     }
 )

@@ -5,8 +5,9 @@ adversarial negatives, 50 % yes). Answers are read as yes/no by
 :func:`visorch.evaluation.answers.parse_yes_no`; per setting the harness reports accuracy,
 precision, recall, F1 and the yes ratio with yes as the positive class. Unanswered items (errors,
 answers that are neither yes nor no, failures and hedges) are wrong in accuracy and left out of the
-other four. The default data is coco-val (COCO val2017, unseen by the offline detectors); the
-summary names the split.
+other four. Answers that state uncertainty ("yes, probably", "I cannot tell ... leaning no") are counted,
+with how often their lean was right, and accuracy is given per class. The default data is coco-val
+(COCO val2017, unseen by the offline detectors); the summary names the split.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from visorch.evaluation.plots import bar_chart, confusion_matrices
 from visorch.evaluation.pope_sampling import POPE_SETTINGS, build_pope_questions
 from visorch.evaluation.predictors import Answerer, EvaluationRuntime
 from visorch.evaluation.task import Aggregate, EvalItem, ItemContext, ItemResult, ItemScore, Prediction
+from visorch.evaluation.uncertainty import states_uncertainty, yes_no_lean
+
+MIN_PER_CLASS = 8
 
 
 class PopeItem(EvalItem):
@@ -41,6 +45,16 @@ def _answered(result: ItemResult) -> bool | None:
         return None
     parsed = parse_yes_no(result.prediction["answer"])
     return None if parsed is None else parsed == "yes"
+
+
+def _per_class(pairs: Sequence[tuple[PopeItem, ItemResult]]) -> dict[str, dict[str, float | int]]:
+    """Questions and accuracy per asked class (all settings together), where a class has enough questions."""
+    by_class: dict[str, list[bool]] = {}
+    for item, result in pairs:
+        by_class.setdefault(item.object, []).append(bool(result.correct))
+    ranked = sorted(by_class.items(), key=lambda entry: (-len(entry[1]), entry[0]))
+    return {name: {"questions": len(rows), "accuracy": round(sum(rows) / len(rows), 4)}
+            for name, rows in ranked if len(rows) >= MIN_PER_CLASS}  # fmt: skip
 
 
 class PopeTask:
@@ -120,14 +134,16 @@ class PopeTask:
         for setting, m in matrices.items():
             for name, value in (("accuracy", m.accuracy), ("f1", m.f1), ("yes_ratio", m.yes_ratio)):
                 metrics[f"{setting}_{name}"] = None if value is None else round(value, 4)
-        timings = mean_agent_timings([result.prediction for _, result in pairs])
-        return Aggregate(
-            metrics=metrics,
-            per_type=per_type,
-            breakdown="setting",
-            details={"agent timings per question (mean)": timings} if timings else {},
-            split=self.split,
+        hedged = [(item, r) for item, r in pairs if r.prediction and states_uncertainty(str(r.prediction["answer"]))]
+        metrics["uncertain_answers"] = len(hedged)
+        metrics["uncertain_lean_right"] = sum(
+            1 for item, r in hedged if r.prediction and yes_no_lean(str(r.prediction["answer"])) == item.answer
         )
+        timings = mean_agent_timings([result.prediction for _, result in pairs])
+        details: dict[str, Any] = {f"accuracy per class (at least {MIN_PER_CLASS} questions)": _per_class(pairs)}
+        if timings:
+            details["agent timings per question (mean)"] = timings
+        return Aggregate(metrics=metrics, per_type=per_type, breakdown="setting", details=details, split=self.split)
 
     def plots(self, pairs: Sequence[tuple[PopeItem, ItemResult]], aggregate: Aggregate, out_dir: Path) -> list[Path]:
         """Confusion matrices and accuracy per setting."""

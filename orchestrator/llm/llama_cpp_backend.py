@@ -28,6 +28,7 @@ from visorch.tools.models.manager import default_weights_root
 if TYPE_CHECKING:
     from llama_cpp import Llama, LlamaGrammar
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+    from visorch.llm.grammar_decode import ForcedText
 
 DEFAULT_GGUF_DIR = "qwen2.5-coder-1.5b-instruct"
 DEFAULT_GGUF_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
@@ -36,9 +37,25 @@ _GRAMMAR_CACHE_SIZE = 32
 OPENMP_SPINCOUNT = "10000"
 
 
+SMALL_GGUF_DIR = "qwen2.5-coder-0.5b-instruct"
+PACK_GGUF_FILES = {
+    DEFAULT_GGUF_DIR: DEFAULT_GGUF_FILE,
+    SMALL_GGUF_DIR: "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+}
+"""The GGUF models of the offline pack, by item name (the 0.5B one is installed only when named)."""
+
+
 def default_gguf_path(weights_root: Path | None = None) -> Path:
     """Where the offline pack installs the planner GGUF (Qwen2.5-Coder-1.5B-Instruct Q4_K_M)."""
     return (weights_root or default_weights_root()) / DEFAULT_GGUF_DIR / DEFAULT_GGUF_FILE
+
+
+def pack_gguf_path(model: str, weights_root: Path | None = None) -> Path:
+    """A GGUF file: an offline pack model named by its item (``qwen2.5-coder-0.5b-instruct``), else a path."""
+    file_name = PACK_GGUF_FILES.get(model)
+    if file_name is None:
+        return Path(model).expanduser()
+    return (weights_root or default_weights_root()) / model / file_name
 
 
 @dataclass
@@ -109,6 +126,8 @@ class LlamaCppBackend(LLMBackend):
         prompt_cache_mb: int = 1024,
         repack: bool = False,
         prefix_state_dir: Path | None = None,
+        grammar_check_first: bool = True,
+        jump_forward: bool = True,
     ) -> None:
         self.model_path = Path(model_path) if model_path is not None else default_gguf_path()
         self.n_ctx = n_ctx
@@ -120,9 +139,14 @@ class LlamaCppBackend(LLMBackend):
         self.repack = repack
         self.prefix_state_dir = prefix_state_dir
         """Where the KV states of fixed prompt prefixes are kept (None: not kept)."""
+        self.grammar_check_first = grammar_check_first
+        """Greedy grammar requests: check the likeliest token against the grammar before masking the vocabulary."""
+        self.jump_forward = jump_forward
+        """Greedy grammar requests with a ``forced_regex``: append forced text without sampling it."""
         self._lock = threading.Lock()
         self._loaded: _LoadedLlama | None = None
         self._grammars: OrderedDict[str, LlamaGrammar] = OrderedDict()
+        self._forced_texts: dict[str, ForcedText] = {}
 
     @property
     def model(self) -> str:
@@ -153,6 +177,7 @@ class LlamaCppBackend(LLMBackend):
             grammar = self._grammar_for(loaded, request)
             result, reused, parts = self._generate(loaded, request, grammar, started)
         choice = result["choices"][0]
+        forced = int(result.get("forced_tokens", 0))
         usage = result["usage"]
         return LLMResponse(
             text=choice["text"],
@@ -168,6 +193,7 @@ class LlamaCppBackend(LLMBackend):
             prepare_seconds=parts.prepare_s,
             prefill_seconds=parts.prefill_s,
             decode_seconds=parts.decode_s,
+            forced_tokens=forced,
         )
 
     def close(self) -> None:
@@ -205,6 +231,8 @@ class LlamaCppBackend(LLMBackend):
                 prefix_seconds = outcome.seconds
                 if outcome.action == "restored":  # evaluated by an earlier process, not by this call
                     reused = max(reused, min(outcome.tokens, len(prompt) - 1))
+        if self._drives_decoding(request, grammar):
+            return self._generate_greedy_grammar(loaded, request, prompt, reused, started, prefix_seconds)
         template_stop = [formatted.stop] if isinstance(formatted.stop, str) else list(formatted.stop or [])
         deadline = _Deadline(started + self.timeout_s)
         criteria = StoppingCriteriaList([deadline, *(formatted.stopping_criteria or [])])
@@ -230,6 +258,59 @@ class LlamaCppBackend(LLMBackend):
         prefill = min(generated, _prefill_seconds(llama))
         preparing = generating - started - prefix_seconds
         return dict(result), reused, _CallParts(preparing, prefill + prefix_seconds, generated - prefill)
+
+    def _drives_decoding(self, request: LLMRequest, grammar: LlamaGrammar | None) -> bool:
+        """Whether visorch's own greedy grammar loop decodes this request (see visorch.llm.grammar_decode)."""
+        wanted = self.grammar_check_first or (self.jump_forward and request.forced_regex is not None)
+        return wanted and grammar is not None and request.temperature == 0 and not request.stop
+
+    def _generate_greedy_grammar(
+        self,
+        loaded: _LoadedLlama,
+        request: LLMRequest,
+        prompt: list[int],
+        reused: int,
+        started: float,
+        prefix_seconds: float,
+    ) -> tuple[dict[str, Any], int, _CallParts]:
+        """Evaluate the prompt (reusing cached states as create_completion does), then decode under the grammar
+        with the likeliest token checked first and forced text jumped over."""
+        from visorch.llm.grammar_decode import ForcedText, greedy_grammar_decode
+
+        llama = loaded.llama
+        grammar_text = request.grammar if request.grammar is not None else _schema_to_gbnf(request.json_schema or {})
+        forced = None
+        if self.jump_forward and request.forced_regex is not None:
+            forced = self._forced_texts.get(request.forced_regex)
+            if forced is None:
+                forced = self._forced_texts[request.forced_regex] = ForcedText(request.forced_regex)
+        generating = time.monotonic()
+        _load_cached_state(llama, prompt)
+        held = min(_common_prefix(llama.input_ids[: llama.n_tokens].tolist(), prompt), len(prompt) - 1)
+        llama._ctx.kv_cache_seq_rm(-1, held, -1)
+        llama.n_tokens = held
+        llama.eval(prompt[held:])
+        prefill = time.monotonic() - generating
+        decoded = greedy_grammar_decode(
+            llama, grammar_text, request.max_tokens, {llama.token_eos()}, started + self.timeout_s,
+            check_first=self.grammar_check_first, forced=forced,
+        )  # fmt: skip
+        if decoded.finish_reason == "timeout":
+            raise LLMTimeoutError(
+                f"the local model did not finish within {self.timeout_s:g} s; raise VISORCH_LLM_TIMEOUT_S "
+                f"or lower max_tokens ({request.max_tokens})"
+            )
+        if llama.cache is not None:  # as create_completion: alternating roles find this state again
+            llama.cache[prompt + decoded.tokens] = llama.save_state()
+        text = llama.detokenize(decoded.tokens).decode("utf-8", errors="replace")
+        result = {
+            "choices": [{"text": text, "finish_reason": decoded.finish_reason}],
+            "usage": {"prompt_tokens": len(prompt), "completion_tokens": len(decoded.tokens)},
+            "forced_tokens": decoded.forced,
+        }
+        generated = time.monotonic() - generating
+        parts = _CallParts(generating - started - prefix_seconds, prefill + prefix_seconds, generated - prefill)
+        return result, reused, parts
 
     def _fixed_prefix(self, loaded: _LoadedLlama, fixed: list[Any], prompt: list[int]) -> list[int]:
         """The prompt tokens the fixed messages account for (their rendering, up to where the prompt differs)."""
@@ -371,6 +452,20 @@ def _reusable_prefix(llama: Llama, prompt: list[int]) -> int:
             evaluated = max(evaluated, _common_prefix(state.input_ids[: state.n_tokens].tolist(), prompt))
     # llama.cpp re-evaluates the last prompt token when the whole prompt is cached, to refresh its logits
     return min(evaluated, len(prompt) - 1)
+
+
+def _load_cached_state(llama: Llama, prompt: list[int]) -> None:
+    """Load the RAM prompt cache's state for ``prompt`` when it shares more with it than the KV cache does
+    (what llama-cpp-python's create_completion does before evaluating a prompt)."""
+    if llama.cache is None:
+        return
+    try:
+        state = llama.cache[prompt]
+    except KeyError:
+        return
+    cached = _common_prefix(state.input_ids[: state.n_tokens].tolist(), prompt)
+    if cached > _common_prefix(llama.input_ids[: llama.n_tokens].tolist(), prompt):
+        llama.load_state(state)
 
 
 def _common_prefix(first: list[int], second: list[int]) -> int:

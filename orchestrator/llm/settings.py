@@ -14,6 +14,9 @@ from visorch.llm.llama_cpp_backend import LlamaCppBackend
 from visorch.llm.openai_backend import ConstraintMode, OpenAICompatibleBackend
 from visorch.llm.transformers_backend import TransformersBackend
 
+RoleName = Literal["decision", "refiner"]
+"""The agent roles that may run on a model of their own (the planner needs the larger one)."""
+
 
 def _cores() -> int:
     return os.cpu_count() or 1
@@ -57,6 +60,18 @@ class LLMSettings(BaseSettings):
     evaluates only the question's own tokens (``VISORCH_LLM_PREFIX_STATES=0`` turns it off)."""
     prefix_state_dir: Path | None = None
     """llama-cpp: where those states live (the agent uses <home>/llm-prefix-states)."""
+    grammar_check_first: bool = True
+    """llama-cpp, greedy requests under a grammar: check the model's likeliest token against the grammar and
+    mask the whole vocabulary only when it is not allowed (same output, fewer masking passes)."""
+    jump_forward: bool = True
+    """llama-cpp: append the text the program grammar forces (``image=IMAGE`` after ``LOC(``, closing brackets)
+    without a decode step per token (``benchmarks/llm_bench.py --planning`` measures both switches)."""
+    roles: dict[RoleName, str] = Field(default_factory=dict)
+    """A model of its own for the decision-maker or the refiner (the planner always uses ``model``), with the
+    same backend and settings otherwise: llama-cpp, a GGUF path or an offline pack name, e.g.
+    ``{"decision": "qwen2.5-coder-0.5b-instruct"}`` (``visorch models install-offline qwen2.5-coder-0.5b-instruct``;
+    ``VISORCH_LLM_ROLES='{"refiner": "..."}'``); openai/transformers: a model name or id. Roles naming the
+    same model share one loaded copy. Measured: ``benchmarks/role_models.py``."""
 
 
 def create_backend(settings: LLMSettings | None = None) -> LLMBackend:
@@ -86,4 +101,6 @@ def create_backend(settings: LLMSettings | None = None) -> LLMBackend:
         prompt_cache_mb=settings.prompt_cache_mb,
         repack=settings.repack,
         prefix_state_dir=settings.prefix_state_dir if settings.prefix_states else None,
+        grammar_check_first=settings.grammar_check_first,
+        jump_forward=settings.jump_forward,
     )

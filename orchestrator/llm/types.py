@@ -32,6 +32,10 @@ class LLMRequest(BaseModel):
     regex: str | None = None
     """Regular expression the output must match (enforced only by servers that support it)."""
     seed: int | None = None
+    forced_regex: str | None = None
+    """A regular expression whose language holds the grammar's (the program regex for the program grammar):
+    where it allows a single next character, a local backend appends the forced text without sampling it
+    (jump-forward decoding). Only a hint: the grammar still decides what is valid."""
     fixed_messages: int = Field(default=0, ge=0)
     """How many leading messages are the same in every call of this role (system prompt, fixed examples):
     a local backend may keep their evaluated state on disk for later processes."""
@@ -83,6 +87,8 @@ class LLMResponse(BaseModel):
     """Of ``seconds``: evaluating the prompt tokens not reused from the cache (0 when unknown)."""
     decode_seconds: float = 0.0
     """Of ``seconds``: generating the completion, sampling under the constraint included (0 when unknown)."""
+    forced_tokens: int = 0
+    """Of ``completion_tokens``: appended without a decode step because the grammar forced them (jump-forward)."""
     constraint_enforced: bool
     """True when the request's grammar/schema/regex was applied while decoding; False when the request
     had none or the backend could not apply it (then the caller must validate the text itself)."""

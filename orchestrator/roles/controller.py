@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from visorch.examples import WorkedExample
 from visorch.llm import ChatMessage, LLMBackend, LLMRequest, LLMResponse
-from visorch.programs.grammar import program_gbnf, program_json_schema
+from visorch.programs.grammar import program_gbnf, program_json_schema, program_regex
 from visorch.state import ProgramAttempt, Verdict
 from visorch.tools.cards import prompt_text
 from visorch.tools.quoting import READ_TEXT_RULE
@@ -132,7 +132,9 @@ def plan_program(llm: LLMBackend, registry: ToolRegistry, plan: PlanRequest, max
     )
     json_wrapped = False
     if llm.supports_grammar:
-        request = base.model_copy(update={"grammar": program_gbnf(registry, max_steps=max_steps)})
+        grammar = program_gbnf(registry, max_steps=max_steps)
+        # the same programs as a regular expression: where it allows one next character, the text is forced
+        request = base.model_copy(update={"grammar": grammar, "forced_regex": program_regex(registry, max_steps)})
     elif llm.supports_json_schema:
         request = base.model_copy(update={"json_schema": program_json_schema(registry, max_steps=max_steps)})
         json_wrapped = True

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 from pydantic import ValidationError
 from visorch.llm import ChatMessage, LLMBackend, LLMRequest, LLMResponse
+from visorch.programs.trace import StepStatus, Trace
 from visorch.state import ProgramAttempt, Verdict
+from visorch.tools.fusion.calibration import CLOSER_LOOK
 from visorch.tools.quoting import READ_TEXT_RULE
 
 SYSTEM_PROMPT = """You judge whether the results of a visual program answer a question. Tool outputs can be \
@@ -81,3 +84,58 @@ def decide(
     )
     response = llm.complete(request)
     return parse_verdict(response.text), response
+
+
+_FUSED_CALL = re.compile(r"\b(?P<tool>EXISTS|HOW_MANY)\((?P<args>[^()\n]*)\)")
+_WEAK_EXISTS = re.compile(r"^[a-z ]+: uncertain\b[^;]*?p=(?P<p>[0-9.]+)")
+_WEAK_COUNT = re.compile(r"^probably (?P<count>\d+) \(p=(?P<p>[0-9.]+)\)")
+
+
+def weak_fused_evidence(trace: Trace) -> str | None:
+    """What is weak about a program's EXISTS / HOW_MANY results ('uncertain', 'probably'), or None."""
+    for record in trace.steps:
+        output = record.output
+        if record.tool not in ("EXISTS", "HOW_MANY") or record.status != StepStatus.OK or not isinstance(output, str):
+            continue
+        weak = _WEAK_EXISTS.match(output) or _WEAK_COUNT.match(output)
+        if weak is not None and CLOSER_LOOK not in output:
+            return f"{record.tool} said {output.split(';')[0]}"
+    return None
+
+
+def closer_look_program(program: str) -> str | None:
+    """``program`` with every EXISTS / HOW_MANY call looking closer (``closer=True``); None when none can."""
+    changed = False
+
+    def closer(match: re.Match[str]) -> str:
+        nonlocal changed
+        if "closer" in match["args"]:
+            return match.group(0)
+        changed = True
+        return f"{match['tool']}({match['args'].rstrip()}, closer=True)"
+
+    rewritten = _FUSED_CALL.sub(closer, program)
+    return rewritten if changed else None
+
+
+def look_again(attempt: ProgramAttempt, trace: Trace | None) -> Verdict | None:
+    """CONTINUE by rule with the same program looking closer, when its fused evidence was weak.
+
+    'uncertain' or 'probably' from EXISTS / HOW_MANY is weak evidence: rather than answer "no" or a
+    bare number, or ask the LLM what to try, the next round runs the same program with ``closer=True``
+    (every expert also sees the mirrored image and overlapping tiles; the classifier sees tiles and crops).
+    Its result is final: :mod:`visorch.roles.rules` answers from it, saying how sure it is.
+    """
+    if trace is None or not attempt.ok:
+        return None
+    weak = weak_fused_evidence(trace)
+    program = closer_look_program(attempt.source) if weak is not None else None
+    if program is None:
+        return None
+    return Verdict(
+        verdict="CONTINUE",
+        reason=f"by rule: weak evidence ({weak})"[:400],
+        missing="a closer look: the mirrored image and overlapping tiles, the classifier on tiles and crops",
+        by_rule=True,
+        program=program,
+    )

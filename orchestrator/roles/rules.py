@@ -8,6 +8,10 @@ then the verdict is ANSWER and the answer is the result itself, both recorded as
 - "What does it say?" / "What is written ...?" with OCR text whose every line is at least
   ``min_text_confidence``.
 
+- EXISTS / HOW_MANY (calibrated, fused experts): a confident verdict or count; after the closer look
+  (``closer=True``, planned by :func:`visorch.roles.decision.look_again`) a weak one too, hedged: "yes,
+  probably (p=0.64 ...)", "probably 2; another box is doubtful", or "I cannot tell" near p=0.5.
+
 Everything else goes to the LLM decision-maker, which can plan again: zero detections (a 'no' or
 a count of 0 rests on what a detector did not see), low scores, open questions, questions whose
 answer must be extracted from text (a total, a date), text read from speech, failed steps.
@@ -22,6 +26,7 @@ from visorch.grounding import question_form
 from visorch.programs.trace import StepStatus, Trace
 from visorch.state import Verdict
 from visorch.tools.detections import Detections
+from visorch.tools.fusion.calibration import CLOSER_LOOK
 from visorch.tools.text import OCRText, Transcript
 from visorch.tools.types import format_number
 
@@ -32,7 +37,11 @@ DEFAULT_MIN_TEXT_CONFIDENCE = 0.8
 _EXISTS_TEXT = re.compile(r"^[a-z ]+: (?P<verdict>present|absent|uncertain)\b[^;]*?p=(?P<p>[0-9.]+)")
 """EXISTS's result ('dog: present, p=0.91 (...)'): calibrated, so a confident verdict needs no LLM."""
 _HOW_MANY_TEXT = re.compile(r"^(?P<count>\d+) \(p=(?P<p>[0-9.]+)\)")
-"""HOW_MANY's confident result ('3 (p=0.81); ...'); a hedged one ('probably 2 ...') goes to the LLM."""
+"""HOW_MANY's confident result ('3 (p=0.81); ...'); a hedged one ('probably 2 ...') gets a closer look first."""
+_HOW_MANY_HEDGED = re.compile(r"^probably (?P<count>\d+) \(p=(?P<p>[0-9.]+)\)(?:; (?P<doubtful>\d+) more)?")
+LEAN_MARGIN = 0.1
+"""After the closer look, an 'uncertain' p at least this far from 0.5 is answered with its lean, hedged ('yes,
+probably'); nearer 0.5 the answer is "I cannot tell", never a "no"."""
 
 _READ_QUESTION = re.compile(
     r"^\s*(what does (it|the \w+( \w+)?) say|what is written|what (text|words?) (is|are)|read the)\b", re.I
@@ -99,17 +108,39 @@ def rule_answer(
 
 
 def _calibrated_answer(form: str, result: object) -> RuleAnswer | None:
-    """A confident EXISTS / HOW_MANY result answers by rule; 'uncertain' and 'probably' go to the LLM."""
+    """A confident EXISTS / HOW_MANY result answers by rule; so does a weak one after the closer look, saying
+    how sure it is. A weak first look returns None (the decision rule looks closer, see roles.decision)."""
     if not isinstance(result, str):
         return None
     existence = _EXISTS_TEXT.match(result)
     if form == "yes_no" and existence is not None and existence["verdict"] != "uncertain":
         answer = "yes" if existence["verdict"] == "present" else "no"
         return _ruled(f"EXISTS: {existence['verdict']} with calibrated p={existence['p']}", answer)
+    looked_closer = CLOSER_LOOK in result
+    if form == "yes_no" and existence is not None and looked_closer:
+        reason = f"EXISTS: still uncertain after a closer look, p={existence['p']}"
+        return _ruled(reason, _hedged_yes_no(existence["p"]))
     counted = _HOW_MANY_TEXT.match(result)
     if form == "count" and counted is not None:
         return _ruled(f"HOW_MANY: {counted['count']} with calibrated p={counted['p']}", counted["count"])
+    hedged = _HOW_MANY_HEDGED.match(result)
+    if form == "count" and hedged is not None and looked_closer:
+        doubtful = int(hedged["doubtful"] or 0)
+        more = {0: "", 1: "; another box is doubtful"}.get(doubtful, "; a few more boxes are doubtful")
+        return _ruled(f"HOW_MANY: probably {hedged['count']} after a closer look, p={hedged['p']}",
+                      f"probably {hedged['count']}{more}")  # fmt: skip
     return None
+
+
+def _hedged_yes_no(p: str) -> str:
+    """The answer to a yes/no question whose evidence stayed uncertain: its lean, hedged, or 'I cannot tell'."""
+    probability = float(p)
+    if probability >= 0.5 + LEAN_MARGIN:
+        return f"yes, probably (p={p} after a closer look)"
+    if probability <= 0.5 - LEAN_MARGIN:
+        return f"no, probably not (p={p} after a closer look)"
+    lean = "yes" if probability >= 0.5 else "no"
+    return f"I cannot tell (p={p} after a closer look; leaning {lean})"
 
 
 def _is_yes(result: object) -> bool:

@@ -1,16 +1,20 @@
 """Calibrated confidence for fused detections: each box's probability of being a real object, counts as the
 most likely number of real boxes, and existence as present / absent / uncertain with a probability.
 
-Fitted on coco128 (train2017) by ``python -m visorch.tools.fusion.fit_calibration`` into ``calibration.json``
-beside this file, checked on coco-val (val2017) by ``benchmarks/fusion.py``:
+One fit per fusion setting (``fused``: one look; ``fused-tiles``: the closer look, with a mirrored view and
+overlapping tiles), fitted on coco128 (train2017) by ``python -m visorch.tools.fusion.fit_calibration`` into
+the JSON files beside this module, checked on coco-val (val2017) by ``benchmarks/fusion.py``:
 
 - box probability: a logistic regression (scikit-learn) of "matches a ground-truth box of its class at IoU
-  0.5" on the fused score, per class where coco128 has enough boxes of it, else one for all classes; the
-  per-class threshold is the score where that probability is 0.5;
+  0.5" on the fused score, per class where coco128 has enough boxes of it, else one for all classes;
+- existence: a logistic regression fitted on POPE-style questions sampled from coco128 (half present, half
+  absent: random, popular and co-occurring absent classes), on the best and second-best fused score of the
+  class and, where the class has a clean ImageNet mapping, the classifier's best view score. The questions'
+  prior is a question's (50 % yes), not a class's share of the 80 COCO classes (a few per cent), which made
+  the earlier fit say 'absent' to most weakly seen objects;
 - count: the mode of the Poisson-binomial distribution of the boxes' probabilities (the most likely number
-  of real boxes), with that probability as its confidence; boxes between 0.25 and 0.5 are "doubtful";
-- existence: 1 - prod(1 - p_box); where the class has a clean ImageNet mapping, a second logistic
-  regression on (that, the classifier's best view score) fitted on the same images.
+  of real boxes), and at least 1 when existence says the class is there (present, not localised: the boxes
+  are too weak to count but the class is seen); boxes between 0.25 and 0.5 are "doubtful".
 """
 
 from __future__ import annotations
@@ -25,10 +29,16 @@ from typing import Any, Literal
 
 import numpy as np
 
-CALIBRATION_FILE = "calibration.json"
+CALIBRATION_FILES = {"fused": "calibration.json", "fused-tiles": "calibration-fused-tiles.json"}
+"""The shipped fit of each fusion setting the tools use."""
+CLOSER_LOOK = "closer look: mirror + tiles"
+"""Marks a result of the second look (``closer=True``) for the rules and the decision-maker."""
 PRESENT_AT = 0.7
 ABSENT_AT = 0.3
 DOUBTFUL_FROM = 0.25
+COUNT_CONFIDENT_AT = 0.7
+"""A count below this confidence is said with 'probably'."""
+CLASSIFIER_FLOOR = 1e-4
 Verdict = Literal["present", "absent", "uncertain"]
 
 
@@ -54,6 +64,14 @@ class Logistic:
         return cls(float(data["intercept"]), tuple(float(c) for c in data["coefficients"]))
 
 
+def presence_features(scores: Sequence[float], classifier_score: float | None) -> tuple[float, float, float, float]:
+    """The existence model's inputs: best and second fused score, log classifier score and whether there is one."""
+    ranked = [*sorted((float(s) for s in scores), reverse=True), 0.0, 0.0]
+    if classifier_score is None:
+        return ranked[0], ranked[1], 0.0, 0.0
+    return ranked[0], ranked[1], math.log(max(classifier_score, CLASSIFIER_FLOOR)), 1.0
+
+
 @dataclass(frozen=True)
 class CountEstimate:
     """The most likely count, its probability, and how many boxes are doubtful."""
@@ -62,6 +80,13 @@ class CountEstimate:
     confidence: float
     doubtful: int
     box_probabilities: tuple[float, ...]
+    localised: bool = True
+    """False when the count is 1 only because existence says the class is there (no box strong enough)."""
+
+    @property
+    def confident(self) -> bool:
+        """Whether the count can be stated without 'probably'."""
+        return self.confidence >= COUNT_CONFIDENT_AT and self.localised
 
 
 @dataclass(frozen=True)
@@ -71,9 +96,10 @@ class Existence:
     verdict: Verdict
     probability: float
     detector_probability: float
+    """Noisy-or of the boxes' probabilities (the boxes alone, for the trace)."""
     classifier_score: float | None
     localised: bool
-    """False when the boxes say little but the classifier sees the class: present, not localised."""
+    """False when the boxes say little but the class is present: present, not localised (never a box)."""
 
     def describe(self, name: str) -> str:
         """One line for the trace and the decision-maker."""
@@ -85,14 +111,13 @@ class Existence:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Fitted box, count and existence rules; :func:`default_calibration` loads the shipped fit."""
+    """Fitted box, count and existence rules; :func:`default_calibration` loads a shipped fit."""
 
     per_class: dict[str, Logistic]
     overall: Logistic
-    presence_with_classifier: Logistic | None
+    presence: Logistic | None = None
+    """P(present) from :func:`presence_features` (fitted on POPE-style questions); None: noisy-or of the boxes."""
     fitted_on: str = ""
-    presence_from_boxes: Logistic | None = None
-    """Image-level presence from the boxes alone (a box that misses its object at IoU 0.5 still says 'there')."""
 
     def box_probability(self, class_name: str, score: float) -> float:
         """P(box is a real object of its class) from its fused score."""
@@ -103,24 +128,32 @@ class Calibration:
         model = self.per_class.get(class_name, self.overall)
         return float(min(1.0, max(0.0, -model.intercept / model.coefficients[0])))
 
-    def count(self, class_name: str, scores: Sequence[float]) -> CountEstimate:
-        """The Poisson-binomial mode of the boxes' probabilities, and its probability."""
+    def presence_probability(self, class_name: str, scores: Sequence[float], classifier_score: float | None) -> float:
+        """P(the class is in the image) from its boxes and, where mapped, the classifier."""
+        if self.presence is None:
+            return 1.0 - float(np.prod([1.0 - self.box_probability(class_name, s) for s in scores]))
+        return self.presence(*presence_features(scores, classifier_score))
+
+    def count(self, class_name: str, scores: Sequence[float], classifier_score: float | None = None) -> CountEstimate:
+        """The Poisson-binomial mode of the boxes' probabilities, at least 1 when the class is present."""
         probabilities = [self.box_probability(class_name, s) for s in scores]
         distribution = np.array([1.0])
         for p in probabilities:
             distribution = np.convolve(distribution, [1.0 - p, p])
         mode = int(distribution.argmax())
         doubtful = sum(1 for p in probabilities if DOUBTFUL_FROM <= p < 0.5)
-        return CountEstimate(
-            mode, round(float(distribution[mode]), 3), doubtful, tuple(round(p, 3) for p in probabilities)
-        )
+        rounded = tuple(round(p, 3) for p in probabilities)
+        if mode == 0:
+            present = self.presence_probability(class_name, scores, classifier_score)
+            if present >= 0.5:  # seen, but no box is strong enough to count: at least one
+                confidence = present * float(distribution[:2].sum())
+                return CountEstimate(1, round(confidence, 3), max(0, doubtful - 1), rounded, localised=False)
+        return CountEstimate(mode, round(float(distribution[mode]), 3), doubtful, rounded)
 
     def existence(self, class_name: str, scores: Sequence[float], classifier_score: float | None) -> Existence:
         """present / absent / uncertain from the boxes and, where mapped, the classifier."""
         detector = 1.0 - float(np.prod([1.0 - self.box_probability(class_name, s) for s in scores]))
-        probability = detector if self.presence_from_boxes is None else self.presence_from_boxes(detector)
-        if classifier_score is not None and self.presence_with_classifier is not None:
-            probability = self.presence_with_classifier(detector, classifier_score)
+        probability = self.presence_probability(class_name, scores, classifier_score)
         verdict: Verdict = (
             "present" if probability >= PRESENT_AT else "absent" if probability <= ABSENT_AT else "uncertain"
         )
@@ -132,27 +165,22 @@ class Calibration:
             "fitted_on": self.fitted_on,
             "overall": self.overall.to_json(),
             "per_class": {name: model.to_json() for name, model in sorted(self.per_class.items())},
-            "presence_with_classifier": None
-            if self.presence_with_classifier is None
-            else self.presence_with_classifier.to_json(),
-            "presence_from_boxes": None if self.presence_from_boxes is None else self.presence_from_boxes.to_json(),
+            "presence": None if self.presence is None else self.presence.to_json(),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Calibration:
-        presence = data.get("presence_with_classifier")
-        from_boxes = data.get("presence_from_boxes")
+        presence = data.get("presence")
         return cls(
             per_class={name: Logistic.from_json(m) for name, m in data["per_class"].items()},
             overall=Logistic.from_json(data["overall"]),
-            presence_with_classifier=None if presence is None else Logistic.from_json(presence),
+            presence=None if presence is None else Logistic.from_json(presence),
             fitted_on=str(data.get("fitted_on", "")),
-            presence_from_boxes=None if from_boxes is None else Logistic.from_json(from_boxes),
         )
 
 
 @cache
-def default_calibration() -> Calibration:
-    """The fit shipped beside this module."""
-    text = resources.files("visorch.tools.fusion").joinpath(CALIBRATION_FILE).read_text()
+def default_calibration(backend: str = "fused") -> Calibration:
+    """The fit shipped beside this module for ``backend`` ('fused' or 'fused-tiles')."""
+    text = resources.files("visorch.tools.fusion").joinpath(CALIBRATION_FILES[backend]).read_text()
     return Calibration.from_json(json.loads(text))

@@ -2,8 +2,10 @@
 
     python -m visorch.tools.fusion.fit_calibration ../shared/data/coco128 [--backend fused]
 
-Writes ``tools/fusion/calibration.json``. The observations (per image: fused boxes, ground truth per class,
-classifier scores) are gathered by :func:`observe`, which ``benchmarks/fusion.py`` reuses on coco-val.
+Writes the backend's file beside this module (``calibration.json`` for ``fused``,
+``calibration-fused-tiles.json`` for ``fused-tiles``, the closer look). The observations (per image: fused
+boxes, ground truth per class, classifier scores) are gathered by :func:`observe`, which
+``benchmarks/fusion.py`` reuses on coco-val.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import supervision as sv
-from visorch.tools.fusion.calibration import CALIBRATION_FILE, Calibration, Logistic
+from visorch.tools.fusion.calibration import CALIBRATION_FILES, Calibration, Logistic, presence_features
 from visorch.tools.vocabulary import COCO_CLASSES
 
 MIN_CLASS_BOXES = 30
@@ -106,8 +108,18 @@ def _logistic(features: np.ndarray, labels: np.ndarray) -> Logistic:
     return Logistic(float(model.intercept_[0]), tuple(float(c) for c in model.coef_[0]))
 
 
+def presence_questions(observations: list[ImageObservation]) -> list[tuple[ImageObservation, str, bool]]:
+    """POPE-style questions over the observations (the harness's sampler: half present; random, popular and
+    co-occurring absent classes), as (observation, class, present)."""
+    from visorch.evaluation.pope_sampling import build_pope_questions
+
+    by_image = {o.image: o for o in observations}
+    questions = build_pope_questions({o.image: set(o.truth_counts) for o in observations}, list(COCO_CLASSES))
+    return [(by_image[q.image], q.object, q.answer == "yes") for q in questions]
+
+
 def fit(observations: list[ImageObservation], fitted_on: str) -> Calibration:
-    """Box models per class (where enough boxes), one overall, and the presence-with-classifier model."""
+    """Box models per class (where enough boxes), one overall, and the existence model on POPE-style questions."""
     rows = [(name, score, hit) for o in observations for name, score, hit in o.boxes]
     scores = np.array([[s] for _, s, _ in rows])
     hits = np.array([h for _, _, h in rows], dtype=int)
@@ -119,31 +131,21 @@ def fit(observations: list[ImageObservation], fitted_on: str) -> Calibration:
             model = _logistic(scores[mask], hits[mask])
             if model.coefficients[0] > 0:
                 per_class[name] = model
-    draft = Calibration(per_class, overall, None, fitted_on)
     features, present = [], []
-    for o in observations:
-        for name, score in o.classifier.items():
-            own = [s for n, s, _ in o.boxes if n == name]
-            detector = 1.0 - float(np.prod([1.0 - draft.box_probability(name, s) for s in own]))
-            features.append([detector, score])
-            present.append(int(o.truth_counts.get(name, 0) > 0))
-    presence = _logistic(np.array(features), np.array(present)) if sum(present) >= 10 else None
-    detector_only, present_any = [], []
-    for o in observations:  # every class in every image: a box's chance of matching is not a class's presence
-        for name in COCO_CLASSES:
-            own = [s for n, s, _ in o.boxes if n == name]
-            detector_only.append([1.0 - float(np.prod([1.0 - draft.box_probability(name, s) for s in own]))])
-            present_any.append(int(o.truth_counts.get(name, 0) > 0))
-    presence_alone = _logistic(np.array(detector_only), np.array(present_any))
-    return Calibration(per_class, overall, presence, fitted_on, presence_alone)
+    for observation, name, answer in presence_questions(observations):
+        own = [s for n, s, _ in observation.boxes if n == name]
+        features.append(presence_features(own, observation.classifier.get(name)))
+        present.append(int(answer))
+    presence = _logistic(np.array(features), np.array(present))
+    return Calibration(per_class, overall, presence, fitted_on)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Fit on the given data set and write calibration.json beside this module."""
+    """Fit on the given data set and write the backend's calibration file."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("data", type=Path)
-    parser.add_argument("--backend", default="fused")
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_name(CALIBRATION_FILE))
+    parser.add_argument("--backend", default="fused", choices=sorted(CALIBRATION_FILES))
+    parser.add_argument("--out", type=Path, help="default: the shipped file of --backend beside this module")
     parser.add_argument("--save", type=Path, help="save (or reuse, when it exists) the observations here")
     args = parser.parse_args(argv)
     if args.save and args.save.exists():
@@ -153,8 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.save:
             args.save.write_text(json.dumps([o.__dict__ for o in observations]))
     calibration = fit(observations, f"{args.data.name} ({len(observations)} images), backend {args.backend}")
-    args.out.write_text(json.dumps(calibration.to_json(), indent=1) + "\n")
-    print(f"wrote {args.out}: {len(calibration.per_class)} per-class box models")
+    out = args.out or Path(__file__).with_name(CALIBRATION_FILES[args.backend])
+    out.write_text(json.dumps(calibration.to_json(), indent=1) + "\n")
+    print(f"wrote {out}: {len(calibration.per_class)} per-class box models")
     return 0
 
 

@@ -1,6 +1,10 @@
 """EXISTS and HOW_MANY: existence and counts from every installed detector fused, checked by the ImageNet
 classifier, with calibrated confidence. Both answer in words that carry the uncertainty ('uncertain',
 'probably 2; 1 more is doubtful'), so that "could not tell" never turns into "no" or "0".
+
+``closer=True`` is the second look the agent takes when the first was weak (see
+:mod:`visorch.roles.decision`): every expert also sees the mirrored image and overlapping tiles
+(the ``fused-tiles`` backend), with that setting's own calibration.
 """
 
 from __future__ import annotations
@@ -13,15 +17,21 @@ from visorch.tools.capability import Capability
 from visorch.tools.classification.backends import CLASSIFICATION
 from visorch.tools.classification.efficientnet import classifier_views, imagenet_to_coco
 from visorch.tools.context import ToolContext
+from visorch.tools.detections import Detections
 from visorch.tools.errors import UnknownClassError
-from visorch.tools.fusion.calibration import default_calibration
+from visorch.tools.fusion.calibration import CLOSER_LOOK, default_calibration
 from visorch.tools.fusion.ensemble import VOTES
+from visorch.tools.fusion.grounded import GroundedText
 from visorch.tools.images import ImageRef
 from visorch.tools.registry import Tool, tool
 from visorch.tools.vocabulary import COCO_CLASSES, resolve_class
 
 FUSED_BACKEND = "fused"
+CLOSER_BACKEND = "fused-tiles"
 CANDIDATE_MIN_SCORE = 0.05
+CLOSER_HELP = "look closer: also a mirrored view and overlapping tiles (slower; for small objects)"
+FUSED_TOOLS = ("EXISTS", "HOW_MANY")
+"""The tools of this module: offered to the planner unless the agent runs the single-detector setting."""
 
 
 def _coco_class(object: str) -> str:
@@ -34,8 +44,8 @@ def _coco_class(object: str) -> str:
     return name
 
 
-def _fused_boxes(ctx: ToolContext, image: ImageRef, class_name: str) -> sv.Detections:
-    with ctx.models.use(FUSED_BACKEND) as fused:
+def _fused_boxes(ctx: ToolContext, image: ImageRef, class_name: str, backend: str) -> sv.Detections:
+    with ctx.models.use(backend) as fused:
         found: sv.Detections = fused.detect([image.pil()], [class_name], CANDIDATE_MIN_SCORE)[0]
     return found
 
@@ -51,6 +61,19 @@ def _classifier_score(ctx: ToolContext, image: ImageRef, class_name: str, boxes:
     with ctx.models.use(backends[0].name) as classifier:
         evidence = classifier.evidence(views, [class_name]).get(class_name)
     return None if evidence is None else evidence.score
+
+
+def _backend(closer: bool) -> str:
+    return CLOSER_BACKEND if closer else FUSED_BACKEND
+
+
+def _look(closer: bool) -> str:
+    return f"; {CLOSER_LOOK}" if closer else ""
+
+
+def _grounded(text: str, boxes: sv.Detections, image: ImageRef, closer: bool) -> GroundedText:
+    """The answer text with the boxes it rests on, for the agent's grounding."""
+    return GroundedText(text, Detections(boxes, image, source=_backend(closer)))
 
 
 def _votes_text(boxes: sv.Detections, limit: int = 3) -> str:
@@ -72,22 +95,27 @@ def _votes_text(boxes: sv.Detections, limit: int = 3) -> str:
     example="ANSWER0=EXISTS(image=IMAGE, object='dog')",
     limitations=(
         "Answers 'present', 'absent' or 'uncertain' with a calibrated probability and its evidence (which "
-        "detectors voted, the classifier's score). 'uncertain' means the evidence is weak: look again (CROP, "
-        "another question), and never read it as 'no'. Only the 80 COCO classes."
+        "detectors voted, the classifier's score). 'uncertain' means the evidence is weak: look again "
+        "(closer=True), and never read it as 'no'. Only the 80 COCO classes."
     ),
 )
 def exists(
     image: Annotated[ImageRef, "the image to look at"],
     object: Annotated[str, "one kind of object, e.g. 'dog', 'bottles'"],
     ctx: ToolContext,
+    closer: Annotated[bool, CLOSER_HELP] = False,
 ) -> str:
     """Whether there is such an object: present / absent / uncertain, with confidence and evidence."""
     class_name = _coco_class(object)
-    boxes = _fused_boxes(ctx, image, class_name)
+    boxes = _fused_boxes(ctx, image, class_name, _backend(closer))
     scores = [float(s) for s in np.asarray(boxes.confidence if boxes.confidence is not None else [])]
     classifier = _classifier_score(ctx, image, class_name, boxes)
-    verdict = default_calibration().existence(class_name, scores, classifier)
-    return f"{verdict.describe(class_name)}; {_votes_text(boxes)}"
+    calibration = default_calibration(_backend(closer))
+    verdict = calibration.existence(class_name, scores, classifier)
+    real = [i for i, score in enumerate(scores) if calibration.box_probability(class_name, score) >= 0.5]
+    text = f"{verdict.describe(class_name)}{_look(closer)}; {_votes_text(boxes)}"
+    localised = boxes[np.array(real if verdict.verdict == "present" else [], dtype=int)]
+    return _grounded(text, localised, image, closer)
 
 
 @tool(
@@ -98,23 +126,29 @@ def exists(
     example="ANSWER0=HOW_MANY(image=IMAGE, object='people')",
     limitations=(
         "The most likely count from every detector fused, with its probability and the number of doubtful "
-        "boxes ('probably 2 (p=0.55); 1 more is doubtful'). Small, crowded or hidden objects are still missed."
+        "boxes ('probably 2 (p=0.55); 1 more is doubtful'); 'probably' is weak evidence: look again "
+        "(closer=True). Small, crowded or hidden objects are still missed."
     ),
 )
 def how_many(
     image: Annotated[ImageRef, "the image to look at"],
     object: Annotated[str, "one kind of object, e.g. 'people', 'cars'"],
     ctx: ToolContext,
+    closer: Annotated[bool, CLOSER_HELP] = False,
 ) -> str:
     """How many such objects there are, with confidence and how many more are doubtful."""
     class_name = _coco_class(object)
-    boxes = _fused_boxes(ctx, image, class_name)
+    boxes = _fused_boxes(ctx, image, class_name, _backend(closer))
     scores = [float(s) for s in np.asarray(boxes.confidence if boxes.confidence is not None else [])]
-    estimate = default_calibration().count(class_name, scores)
-    hedge = "" if estimate.confidence >= 0.7 else "probably "
+    classifier = _classifier_score(ctx, image, class_name, boxes)
+    estimate = default_calibration(_backend(closer)).count(class_name, scores, classifier)
+    counted = boxes[: estimate.count if estimate.localised else 0]  # best first
+    hedge = "" if estimate.confident else "probably "
     doubtful = f"; {estimate.doubtful} more is doubtful" if estimate.doubtful == 1 else (
         f"; {estimate.doubtful} more are doubtful" if estimate.doubtful else "")  # fmt: skip
-    return f"{hedge}{estimate.count} (p={estimate.confidence:.2f}){doubtful}; {_votes_text(boxes)}"
+    seen = "" if estimate.localised else "; present, not localised: no box strong enough to count"
+    text = f"{hedge}{estimate.count} (p={estimate.confidence:.2f}){doubtful}{seen}{_look(closer)}; "
+    return _grounded(text + _votes_text(boxes), counted, image, closer)
 
 
 TOOLS: list[Tool] = [exists, how_many]

@@ -36,6 +36,7 @@ from visorch.tools.offline_pack.files import (
 )
 from visorch.tools.offline_pack.manifest import (
     CONVERTER_REQUIREMENTS,
+    OPTIONAL_ITEMS,
     PACKAGE_MODELS,
     WEIGHTS_ITEMS,
     PackageModelItem,
@@ -372,18 +373,24 @@ def check_package_model(item: PackageModelItem) -> PackItemReport:
 
 
 def _select(names: Sequence[str] | None) -> tuple[list[WeightsItem], list[PackageModelItem]]:
-    if names is None:
+    if names is None:  # the default pack; optional items only when named
         return list(WEIGHTS_ITEMS), list(PACKAGE_MODELS)
-    known = {item.name for item in WEIGHTS_ITEMS} | {item.name for item in PACKAGE_MODELS}
+    weights = (*WEIGHTS_ITEMS, *OPTIONAL_ITEMS)
+    known = {item.name for item in weights} | {item.name for item in PACKAGE_MODELS}
     unknown = sorted(set(names) - known)
     if unknown:
         raise PackError(f"no pack item named {', '.join(unknown)}; the items are {', '.join(sorted(known))}")
-    return [i for i in WEIGHTS_ITEMS if i.name in names], [i for i in PACKAGE_MODELS if i.name in names]
+    return [i for i in weights if i.name in names], [i for i in PACKAGE_MODELS if i.name in names]
 
 
 def pack_item_names() -> list[str]:
-    """Every item of the offline pack, in install order."""
+    """Every item of the default offline pack, in install order."""
     return [item.name for item in WEIGHTS_ITEMS] + [item.name for item in PACKAGE_MODELS]
+
+
+def optional_item_names() -> list[str]:
+    """Items installed only when named (the small LLM for the decision and refiner roles)."""
+    return [item.name for item in OPTIONAL_ITEMS]
 
 
 def install_offline_pack(

