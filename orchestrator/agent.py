@@ -45,6 +45,7 @@ from visorch.runtime import Runtime
 from visorch.state import GroundedBox, ProgramAttempt, Verdict
 from visorch.tools.drawing import annotate
 from visorch.tools.errors import InputError, VisorchError
+from visorch.tools.fusion.tools import FUSED_TOOLS
 from visorch.tools.images import ImageRef
 from visorch.tools.rendering import image_tag
 
@@ -215,6 +216,8 @@ class Agent:
         """The decision-maker's and refiner's own models (``llm.roles``); the others use ``llm``."""
         # The planner gets the installed tools its specs offer it (not LOAD: it must not open files by path).
         offered = self.runtime.registry.available(self.runtime.context).offered_to_planner()
+        if not self.config.fused_experts:  # the single-detector agent: counts and existence by LOC + COUNT
+            offered = offered.without(*FUSED_TOOLS)
         examples = usable_examples(load_examples(), offered)
         plan_cache = None
         if self.config.plan_cache:

@@ -112,6 +112,10 @@ class AgentSettings(BaseModel):
     default until it matches the refiner (benchmarks/role_models.py)."""
     correct_answers: bool = False
     """Check each answer's claims against the image and correct it (visorch.correction; adds LLM calls)."""
+    fused_experts: bool = True
+    """Offer the planner EXISTS and HOW_MANY (every installed detector fused, calibrated, looking closer when the
+    evidence is weak) for "is there" / "how many" questions; false: the single-detector agent, which plans them
+    as LOC + COUNT on the one preferred detector (for comparison: ``visorch eval pope --agent fused_experts=false``)."""
 
 
 def _unknown_keys(values: dict[str, Any], model: type[BaseModel], where: str = "") -> list[str]:

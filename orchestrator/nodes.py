@@ -27,7 +27,7 @@ from visorch.programs.parser import parse_program
 from visorch.programs.trace import StepStatus
 from visorch.programs.validator import ValidatedProgram, validate_program
 from visorch.roles.controller import PlanRequest, plan_program
-from visorch.roles.decision import decide, rule_verdict
+from visorch.roles.decision import decide, look_again, rule_verdict
 from visorch.roles.refiner import refine_answer
 from visorch.roles.rules import rule_answer
 from visorch.roles.verdict_answer import decide_with_answer
@@ -147,6 +147,11 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
 
     def plan(state: AgentState) -> dict[str, Any]:
         first_try = state["round"] == 1 and not state.get("plan_attempts") and not state.get("issues")
+        verdicts = state.get("verdicts", [])
+        if verdicts and verdicts[-1].program and not state.get("plan_attempts") and not state.get("issues"):
+            ruled = verdicts[-1].program  # the decision rule planned this round (a closer look): no planner call
+            _emit("planned", round=state["round"], program=ruled, llm_seconds=0.0, by_rule=True)
+            return {"program": ruled, "plan_attempts": 1}
         if services.plan_cache is not None and first_try:
             looking = time.perf_counter()
             cached = services.plan_cache.lookup(state["question"], _input_names(state["inputs"]))
@@ -256,6 +261,8 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
             if ruled is not None:
                 verdict = ruled.verdict
                 update["draft_answer"] = ruled.answer
+        if verdict is None and limits.rule_answers and state["round"] < limits.max_rounds:
+            verdict = look_again(attempt, trace)  # weak EXISTS / HOW_MANY evidence: the same program, closer
         if verdict is None:
             calling = time.perf_counter()
             judge = services.llm_for("decision")
@@ -269,7 +276,10 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
                 update["draft_answer"] = ""  # the refiner writes it (none left from an earlier question of the thread)
             update.update(_llm_update(response, time.perf_counter() - calling))
         if verdict.verdict == "ANSWER" and attempt.ok and services.plan_cache is not None:
-            services.plan_cache.store(state["question"], attempt.source, _input_names(state["inputs"]))
+            source, earlier = attempt.source, state.get("verdicts", [])
+            if earlier and earlier[-1].program == attempt.source and len(state["attempts"]) >= 2:
+                source = state["attempts"][-2].source  # cache the plan, not the closer look the rule added
+            services.plan_cache.store(state["question"], source, _input_names(state["inputs"]))
         _emit("verdict", round=state["round"], verdict=verdict.verdict, reason=verdict.reason, missing=verdict.missing,
               by_rule=verdict.by_rule)  # fmt: skip
         update.update({"verdicts": [verdict], "round": state["round"] + 1, "plan_attempts": 0, "issues": []})
