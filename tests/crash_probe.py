@@ -15,15 +15,23 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import signal
+import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROLES = {"plan_program": "plan", "decide": "decide", "refine_answer": "refine"}
-"""The role functions the agent's nodes call (patched where the nodes look them up), by stage name."""
+PROBE = Path(__file__).resolve()
+Trigger = Callable[[list[dict[str, Any]], float], float | None]
+"""(this process's log lines so far, seconds since it started) -> seconds to wait before the SIGKILL, or None."""
+
+ROLES = {"plan_program": "plan", "decide": "decide", "decide_with_answer": "decide", "refine_answer": "refine"}
+"""The role functions the agent's nodes call (patched where the nodes look them up, when they do), by stage."""
 
 
 def install_probes(log_path: Path, patch: Callable[[Any, str, Any], None] = setattr) -> None:
@@ -52,7 +60,9 @@ def install_probes(log_path: Path, patch: Callable[[Any, str, Any], None] = seta
 
     patch(Tool, "_call", probed_call)
     for name, stage in ROLES.items():
-        function = getattr(nodes, name)
+        function = getattr(nodes, name, None)
+        if function is None:
+            continue
 
         def probed_role(*arguments: Any, _function: Any = function, _stage: str = stage, **keywords: Any) -> Any:
             log("begin", _stage)
@@ -73,9 +83,8 @@ def read_log(log_path: Path) -> list[dict[str, Any]]:
 
 def finished_tool_calls(lines: list[dict[str, Any]], pid: int | None = None) -> Counter[str]:
     """How many real invocations of each tool ended (in process ``pid``, or in all)."""
-    return Counter(
-        line["tool"] for line in lines if line["what"] == "tool" and line["event"] == "end" and pid in (None, line["pid"])
-    )
+    ends = [line for line in lines if line["what"] == "tool" and line["event"] == "end"]
+    return Counter(line["tool"] for line in ends if pid in (None, line["pid"]))
 
 
 def open_stages(lines: list[dict[str, Any]], pid: int) -> list[str]:
@@ -94,6 +103,91 @@ def repeated_calls(baseline: Counter[str], interrupted: Counter[str], resumed: C
     what one uninterrupted run of the same question (from the same empty caches) ran."""
     total = interrupted + resumed
     return sum(max(0, total[tool] - baseline[tool]) for tool in total)
+
+
+@dataclass
+class ProbedRun:
+    """One ``visorch`` process run under the probes (and perhaps killed)."""
+
+    pid: int
+    returncode: int
+    killed: bool
+    wall_s: float
+    cpu_s: float
+    """User + system CPU time of the process."""
+    stdout: str
+    stderr: str
+    stages: list[str] = field(default_factory=list)
+    """What it was in the middle of when it ended (empty when it finished or was between stages)."""
+    calls: Counter[str] = field(default_factory=Counter)
+    """Real tool invocations that ended in it, by tool."""
+
+    def answer(self) -> dict[str, Any]:
+        """The ``--json`` answer it printed (raises with its stderr when it failed)."""
+        if self.returncode != 0:
+            raise AssertionError(f"visorch exited {self.returncode}: {self.stderr[-3000:]}")
+        return dict(json.loads(self.stdout))
+
+
+def run_visorch(
+    log: Path, env: dict[str, str], arguments: list[str], kill: Trigger | None = None, timeout: float = 1800
+) -> ProbedRun:
+    """Run ``visorch arguments`` under the probes (log lines to ``log``); SIGKILL it when ``kill`` says so."""
+    number = len(read_log(log))
+    out, err = log.with_suffix(f".{number}.out"), log.with_suffix(f".{number}.err")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    killed = False
+    with out.open("w") as stdout, err.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, str(PROBE), str(log), *arguments], env=env, stdout=stdout, stderr=stderr
+        )
+        while kill is not None and process.poll() is None and time.perf_counter() - started < timeout:
+            delay = kill([line for line in read_log(log) if line["pid"] == process.pid], time.perf_counter() - started)
+            if delay is not None:
+                time.sleep(delay)
+                if process.poll() is None:
+                    process.send_signal(signal.SIGKILL)
+                    killed = True
+                break
+            time.sleep(0.01)
+        process.wait(timeout=timeout)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    lines = read_log(log)
+    return ProbedRun(
+        pid=process.pid, returncode=process.returncode, killed=killed, wall_s=wall,
+        cpu_s=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        stdout=out.read_text(), stderr=err.read_text(), stages=open_stages(lines, process.pid),
+        calls=finished_tool_calls(lines, process.pid),
+    )  # fmt: skip
+
+
+def at_begin(what: str, nth: int = 1, delay: float = 0.0, tool: str | None = None) -> Trigger:
+    """Kill ``delay`` s after the ``nth`` begin of ``what`` ('plan', 'decide', 'refine', 'tool' with ``tool``)."""
+
+    def when(lines: list[dict[str, Any]], _elapsed: float) -> float | None:
+        begun = [line for line in lines if line["event"] == "begin" and line["what"] == what]
+        begun = [line for line in begun if tool is None or line.get("tool") == tool]
+        return delay if len(begun) >= nth else None
+
+    return when
+
+
+def at_end(what: str, nth: int = 1, delay: float = 0.0, tool: str | None = None) -> Trigger:
+    """Kill ``delay`` s after the ``nth`` end of ``what``."""
+
+    def when(lines: list[dict[str, Any]], _elapsed: float) -> float | None:
+        ended = [line for line in lines if line["event"] == "end" and line["what"] == what]
+        ended = [line for line in ended if tool is None or line.get("tool") == tool]
+        return delay if len(ended) >= nth else None
+
+    return when
+
+
+def at_time(seconds: float) -> Trigger:
+    """Kill ``seconds`` after the process started."""
+    return lambda _lines, elapsed: max(0.0, seconds - elapsed)
 
 
 def main(arguments: list[str]) -> None:

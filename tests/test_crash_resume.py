@@ -12,10 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,10 +24,10 @@ import pytest
 from visorch.agent import Agent, AgentConfig
 from visorch.config import VisorchSettings
 from visorch.grounding import grounded_boxes
-from visorch.llm import ScriptedLLM
 from visorch.live import LiveStore
+from visorch.llm import ScriptedLLM
 from visorch.programs.executor import execute_program
-from visorch.programs.trace import StepStatus, Trace
+from visorch.programs.trace import Trace
 from visorch.programs.value_codec import decode_value, encode_value
 from visorch.run_journal import RunJournal, open_checkpoint_database, run_key
 from visorch.runtime import Runtime
@@ -40,11 +37,16 @@ from visorch.tools.errors import InputError
 from visorch.tools.models.cache import ResultCache
 from visorch.tools.text import OCRText, TextLine
 
-from tests.crash_probe import finished_tool_calls, install_probes, open_stages, read_log, repeated_calls
+from tests.crash_probe import (
+    at_begin,
+    at_time,
+    finished_tool_calls,
+    install_probes,
+    read_log,
+    repeated_calls,
+    run_visorch,
+)
 from tests.helpers import TEST_TOOLS
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PROBE = REPO_ROOT / "tests" / "crash_probe.py"
 
 CROP_PROGRAM = (
     "BOX0=TEST_BOXES(image=IMAGE, label='bus', count=1)\n"
@@ -104,7 +106,8 @@ def test_a_stored_trace_rebuilds_its_boxes_evidence_and_html(runtime: Runtime, b
     assert "base64" not in stored
     again = Trace.from_stored_json(stored)
     assert again.ok and again.result == trace.result == 3
-    assert grounded_boxes(again, inputs) == grounded_boxes(trace, inputs) and len(grounded_boxes(trace, inputs)) == 4  # the bus and 3 people
+    boxes = grounded_boxes(trace, inputs)
+    assert grounded_boxes(again, inputs) == boxes and len(boxes) == 4  # the bus and the 3 people in it
     assert str(again) == str(trace) and again.ancestors("FINAL") == trace.ancestors("FINAL")
     assert again.to_json() == trace.to_json()
     assert "data:image/" in again.to_html()  # the crop is drawn again from the image store
@@ -226,6 +229,21 @@ def test_an_execution_interrupted_mid_program_resumes_without_repeating_steps(
     assert answer.timings.steps_restored == 2 and answer.timings.tool_calls == 3
 
 
+def test_visorch_ask_resume_checks_its_arguments(tmp_path: Path, bus_path: Path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+    from visorch.cli import app
+
+    monkeypatch.setenv("VISORCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("VISORCH_CONFIG", str(tmp_path / "none.toml"))
+    runner = CliRunner()
+    both = runner.invoke(app, ["ask", str(bus_path), "How many?", "--resume", "t"])
+    assert both.exit_code == 1 and "give no image, question or audio with it" in both.output
+    neither = runner.invoke(app, ["ask"])
+    assert neither.exit_code == 1 and "--resume THREAD" in neither.output
+    unknown = runner.invoke(app, ["ask", "--resume", "never-ran"])
+    assert unknown.exit_code == 1 and "no run with thread id 'never-ran'" in unknown.output
+
+
 # --- corrupt, truncated and locked files --------------------------------------------------------------
 
 
@@ -318,3 +336,170 @@ def test_a_garbage_result_cache_does_not_stop_the_runtime(tmp_path: Path, bus_pa
     trace = runtime.run_program(CROP_PROGRAM, runtime.load_inputs({"IMAGE": bus_path}))
     assert trace.ok and trace.result == 3 and "results.sqlite" in caplog.text
     runtime.close()
+
+
+# --- SIGKILL a real `visorch ask`, resume it in a new process -----------------------------------------
+
+DETECTOR_PROGRAM = (
+    "BOX0=LOC(image=IMAGE, object='bus')\n"
+    "IMAGE0=CROP(image=IMAGE, box=BOX0)\n"
+    "BOX1=LOC(image=IMAGE0, object='person')\n"
+    "ANSWER0=COUNT(box=BOX1)\n"
+    "FINAL=RESULT(var=ANSWER0)"
+)
+"""Two detector calls with a crop between them: a kill in the second leaves two finished steps to restore."""
+COUNT_QUESTION = "How many people are in the bus?"
+
+
+def _offline_pack_or_skip() -> Path:
+    from visorch.llm.llama_cpp_backend import default_gguf_path
+    from visorch.tools.models.manager import default_weights_root
+
+    if not default_gguf_path().is_file() or not (default_weights_root() / "nanodet-m" / "nanodet.onnx").is_file():
+        pytest.skip("the offline pack is not installed: run visorch models install-offline")
+    return default_weights_root()
+
+
+def _environment(home: Path, weights: Path, **extra: str) -> dict[str, str]:
+    """An isolated visorch home (results, checkpoints, plan cache, images), the shared weights, no config file."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("VISORCH_")}
+    env.update({
+        "VISORCH_HOME": str(home), "VISORCH_WEIGHTS_DIR": str(weights), "VISORCH_CONFIG": str(home / "none.toml"),
+        "VISORCH_LLM_TIMEOUT_S": "1500", "VISORCH_AGENT__RULE_MIN_SCORE": "0.05", **extra,
+    })  # fmt: skip
+    return env
+
+
+def _seed_plan_cache(home: Path, weights: Path, question: str, program: str) -> None:
+    """Put ``program`` in the home's plan cache for ``question`` (as an answered run would), so no LLM plans it."""
+    settings = VisorchSettings(home=home, weights_dir=weights)
+    with Agent(AgentConfig.from_settings(settings), settings=settings, llm=ScriptedLLM([])) as agent:
+        assert agent.services.plan_cache is not None
+        agent.services.plan_cache.store(question, program, ["IMAGE"])
+
+
+@pytest.fixture(scope="module")
+def detector_baseline(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One uninterrupted run of the detector program (from the plan cache, verdict and answer by rule)."""
+    weights = _offline_pack_or_skip()
+    root = tmp_path_factory.mktemp("baseline")
+    home = root / "home"
+    _seed_plan_cache(home, weights, COUNT_QUESTION, DETECTOR_PROGRAM)
+    log = root / "calls.jsonl"
+    run = run_visorch(log, _environment(home, weights), ["ask", str(_bus()), COUNT_QUESTION, "--json", "--quiet"])
+    answer = run.answer()
+    assert answer["timings"]["llm_calls"] == 0 and answer["timings"]["plan_cache_hits"] == 1
+    assert run.calls["LOC"] == 2 and answer["text"].isdigit()
+    return {"answer": answer, "calls": run.calls, "plan_cache": (home / "plan-cache.json").read_text()}
+
+
+def _bus() -> Path:
+    from tests.conftest import ultralytics_asset
+
+    return ultralytics_asset("bus.jpg")
+
+
+def _trial_home(tmp_path: Path, baseline: dict) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "plan-cache.json").write_text(baseline["plan_cache"])
+    return home
+
+
+def _same_answer(resumed: dict, baseline: dict) -> None:
+    assert resumed["text"] == baseline["text"] and resumed["stop_reason"] == baseline["stop_reason"]
+    assert resumed["boxes"] == baseline["boxes"] and resumed["evidence"] == baseline["evidence"]
+
+
+@pytest.mark.slow
+def test_sigkill_in_a_tool_step_then_visorch_ask_resume(tmp_path: Path, detector_baseline: dict) -> None:
+    weights = _offline_pack_or_skip()
+    env = _environment(_trial_home(tmp_path, detector_baseline), weights)
+    log = tmp_path / "calls.jsonl"
+    ask = ["ask", str(_bus()), COUNT_QUESTION, "--thread", "killed-in-loc", "--json", "--quiet"]
+    killed = run_visorch(log, env, ask, kill=at_begin("tool", 2, tool="LOC"))
+    assert killed.killed and killed.stages == ["tool LOC"]
+    assert killed.calls == {"LOC": 1, "CROP": 1}  # BOX0 and IMAGE0 had finished
+    html = tmp_path / "resumed.html"
+    resumed = run_visorch(log, env, ["ask", "--resume", "killed-in-loc", "--json", "--html", str(html)])
+    answer = resumed.answer()
+    _same_answer(answer, detector_baseline["answer"])
+    assert repeated_calls(detector_baseline["calls"], killed.calls, resumed.calls) == 0
+    assert answer["timings"]["steps_restored"] == 2 and answer["timings"]["tool_calls"] == 3
+    assert "BOX0 = LOC finished before the crash" in resumed.stderr
+    page = html.read_text(encoding="utf-8")
+    assert COUNT_QUESTION in page and "Grounded on" in page  # the trace and its boxes, in a new process
+
+
+@pytest.mark.slow
+def test_sigkill_then_agent_resume_with_the_result_cache_off(
+    tmp_path: Path, detector_baseline: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run journal alone keeps finished steps from running twice (no result cache to answer from)."""
+    weights = _offline_pack_or_skip()
+    home = _trial_home(tmp_path, detector_baseline)
+    env = _environment(home, weights, VISORCH_MODELS__CACHE_RESULTS="false")
+    log = tmp_path / "calls.jsonl"
+    ask = ["ask", str(_bus()), COUNT_QUESTION, "--thread", "no-cache", "--json", "--quiet"]
+    killed = run_visorch(log, env, ask, kill=at_begin("tool", 2, delay=0.05, tool="LOC"))
+    assert killed.killed and killed.calls == {"LOC": 1, "CROP": 1}
+    assert not (home / "results.sqlite").exists()
+    install_probes(log, monkeypatch.setattr)
+    for name, value in env.items():
+        if name.startswith("VISORCH_"):
+            monkeypatch.setenv(name, value)
+    settings = VisorchSettings()
+    assert not settings.models.cache_results
+    with Agent(AgentConfig.from_settings(settings), settings=settings) as agent:
+        events = list(agent.resume("no-cache"))
+    answer = events[-1].answer
+    assert answer is not None and answer.trace is not None
+    _same_answer(json.loads(answer.model_dump_json()), detector_baseline["answer"])
+    resumed_calls = finished_tool_calls(read_log(log), os.getpid())
+    assert repeated_calls(detector_baseline["calls"], killed.calls, resumed_calls) == 0
+    assert [event.data["target"] for event in events if event.event == "step_restored"] == ["BOX0", "IMAGE0"]
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_resumes_with_nothing_repeated(tmp_path: Path, detector_baseline: dict) -> None:
+    weights = _offline_pack_or_skip()
+    import random
+
+    chooser = random.Random(17)
+    for index in range(2):
+        trial = tmp_path / f"trial{index}"
+        trial.mkdir()
+        env = _environment(_trial_home(trial, detector_baseline), weights)
+        log = trial / "calls.jsonl"
+        ask = ["ask", str(_bus()), COUNT_QUESTION, "--thread", "t", "--json", "--quiet"]
+        killed = run_visorch(log, env, ask, kill=at_time(chooser.uniform(0.5, 8.0)))
+        if not killed.killed:  # it finished first: that answer must be the baseline's
+            _same_answer(killed.answer(), detector_baseline["answer"])
+            continue
+        resumed = run_visorch(log, env, ["ask", "--resume", "t", "--json", "--quiet"])
+        _same_answer(resumed.answer(), detector_baseline["answer"])
+        assert repeated_calls(detector_baseline["calls"], killed.calls, resumed.calls) == 0, killed.stages
+
+
+@pytest.mark.slow
+def test_sigkill_while_the_embedded_llm_plans_then_resume(tmp_path: Path) -> None:
+    """A kill during the planner's LLM call (the real embedded LLM): the resumed run plans again and gives the
+    uninterrupted run's answer; no tool had run, so none can repeat. Prefix states are off in both runs so
+    each process evaluates the same prompt the same way (a restored state may round differently)."""
+    weights = _offline_pack_or_skip()
+    extra = {"VISORCH_LLM_PREFIX_STATES": "0", "VISORCH_AGENT__MAX_ROUNDS": "1"}
+    question = ["ask", str(_bus()), "How many people are in the picture?", "--json", "--quiet"]
+    baseline = run_visorch(tmp_path / "baseline.jsonl", _environment(tmp_path / "baseline", weights, **extra), question)
+    expected = baseline.answer()
+    assert expected["timings"]["llm_calls"] >= 1
+    planned = [line["t"] for line in read_log(tmp_path / "baseline.jsonl") if line["what"] == "plan"]
+    env = _environment(tmp_path / "home", weights, **extra)
+    log = tmp_path / "calls.jsonl"
+    into_the_call = 0.6 * (planned[1] - planned[0])  # past loading the model, while it writes the program
+    killed = run_visorch(log, env, [*question, "--thread", "in-plan"], kill=at_begin("plan", delay=into_the_call))
+    assert killed.killed and killed.stages == ["plan"] and not killed.calls
+    resumed = run_visorch(log, env, ["ask", "--resume", "in-plan", "--json", "--quiet"])
+    answer = resumed.answer()
+    _same_answer(answer, expected)
+    assert [program["source"] for program in answer["programs"]] == [p["source"] for p in expected["programs"]]
+    assert repeated_calls(baseline.calls, killed.calls, resumed.calls) == 0
