@@ -1,10 +1,12 @@
 """Cost beside gain of fusing the offline experts, on coco-val (val2017, never seen by the detectors).
 
-    .venv/bin/python benchmarks/fusion.py [--data ../shared/data/coco-val] [--backend fused] [--save obs.json]
+    .venv/bin/python benchmarks/fusion.py [--data ../shared/data/coco-val] [--save obs.json]
+        [--closer-save tiles-obs.json | --no-closer] [--no-speed]
 
 Prints, for the single-detector baseline (raw NanoDet-m, a box at score >= 0.25 means "yes", boxes at
->= 0.25 are the count: the issue's floors) and for the fused experts with the calibration fitted on
-coco128 (EXISTS / HOW_MANY's rules):
+>= 0.25 are the count: the issue's floors), for the fused experts' first look (EXISTS / HOW_MANY with the
+calibration fitted on coco128) and for what the agent answers by rule (the first look when it is sure,
+else the closer look: mirror + tiles, its own coco128 calibration, hedged answers as the rules word them):
 - POPE-style existence (random / popular / adversarial, the harness's question sampler): accuracy, F1
   and yes-ratio; "uncertain" answers are scored as wrong in the strict figures (never as "no"), and
   their number and how often their lean (p >= 0.5) was right are printed beside;
@@ -23,13 +25,16 @@ import json
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
+from visorch.evaluation.answers import parse_yes_no
 from visorch.evaluation.pope_sampling import POPE_SETTINGS, build_pope_questions
+from visorch.roles.rules import _hedged_yes_no
 from visorch.tools.catalog import default_backends
 from visorch.tools.classification.efficientnet import classifier_views
-from visorch.tools.fusion.calibration import default_calibration
+from visorch.tools.fusion.calibration import CountEstimate, default_calibration
 from visorch.tools.fusion.fit_calibration import ImageObservation, observe
 from visorch.tools.models.manager import ModelManager, default_weights_root
 from visorch.tools.vocabulary import COCO_CLASSES
@@ -40,8 +45,6 @@ POPE_FLOORS = {"random": 0.818, "popular": 0.762, "adversarial": 0.757}
 POPE_GOALS = {"random": 0.88, "popular": 0.83, "adversarial": 0.82}
 COUNT_FLOOR, COUNT_GOAL = 0.31, 0.45
 MIN_PER_CLASS = 8
-BACKEND = ["fused"]
-"""The fusion setting whose observations and calibration are read (set from --backend)."""
 
 
 def _rates(pairs: list[tuple[str, str]]) -> dict[str, float]:
@@ -54,83 +57,120 @@ def _rates(pairs: list[tuple[str, str]]) -> dict[str, float]:
     return {"accuracy": correct / len(pairs), "f1": f1, "yes_ratio": sum(p == "yes" for p, _ in pairs) / len(pairs)}
 
 
-def _fused_answer(obs: ImageObservation, name: str) -> tuple[str, float]:
-    calibration = default_calibration(BACKEND[0])
-    scores = [s for n, s, _ in obs.boxes if n == name]
-    verdict = calibration.existence(name, scores, obs.classifier.get(name))
-    answer = {"present": "yes", "absent": "no", "uncertain": "uncertain"}[verdict.verdict]
-    return answer, verdict.probability
+def _scores(obs: ImageObservation, name: str) -> list[float]:
+    return [s for n, s, _ in obs.boxes if n == name]
 
 
-def pope(observations: list[ImageObservation]) -> None:
-    """Existence figures per setting, before (NanoDet-m at 0.25) and after (fused + calibration)."""
+def _one_look(obs: ImageObservation, name: str, backend: str = "fused") -> tuple[str, float]:
+    """EXISTS's verdict as yes / no / uncertain, and its probability."""
+    verdict = default_calibration(backend).existence(name, _scores(obs, name), obs.classifier.get(name))
+    return {"present": "yes", "absent": "no", "uncertain": "uncertain"}[verdict.verdict], verdict.probability
+
+
+def _agent_answer(first: ImageObservation, closer: ImageObservation | None, name: str) -> tuple[str, float]:
+    """What the agent answers by rule: the first look when it is sure, else the closer look, hedged as the
+    rules hedge it ('yes, probably' counts as yes; 'I cannot tell' near 0.5 stays uncertain)."""
+    answer, probability = _one_look(first, name)
+    if answer != "uncertain" or closer is None:
+        return answer, probability
+    answer, probability = _one_look(closer, name, "fused-tiles")
+    if answer != "uncertain":
+        return answer, probability
+    return parse_yes_no(_hedged_yes_no(f"{probability:.2f}")) or "uncertain", probability
+
+
+def _answerers(closer: dict[str, ImageObservation] | None) -> dict[str, Any]:
+    answerers: dict[str, Any] = {
+        f"nanodet-m >= {BASELINE_THRESHOLD}": lambda o, n: (
+            "yes" if any(c == n and s >= BASELINE_THRESHOLD for c, s in o.nanodet) else "no", 1.0),
+        "fused, one look": _one_look,
+    }  # fmt: skip
+    if closer is not None:
+        answerers["fused + closer look"] = lambda o, n: _agent_answer(o, closer.get(o.image), n)
+    return answerers
+
+
+def pope(observations: list[ImageObservation], closer: dict[str, ImageObservation] | None) -> None:
+    """Existence figures per setting: NanoDet-m at 0.25, the fused experts' first look, and with the closer look."""
     by_image = {o.image: o for o in observations}
     objects = {o.image: set(o.truth_counts) for o in observations}
     questions = build_pope_questions(objects, list(COCO_CLASSES))
-    per_class: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
-    print(f"\nPOPE-style existence on {len(objects)} images ({len(questions)} questions)")
-    print(f"{'setting':<12}{'answerer':<22}{'acc':>7}{'F1':>7}{'yes':>7}{'uncertain':>11}{'lean right':>12}")
+    answerers = _answerers(closer)
+    per_class: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    print(f"\nPOPE-style existence on {len(objects)} images ({len(questions)} questions); 'uncertain' is wrong")
+    print(f"{'setting':<12}{'answerer':<24}{'acc':>7}{'F1':>7}{'yes':>7}{'uncertain':>11}{'lean right':>12}")
     for setting in POPE_SETTINGS:
         chosen = [q for q in questions if q.setting == setting]
-        base, fused, uncertain_right, uncertain = [], [], 0, 0
-        for q in chosen:
-            obs = by_image[q.image]
-            single = any(n == q.object and s >= BASELINE_THRESHOLD for n, s in obs.nanodet)
-            base.append(("yes" if single else "no", q.answer))
-            answer, probability = _fused_answer(obs, q.object)
-            fused.append((answer, q.answer))
-            if answer == "uncertain":
-                uncertain += 1
-                uncertain_right += ("yes" if probability >= 0.5 else "no") == q.answer
-            per_class[q.object].append((("yes" if single else "no") == q.answer, answer == q.answer))
-        for label, pairs in (("nanodet-m >= 0.25", base), ("fused + calibrated", fused)):
+        for label, answer_of in answerers.items():
+            pairs, uncertain, lean_right = [], 0, 0
+            for q in chosen:
+                answer, probability = answer_of(by_image[q.image], q.object)
+                pairs.append((answer, q.answer))
+                per_class[q.object][label].append(answer == q.answer)
+                if answer == "uncertain":
+                    uncertain += 1
+                    lean_right += ("yes" if probability >= 0.5 else "no") == q.answer
             r = _rates(pairs)
-            extra = f"{uncertain:>11}{uncertain_right:>12}" if label.startswith("fused") else ""
-            print(f"{setting:<12}{label:<22}{r['accuracy']:>7.3f}{r['f1']:>7.3f}{r['yes_ratio']:>7.3f}{extra}")
+            print(f"{setting:<12}{label:<24}{r['accuracy']:>7.3f}{r['f1']:>7.3f}{r['yes_ratio']:>7.3f}"
+                  f"{uncertain:>11}{lean_right:>12}")  # fmt: skip
     print("accuracy floors " + "/".join(f"{POPE_FLOORS[s]}" for s in POPE_SETTINGS) + ", goals "
           + "/".join(f"{POPE_GOALS[s]}" for s in POPE_SETTINGS) + " (random/popular/adversarial)")  # fmt: skip
-    print("per class (>= 8 questions): class, questions, accuracy before -> after")
-    for name, rows in sorted(per_class.items(), key=lambda item: -len(item[1])):
-        if len(rows) >= MIN_PER_CLASS:
-            before, after = np.mean([b for b, _ in rows]), np.mean([a for _, a in rows])
-            print(f"  {name:<16}{len(rows):>4}  {before:.2f} -> {after:.2f}")
+    print(f"per class (>= {MIN_PER_CLASS} questions): class, questions, accuracy " + " -> ".join(answerers))
+    for name, rows in sorted(per_class.items(), key=lambda item: -len(next(iter(item[1].values())))):
+        counts = [len(v) for v in rows.values()]
+        if counts[0] >= MIN_PER_CLASS:
+            print(f"  {name:<16}{counts[0]:>4}  " + " -> ".join(f"{np.mean(v):.2f}" for v in rows.values()))
 
 
-def counting(observations: list[ImageObservation]) -> None:
-    """Exact match and MAE over every (image, present class), before and after."""
-    calibration = default_calibration(BACKEND[0])
-    base_err, fused_err, unsure, unsure_right = [], [], 0, 0
-    per_class: dict[str, list[tuple[int, int]]] = defaultdict(list)
+def _agent_count(first: ImageObservation, closer: ImageObservation | None, name: str) -> CountEstimate:
+    """HOW_MANY's count as the agent states it: the first look when confident, else the closer look's."""
+    estimate = default_calibration().count(name, _scores(first, name), first.classifier.get(name))
+    if estimate.confident or closer is None:
+        return estimate
+    return default_calibration("fused-tiles").count(name, _scores(closer, name), closer.classifier.get(name))
+
+
+def counting(observations: list[ImageObservation], closer: dict[str, ImageObservation] | None) -> None:
+    """Exact match and MAE over every (image, present class): NanoDet-m, one fused look, with the closer look."""
+    errors: dict[str, list[int]] = defaultdict(list)
+    unsure: dict[str, list[bool]] = defaultdict(list)
+    per_class: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     for obs in observations:
         for name, truth in obs.truth_counts.items():
             single = sum(1 for n, s in obs.nanodet if n == name and s >= BASELINE_THRESHOLD)
-            estimate = calibration.count(name, [s for n, s, _ in obs.boxes if n == name], obs.classifier.get(name))
-            base_err.append(abs(single - truth))
-            fused_err.append(abs(estimate.count - truth))
-            if not estimate.confident:
-                unsure += 1
-                unsure_right += estimate.count == truth
-            per_class[name].append((abs(single - truth), abs(estimate.count - truth)))
-    n = len(base_err)
-    print(f"\nCounting over {n} (image, present class) pairs")
-    print(f"  nanodet-m >= 0.25   exact {np.mean(np.array(base_err) == 0):.3f}  MAE {np.mean(base_err):.2f}")
-    print(f"  fused + calibrated  exact {np.mean(np.array(fused_err) == 0):.3f}  MAE {np.mean(fused_err):.2f}"
-          f"  ('probably' answers: {unsure}, exactly right: {unsure_right})")  # fmt: skip
+            estimates = {f"nanodet-m >= {BASELINE_THRESHOLD}": (single, True),
+                         "fused, one look": _agent_count(obs, None, name)}  # fmt: skip
+            if closer is not None:
+                estimates["fused + closer look"] = _agent_count(obs, closer.get(obs.image), name)
+            for label, estimate in estimates.items():
+                count, confident = (estimate.count, estimate.confident) if isinstance(estimate, CountEstimate) \
+                    else estimate  # fmt: skip
+                errors[label].append(abs(count - truth))
+                per_class[name][label].append(count == truth)
+                if not confident:
+                    unsure[label].append(count == truth)
+    print(f"\nCounting over {len(next(iter(errors.values())))} (image, present class) pairs")
+    for label, errs in errors.items():
+        hedged = unsure.get(label, [])
+        print(f"  {label:<24} exact {np.mean(np.array(errs) == 0):.3f}  MAE {np.mean(errs):.2f}"
+              f"  ('probably' answers: {len(hedged)}, exactly right: {sum(hedged)})")  # fmt: skip
     print(f"  floor {COUNT_FLOOR}, goal {COUNT_GOAL}")
-    for name, rows in sorted(per_class.items(), key=lambda item: -len(item[1])):
-        if len(rows) >= 4:
-            before = np.mean([b == 0 for b, _ in rows])
-            after = np.mean([a == 0 for _, a in rows])
-            print(f"  {name:<16}{len(rows):>4}  exact {before:.2f} -> {after:.2f}")
+    print("  per class (>= 4 pairs): exact " + " -> ".join(errors))
+    for name, rows in sorted(per_class.items(), key=lambda item: -len(next(iter(item[1].values())))):
+        counts = [len(v) for v in rows.values()]
+        if counts[0] >= 4:
+            print(f"  {name:<16}{counts[0]:>4}  " + " -> ".join(f"{np.mean(v):.2f}" for v in rows.values()))
 
 
-def speed(data: Path, backend: str) -> None:
+def speed(data: Path, backend: str, experts: bool = True) -> None:
     """Seconds per 640x480 photo for each expert, the fused pass and the classifier (median of 5, warm)."""
     paths = [p for p in sorted(data.rglob("*.jpg")) if Image.open(p).size == (640, 480)][:5]
     images = [Image.open(p).convert("RGB") for p in paths]
     models = ModelManager(default_backends(), default_weights_root())
     print(f"\nSeconds per 640x480 photo (median of {len(images)}, warm; CPU time beside; shared 2-core machine)")
-    for name in ("nanodet-m", "centernet-mb3", "ssd-mobilenetv2-oidv4", backend, "efficientnet-lite0"):
+    names = ("nanodet-m", "centernet-mb3", "ssd-mobilenetv2-oidv4", backend, "efficientnet-lite0") if experts else (
+        backend,)  # fmt: skip
+    for name in names:
         if models.not_installed_reason(name) is not None:
             continue
         with models.use(name) as model:
@@ -146,29 +186,40 @@ def speed(data: Path, backend: str) -> None:
         print(f"  {name:<24}{np.median(walls):>7.3f} s wall {np.median(cpus):>7.3f} s CPU")
 
 
+def _observations(data: Path, backend: str, save: Path | None) -> list[ImageObservation]:
+    if save and save.exists():
+        return [ImageObservation(**row) for row in json.loads(save.read_text())]
+    observations = observe(data, backend)
+    if save:
+        save.write_text(json.dumps([o.__dict__ for o in observations]))
+    return observations
+
+
 def main() -> int:
     """Observe (or load saved observations), then print every figure."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/data/coco-val"
     )
-    parser.add_argument("--backend", default="fused", choices=["fused", "fused-tiles"])
-    parser.add_argument("--save", type=Path, help="save (or reuse, when it exists) the observations here")
+    parser.add_argument("--save", type=Path, help="save (or reuse, when it exists) the fused observations here")
+    parser.add_argument("--closer-save", type=Path, help="the same for the closer look (fused-tiles)")
+    parser.add_argument("--no-closer", action="store_true", help="skip the closer look (5x the detector time)")
     parser.add_argument("--no-speed", action="store_true")
     args = parser.parse_args()
-    BACKEND[0] = args.backend
-    if args.save and args.save.exists():
-        observations = [ImageObservation(**row) for row in json.loads(args.save.read_text())]
-    else:
-        observations = observe(args.data, args.backend)
-        if args.save:
-            args.save.write_text(json.dumps([o.__dict__ for o in observations]))
-    print(f"{args.data.name}: {len(observations)} images; backend {args.backend}; calibration fitted on "
-          f"{default_calibration(args.backend).fitted_on}")  # fmt: skip
-    pope(observations)
-    counting(observations)
+    observations = _observations(args.data, "fused", args.save)
+    closer = None
+    if not args.no_closer:
+        closer = {o.image: o for o in _observations(args.data, "fused-tiles", args.closer_save)}
+    print(
+        f"{args.data.name}: {len(observations)} images; calibration fitted on {default_calibration().fitted_on}"
+        + ("" if closer is None else f"; closer look: {default_calibration('fused-tiles').fitted_on}")
+    )
+    pope(observations, closer)
+    counting(observations, closer)
     if not args.no_speed:
-        speed(args.data, args.backend)
+        speed(args.data, "fused")
+        if closer is not None:
+            speed(args.data, "fused-tiles", experts=False)
     return 0
 
 

@@ -113,7 +113,10 @@ def fused_runtime(tmp_path_factory: pytest.TempPathFactory):
 
 def _agent(runtime: Runtime, program: str, tmp_path: Path, **config: object) -> tuple[Agent, ScriptedLLM]:
     llm = ScriptedLLM([program])
-    settings = AgentConfig(plan_cache_path=tmp_path / "plans.json", checkpoint_path=tmp_path / "ck.sqlite", **config)
+    settings = AgentConfig(
+        plan_cache_path=tmp_path / "plans.json", checkpoint_path=tmp_path / "ck.sqlite", example_selection="words",
+        **config,
+    )  # fmt: skip
     return Agent(settings, runtime=runtime, llm=llm), llm
 
 

@@ -32,10 +32,10 @@ def test_counts_the_people_on_the_bus_photo_with_grounded_boxes(agent: Agent, bu
     answer = agent.ask(image=bus_path, question="How many people are in the picture?")
     assert answer.programs and all(program.valid for program in answer.programs if program.trace_id)
     assert answer.trace is not None and answer.trace.ok
-    counted = [record.output for record in answer.trace.steps if record.tool == "COUNT"]
-    assert counted, "the program should count detections"
-    assert answer.text == str(counted[-1])
-    assert len([box for box in answer.boxes if box.label == "person"]) == counted[-1] >= 3
+    # counted by COUNT over LOC's boxes, or by HOW_MANY over the fused experts' (the default worked example)
+    assert {"COUNT", "HOW_MANY"} & {record.tool for record in answer.trace.steps}, "the program should count"
+    assert answer.text.isdigit()
+    assert len([box for box in answer.boxes if box.label == "person"]) == int(answer.text) >= 3
     # the planner at least; the verdict and answer follow by rule when every counted box is confident
     assert answer.timings.llm_calls >= (1 if answer.verdicts[-1].by_rule else 3) and answer.timings.llm_s > 0
     page = answer.save_html(tmp_path / "answer.html").read_text(encoding="utf-8")

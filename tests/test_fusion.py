@@ -234,3 +234,34 @@ def test_confident_exists_and_how_many_results_answer_by_rule_and_weak_ones_do_n
     counted = _calibrated_answer("count", "3 (p=0.81); box 0 0.70 [...]")
     assert counted is not None and counted.answer == "3"
     assert _calibrated_answer("count", "probably 2 (p=0.55); 1 more is doubtful; ...") is None
+
+
+@pytest.mark.slow
+def test_an_installed_yolo_joins_the_fusion_random_weights(
+    models: ModelManager, tmp_path: Path, bus_path: Path
+) -> None:
+    """YOLO cannot be had offline: random weights (saved as a real checkpoint is) show that an installed one
+    takes part, with its own votes, beside the real offline experts."""
+    from visorch.tools.fusion.backends import EXPERT_BACKENDS
+    from visorch.tools.fusion.experts import FusedDetector
+
+    from tests.test_detection import _random_yolo_weights
+
+    root = tmp_path / "weights"
+    root.mkdir()
+    for name in ("nanodet-m", "centernet-mb3", "ssd-mobilenetv2-oidv4"):
+        (root / name).symlink_to(default_weights_root() / name)
+    _random_yolo_weights(root / "yolo")
+    fused = FusedDetector(ModelManager(EXPERT_BACKENDS, root))
+    assert {"yolo", "nanodet-m", "centernet-mb3", "ssd-mobilenetv2-oidv4"} <= {e.name for e in fused.experts}
+    found = fused.detect([Image.open(bus_path).convert("RGB")], ["person"], 0.0)[0]
+    voters = {name for votes in found.data[VOTES] for name in votes}
+    assert "yolo" in voters and "nanodet-m" in voters and set(found.data["class_name"]) == {"person"}
+
+
+def test_the_closer_look_has_its_own_calibration_fitted_on_coco128() -> None:
+    first, closer = default_calibration("fused"), default_calibration("fused-tiles")
+    assert "coco128" in closer.fitted_on and "fused-tiles" in closer.fitted_on and closer.presence is not None
+    assert first.presence is not None and first.presence != closer.presence
+    # more evidence, more presence: a stronger best box never lowers p
+    assert closer.presence_probability("dog", [0.5], None) > closer.presence_probability("dog", [0.1], None)
