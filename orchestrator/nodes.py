@@ -223,7 +223,7 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
         # validate put it there; a run resumed in another process validates once more (deterministic)
         validated = services.live.validated(_thread_id(config), program) or check(program, state["inputs"])
         # Steps of this same execution that finished before a crash come back from the journal, not run again.
-        thread, journal, key = _thread_id(config), services.journal, run_key(state["round"], program)
+        thread, journal, key = _thread_id(config), services.journal, run_key(state, program)
         restored = journal.finished_steps(thread, key) if journal is not None else {}
 
         def forward(event: StepEvent) -> None:

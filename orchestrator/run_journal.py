@@ -4,11 +4,14 @@ LangGraph checkpoints the graph state at node boundaries, and the execute node r
 a process killed in the middle of a program would lose the steps that had finished, and a run
 resumed in a new process would have no trace to draw, ground its boxes on or judge by rule. The
 journal closes both gaps. Each step is written the moment it finishes (its record as exact JSON,
-images by reference: :mod:`visorch.programs.value_codec`), keyed by thread and by run (the round and
-the program text, which a resumed execute node sees again unchanged); a resumed execute node takes
-those steps as they are instead of calling their tools again. This, not the result cache, is what
-keeps finished tool calls from running twice: it holds with ``models.cache_results`` on or off and
-for the tools the cache never keeps (CROP, COUNT, EVAL, ...). Each finished trace is written too.
+images by reference: :mod:`visorch.programs.value_codec`), keyed by thread and by run (its start
+time, inputs, round and program text, which a resumed execute node sees again unchanged); a resumed
+execute node takes those steps as they are instead of calling their tools again. This, not the
+result cache, is what keeps finished tool calls from running twice: it holds with
+``models.cache_results`` on or off and for the tools the cache never keeps (CROP, COUNT, EVAL, ...).
+Each finished trace is written too. One gap remains by nature: a step whose tool returned but whose
+record was not yet committed (well under a millisecond) runs again; the result cache, when on,
+still answers it for the cacheable tools (it stores the value before the executor sees it).
 
 The journal lives in the checkpoint database (tables ``visorch_steps`` and ``visorch_traces``) and
 shares the checkpointer's connection and lock. :func:`open_checkpoint_database` opens that file and,
@@ -24,7 +27,9 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from visorch.programs.trace import StepRecord, StepStatus, Trace, step_from_stored, step_to_stored
 from visorch.programs.value_codec import UnencodableValue
@@ -45,9 +50,12 @@ CREATE TABLE IF NOT EXISTS visorch_traces (
 """
 
 
-def run_key(round_number: int, program: str) -> str:
-    """The key of one execution in a thread: its round and its program text (what a resumed node sees again)."""
-    return hashlib.sha256(f"{round_number}\n{program.strip()}".encode()).hexdigest()[:32]
+def run_key(state: Mapping[str, Any], program: str) -> str:
+    """The key of one execution in a thread, from what a resumed node sees again unchanged: the run's start
+    time (a new question on the same thread is a new run), its inputs' contents, the round and the program."""
+    inputs = {name: getattr(value, "sha256", value) for name, value in state.get("inputs", {}).items()}
+    run = [state.get("started_at"), state.get("round"), inputs, program.strip()]
+    return hashlib.sha256(json.dumps(run, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def _probe(connection: sqlite3.Connection) -> None:

@@ -126,7 +126,7 @@ def test_restored_steps_are_not_run_again(runtime: Runtime, bus_path: Path, monk
     # as if the process died while BOX1 ran: BOX0 and IMAGE0 had finished and were journaled
     connection, _ = open_checkpoint_database(tmp_path / "checkpoints.sqlite")
     journal = RunJournal(connection)
-    key = run_key(1, CROP_PROGRAM)
+    key = run_key({"started_at": 1.0, "round": 1, "inputs": inputs}, CROP_PROGRAM)
     for record in first.steps[:2]:
         journal.record_step("t", key, record)
     restored = journal.finished_steps("t", key)
@@ -176,6 +176,15 @@ def test_a_new_agent_resumes_a_finished_thread_with_its_trace_and_boxes(tmp_path
     assert answer is not None and answer.text == "3" and answer.boxes == first.boxes
     assert answer.trace is not None and answer.trace.result == 3 and answer.evidence == first.evidence
     assert "data:image/" in answer.to_html()
+
+
+def test_a_run_key_names_one_execution_of_one_run(runtime: Runtime, bus_path: Path, zidane_path: Path) -> None:
+    bus, zidane = runtime.load_inputs({"IMAGE": bus_path}), runtime.load_inputs({"IMAGE": zidane_path})
+    state = {"started_at": 1.0, "round": 1, "inputs": bus}
+    assert run_key(state, CROP_PROGRAM) == run_key(dict(state), CROP_PROGRAM + "\n")  # what a resumed node sees
+    others = [{**state, "started_at": 2.0}, {**state, "round": 2}, {**state, "inputs": zidane}]
+    assert len({run_key(other, CROP_PROGRAM) for other in others} | {run_key(state, CROP_PROGRAM)}) == 4
+    assert run_key(state, CROP_PROGRAM) != run_key(state, CROP_PROGRAM.replace("count=3", "count=2"))
 
 
 def test_resuming_an_unknown_thread_says_so(tmp_path: Path) -> None:
