@@ -279,3 +279,84 @@ def test_openai_whisper_loader_random_weights_flows_through_tool(tmp_path: Path,
     assert isinstance(result.text, str) and result.language is not None
     assert all(0.0 <= word.start <= word.end <= audio.duration_s for word in result.words)
     assert context.models.load_counts["openai-whisper"] == 1
+
+
+# --- no speech in noise: Silero VAD (shipped inside faster-whisper) before Whisper --------------
+
+
+def _at_dbfs(signal: np.ndarray, dbfs: float) -> np.ndarray:
+    """``signal`` scaled so its RMS is ``dbfs`` dB full scale."""
+    return (signal / np.sqrt(np.mean(signal**2)) * 10 ** (dbfs / 20)).astype(np.float32)
+
+
+def _noises(seconds: float = 20.0) -> dict[str, np.ndarray]:
+    """White noise, pink noise (1/f power, shaped in the frequency domain) and mains hum with harmonics."""
+    rng = np.random.default_rng(0)
+    count = int(seconds * SPEECH_SAMPLE_RATE)
+    white = rng.standard_normal(count)
+    spectrum = np.fft.rfft(rng.standard_normal(count))
+    frequencies = np.fft.rfftfreq(count, 1 / SPEECH_SAMPLE_RATE)
+    pink = np.fft.irfft(spectrum / np.sqrt(np.maximum(frequencies, 1.0)), n=count)
+    t = np.arange(count) / SPEECH_SAMPLE_RATE
+    hum = sum(np.sin(2 * np.pi * 50 * k * t) / k for k in (1, 2, 3, 4)) + 0.05 * white
+    return {"white": white, "pink": pink, "hum": hum}
+
+
+def _write(path: Path, samples: np.ndarray) -> AudioRef:
+    import soundfile
+
+    soundfile.write(str(path), samples, SPEECH_SAMPLE_RATE, subtype="PCM_16")
+    return load_audio(path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dbfs", [-45.0, -25.0])
+def test_noise_without_speech_is_empty_speech_with_a_note(
+    tiny_context: ToolContext, tmp_path: Path, dbfs: float
+) -> None:
+    from visorch.tools.asr.transcripts import SILENCE_DBFS, loudest_frame_dbfs
+
+    for name, noise in _noises().items():
+        samples = _at_dbfs(noise, dbfs)
+        assert loudest_frame_dbfs(samples, SPEECH_SAMPLE_RATE) > SILENCE_DBFS  # loud enough to pass the silence gate
+        result = transcribe(tiny_context, audio=_write(tmp_path / f"{name}.wav", samples))
+        assert result.text == "" and result.words == [], (name, result.text)
+        assert result.notes and "voice-activity detection (Silero VAD) found none" in result.notes[0], name
+
+
+@pytest.mark.slow
+def test_every_shared_speech_file_still_transcribes_as_without_the_detector(
+    tiny_context: ToolContext, shared_data: Path
+) -> None:
+    from visorch.tools.asr.voice_activity import speech_seconds
+
+    with tiny_context.models.use("faster-whisper-tiny.en") as recognizer:
+        for items in speech_references(shared_data).values():
+            for path, _ in items:
+                audio = load_audio(path)
+                samples = audio.samples()
+                assert speech_seconds(samples) > 0.25, path.name
+                ungated, _, _ = recognizer.transcribe(samples, None)
+                result = transcribe(tiny_context, audio=audio)
+                assert result.text == ungated and result.text and not result.notes, path.name
+
+
+@pytest.mark.slow
+def test_speech_under_noise_is_still_transcribed(tiny_context: ToolContext, clip: Path, tmp_path: Path) -> None:
+    import soundfile
+
+    speech, _ = soundfile.read(str(clip), dtype="float32")
+    noisy = _at_dbfs(speech, -30.0) + _at_dbfs(_noises(len(speech) / SPEECH_SAMPLE_RATE)["pink"], -45.0)
+    result = transcribe(tiny_context, audio=_write(tmp_path / "noisy.wav", noisy))
+    assert "amiable" in normalise(result.text) and not result.notes
+
+
+def test_the_voice_activity_detector_ships_in_the_faster_whisper_package() -> None:
+    pytest.importorskip("faster_whisper")
+    from faster_whisper.utils import get_assets_path
+    from visorch.tools.asr.voice_activity import speech_seconds, vad_installed
+
+    assert vad_installed() and (Path(get_assets_path()) / "silero_vad_v6.onnx").is_file()
+    assert speech_seconds(np.zeros(SPEECH_SAMPLE_RATE, dtype=np.float32)) == 0.0
+    with pytest.raises(ValueError, match="16000 Hz"):
+        speech_seconds(np.zeros(8000, dtype=np.float32), sample_rate=8000)

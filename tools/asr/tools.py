@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from visorch.tools.asr.transcripts import normalise_language, silence_note
+from visorch.tools.asr.transcripts import no_speech_note, normalise_language, silence_note
+from visorch.tools.asr.voice_activity import speech_seconds, vad_installed
 from visorch.tools.audio import SPEECH_SAMPLE_RATE, AudioRef
 from visorch.tools.capability import Capability
 from visorch.tools.models.handle import ModelHandle
@@ -22,8 +23,9 @@ from visorch.tools.text import Transcript
     example="TEXT0=TRANSCRIBE(audio=AUDIO)",
     limitations=(
         "Whisper models: numbers often come out as digits ('10 of clubs'), names and rare words may be "
-        "misspelt, and music or noise can produce invented text (silent audio, below -50 dBFS, gives empty "
-        "text with a note instead). The offline default is English "
+        "misspelt, and music can produce invented text. Audio without speech (silence below -50 dBFS, or "
+        "noise and hum in which voice-activity detection, Silero VAD, finds no speech) gives empty text with "
+        "a note instead. The offline default is English "
         "only; other languages need a multilingual backend (faster-whisper-base). Word times come from "
         "attention alignment and are approximate."
     ),
@@ -36,7 +38,9 @@ def transcribe(
     """Transcribe the speech in the audio (text, language, words with start and end times)."""
     samples = audio.samples()
     silent = silence_note(samples, SPEECH_SAMPLE_RATE)
-    if silent is not None:  # Whisper invents words for silence; the model is not even loaded
+    if silent is None and vad_installed() and speech_seconds(samples, SPEECH_SAMPLE_RATE) == 0.0:
+        silent = no_speech_note(samples, SPEECH_SAMPLE_RATE)
+    if silent is not None:  # Whisper invents words for silence and noise; the model is not even loaded
         return Transcript(audio=audio, text="", language=None, words=[], source=model.name, notes=[silent])
     with model.use() as recognizer:
         text, detected, words = recognizer.transcribe(samples, normalise_language(language))

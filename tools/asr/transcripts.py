@@ -40,6 +40,15 @@ def silence_note(samples: np.ndarray, sample_rate: int) -> str | None:
     return f"no speech: the audio is silent ({shown}, below {SILENCE_DBFS:.0f} dBFS), so nothing was transcribed"
 
 
+def no_speech_note(samples: np.ndarray, sample_rate: int) -> str:
+    """The note for audio that is loud enough but in which voice-activity detection found no speech."""
+    level = loudest_frame_dbfs(samples, sample_rate)
+    return (
+        f"no speech: voice-activity detection (Silero VAD) found none in the audio (loudest part {level:.0f} dBFS: "
+        "noise, hum or music), so nothing was transcribed"
+    )
+
+
 def check_language(language: str | None, supported: Sequence[str], backend: str) -> None:
     """Raise :class:`ToolArgumentError` unless ``language`` is None or a code ``backend`` can transcribe."""
     if language is None or language in supported:
