@@ -5,8 +5,8 @@ Run: .venv/bin/python benchmarks/crash_resume.py [--points 10] [--seed 17] [--no
 Three questions on ultralytics' bus.jpg, each answered once uninterrupted first (its answer and its
 real tool invocations are the reference), every run from empty caches in a home of its own:
 
-- detector: "How many people are in the bus?" with LOC, CROP, LOC, COUNT from the plan cache and the
-  verdict and answer by rule: no LLM; kills during tool steps and at random moments;
+- detector: "How many people are in the picture?" with LOC (bus), CROP, LOC (person), COUNT from
+  the plan cache and the verdict and answer by rule: no LLM; kills during tool steps and at random moments;
 - decision: "What color is the bus?" from the plan cache; the embedded LLM judges (and answers):
   kills during the decision-maker's and the refiner's LLM calls;
 - planning: "How many people are in the picture?" with no plan cache: the embedded LLM plans; kills
@@ -64,7 +64,7 @@ class Scenario:
 SCENARIOS = (
     Scenario(
         "detector",
-        "How many people are in the bus?",
+        "How many people are in the picture?",
         "BOX0=LOC(image=IMAGE, object='bus')\nIMAGE0=CROP(image=IMAGE, box=BOX0)\n"
         "BOX1=LOC(image=IMAGE0, object='person')\nANSWER0=COUNT(box=BOX1)\nFINAL=RESULT(var=ANSWER0)",
         ("tool LOC 2", "tool LOC 1", "random", "tool CROP 1"),

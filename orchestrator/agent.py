@@ -324,7 +324,10 @@ class Agent:
         config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
         if not self.graph.get_state(config).values:
             where = str(self.checkpoint_path) if self.checkpoints_persist else "this process's in-memory checkpoints"
-            raise InputError(f"no run with thread id {thread_id!r} in {where}; check the id (visorch ask prints it)")
+            raise InputError(
+                f"no run with thread id {thread_id!r} in {where}; check the id (visorch ask prints it first). "
+                "A run stopped before its first checkpoint has nothing to resume: ask the question again"
+            )
         yield from self._run(Command(resume=approval), thread_id)
 
     def _run(self, graph_input: Any, thread_id: str) -> Iterator[AgentEvent]:
