@@ -1,6 +1,7 @@
 """Crash and resume: SIGKILL ``visorch ask`` at random points, resume it in a new process, count repeated tool calls.
 
-Run: .venv/bin/python benchmarks/crash_resume.py [--points 10] [--seed 17] [--no-llm] [--workdir DIR]
+Run: .venv/bin/python benchmarks/crash_resume.py [--points 10] [--seed 17] [--no-llm] [--only detector,...]
+[--workdir DIR]
 
 Three questions on ultralytics' bus.jpg, each answered once uninterrupted first (its answer and its
 real tool invocations are the reference), every run from empty caches in a home of its own:
@@ -14,7 +15,9 @@ real tool invocations are the reference), every run from empty caches in a home 
 
 Each point picks a trigger (the begin of a tool or role call that tests/crash_probe.py logs, plus a
 random share of how long that call took in the uninterrupted run, or a random moment), SIGKILLs the
-process then, and runs ``visorch ask --resume THREAD --json`` in a new process. It prints one row
+process then, and runs ``visorch ask --resume THREAD --json`` in a new process (a kill during
+start-up, before the run's first checkpoint, leaves nothing to resume: the question is asked
+again, as ``--resume`` then says to). It prints one row
 per point: the stage the kill landed in (what the probe log shows running), whether the resume
 answered, whether its answer (text, boxes, evidence, stop reason) is the uninterrupted run's, the
 tool calls repeated (those the killed and the resumed process ran together beyond the uninterrupted
@@ -81,13 +84,15 @@ SCENARIOS = (
 )
 
 
-def _environment(home: Path, weights: Path) -> dict[str, str]:
+def _environment(home: Path, weights: Path, llm: bool) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("VISORCH_")}
     env.update({
         "VISORCH_HOME": str(home), "VISORCH_WEIGHTS_DIR": str(weights), "VISORCH_CONFIG": str(home / "none.toml"),
         "VISORCH_LLM_TIMEOUT_S": "1500", "VISORCH_LLM_PREFIX_STATES": "0", "VISORCH_AGENT__MAX_ROUNDS": "1",
         "VISORCH_AGENT__RULE_MIN_SCORE": "0.05",
     })  # fmt: skip
+    if not llm:  # a run that needed the LLM fails at once instead of loading it
+        env["VISORCH_LLM_MODEL"] = str(home / "no-llm-in-this-run.gguf")
     return env
 
 
@@ -100,6 +105,7 @@ def _seed(home: Path, weights: Path, question: str, program: str) -> None:
     with Agent(AgentConfig.from_settings(settings), settings=settings, llm=ScriptedLLM([])) as agent:
         assert agent.services.plan_cache is not None
         agent.services.plan_cache.store(question, program, ["IMAGE"])
+        assert agent.services.plan_cache.lookup(question, ["IMAGE"]) == program, "the plan cache fills it otherwise"
 
 
 def _duration(lines: list[dict[str, Any]], what: str, nth: int, tool: str | None) -> float:
@@ -134,6 +140,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=10, help="kill points in all (spread over the scenarios)")
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--no-llm", action="store_true", help="only the detector scenario (no LLM calls)")
+    parser.add_argument("--only", default="", help="comma-separated scenarios to run (detector,decision,planning)")
     parser.add_argument("--workdir", type=Path, default=None, help="where the runs' homes go (default: a temp dir)")
     arguments = parser.parse_args()
     from visorch.tools.models.manager import default_weights_root
@@ -142,7 +149,8 @@ def main() -> None:
     workdir = arguments.workdir or Path(tempfile.mkdtemp(prefix="visorch-crash-resume-"))
     bus = ultralytics_asset("bus.jpg")
     chooser = random.Random(arguments.seed)
-    scenarios = [s for s in SCENARIOS if not (arguments.no_llm and s.llm)]
+    chosen = {name.strip() for name in arguments.only.split(",") if name.strip()}
+    scenarios = [s for s in SCENARIOS if not (arguments.no_llm and s.llm) and (not chosen or s.name in chosen)]
     counts = [
         arguments.points // len(scenarios) + (i < arguments.points % len(scenarios)) for i in range(len(scenarios))
     ]
@@ -154,7 +162,7 @@ def main() -> None:
             _seed(base / "home", weights, scenario.question, scenario.program)
         seeded_cache = (base / "home" / "plan-cache.json").read_text() if scenario.program else None
         ask = ["ask", str(bus), scenario.question, "--json", "--quiet"]
-        reference_run = run_visorch(base / "calls.jsonl", _environment(base / "home", weights), ask)
+        reference_run = run_visorch(base / "calls.jsonl", _environment(base / "home", weights, scenario.llm), ask)
         reference = reference_run.answer()
         baseline_lines = read_log(base / "calls.jsonl")
         print(
@@ -170,11 +178,15 @@ def main() -> None:
             (trial / "home").mkdir(parents=True)
             if seeded_cache is not None:
                 (trial / "home" / "plan-cache.json").write_text(seeded_cache)
-            env, log = _environment(trial / "home", weights), trial / "calls.jsonl"
+            env, log = _environment(trial / "home", weights, scenario.llm), trial / "calls.jsonl"
             killed = run_visorch(log, env, [*ask, "--thread", "t"], kill=trigger)
             resumed: ProbedRun | None = None
+            how = "resumed"
             if killed.killed:
                 resumed = run_visorch(log, env, ["ask", "--resume", "t", "--json", "--quiet"])
+                if resumed.returncode == 1 and "has nothing to resume" in resumed.stderr:
+                    how = "asked again"  # killed while starting, before the run's first checkpoint
+                    resumed = run_visorch(log, env, [*ask, "--thread", "t"])
                 final = resumed
             else:
                 final = killed  # it finished before the kill point
@@ -184,6 +196,8 @@ def main() -> None:
             stage = ", ".join(killed.stages) or (
                 "not killed: finished first" if not killed.killed else "between stages"
             )
+            if how == "asked again":
+                stage = "start-up (before the first checkpoint: asked again)"
             rows.append((
                 len(rows) + 1, scenario.name, label, stage, "yes" if ok else "NO", "yes" if same else "NO", repeated,
                 killed.wall_s, resumed.wall_s if resumed else 0.0, killed.cpu_s, resumed.cpu_s if resumed else 0.0,
