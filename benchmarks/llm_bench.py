@@ -2,6 +2,14 @@
 
 Run ``.venv/bin/python benchmarks/llm_bench.py [--model PATH] [--threads N]``; it prints one line per measurement.
 The two sample prompts are also the fixed prefixes of the prompt-cache tests (tests/test_llm_backends.py).
+
+``--planning [--questions N]`` instead measures where the planner's time goes on the agent's own planner
+prompts (the installed tools' cards, three worked examples chosen by words, the first bundled qa question of
+each type), one call per question and decoding mode: the program grammar with llama-cpp-python's own
+sampler; no grammar; the grammar with the likeliest token checked first; that plus jump-forward over
+forced text; and that with one worked example instead of three. Per mode: valid programs, programs that
+differ from the first mode's, prompt tokens (evaluated / reused), completion tokens (forced), prefill and
+decode seconds, decode tokens per second (sampled tokens over decode time), CPU seconds.
 """
 
 from __future__ import annotations
@@ -98,14 +106,107 @@ def measure_decode(backend: LlamaCppBackend, grammar: str | None, label: str) ->
     print(f"{'':<46} {response.tokens_per_second:6.2f} tok/s  text: {response.text[:60]!r}")
 
 
+PLANNING_MODES = (
+    # label, grammar, check the likeliest token first, jump-forward, worked examples
+    ("grammar (llama-cpp-python sampler)", True, False, False, 3),
+    ("no grammar", False, False, False, 3),
+    ("grammar, likeliest token checked first", True, True, False, 3),
+    ("grammar, checked first + jump-forward", True, True, True, 3),
+    ("checked first + jump-forward, 1 example", True, True, True, 1),
+)
+
+
+def measure_planning(model: Path | None, threads: int, questions: int) -> None:
+    """The planner's calls on real questions in each decoding mode (see the module docstring)."""
+    from visorch.evaluation.questions import load_questions
+    from visorch.examples import ExampleSelector, load_examples, usable_examples
+    from visorch.nodes import describe_inputs, tools_for
+    from visorch.programs.errors import ProgramError
+    from visorch.roles.controller import PlanRequest, plan_program
+    from visorch.runtime import Runtime
+
+    runtime = Runtime.create()
+    offered = runtime.registry.available(runtime.context).offered_to_planner()
+    selector = ExampleSelector(usable_examples(load_examples(), offered), None, "words")
+    chosen, kinds = [], set()
+    for question in load_questions():
+        if question.type not in kinds and len(chosen) < questions:
+            kinds.add(question.type)
+            chosen.append(question)
+    cases = []
+    for question in chosen:
+        audio = {"AUDIO": question.audio_path} if question.audio_path else None
+        inputs = runtime.load_inputs({"IMAGE": question.image_path}, audio, question.question)
+        cases.append((question.question, inputs))
+    backend = LlamaCppBackend(model, n_threads=threads, prefix_state_dir=None)
+    backend.complete(LLMRequest(messages=[ChatMessage(role="user", content="hi")], max_tokens=1))  # load
+    baseline: dict[str, str] = {}
+    for label, grammar, check_first, jump, examples in PLANNING_MODES:
+        backend.grammar_check_first, backend.jump_forward = check_first, jump
+        rows = []
+        for text, inputs in cases:
+            registry = tools_for(offered, inputs)
+            plan = PlanRequest(question=text, inputs=describe_inputs(inputs), examples=selector.select(text, examples))
+            chat = backend if grammar else _WithoutGrammar(backend)
+            cpu = time.process_time()
+            program, response = plan_program(chat, registry, plan, max_steps=10)
+            cpu = time.process_time() - cpu
+            try:
+                runtime.check(program, inputs)
+                valid = True
+            except ProgramError:
+                valid = False
+            baseline.setdefault(text, program)
+            rows.append((valid, program != baseline[text], response, cpu))
+        responses = [row[2] for row in rows]
+        sampled = sum(r.completion_tokens - r.forced_tokens for r in responses)
+        decode = sum(r.decode_seconds for r in responses)
+        print(
+            f"{label:42s} valid {sum(row[0] for row in rows)}/{len(rows)}, changed {sum(row[1] for row in rows)}; "
+            f"prompt {statistics.mean(r.prompt_tokens for r in responses):.0f} tok "
+            f"(reused {statistics.mean(r.cached_prompt_tokens for r in responses):.0f}), completion "
+            f"{statistics.mean(r.completion_tokens for r in responses):.1f} tok "
+            f"(forced {statistics.mean(r.forced_tokens for r in responses):.1f}); per call: prefill "
+            f"{statistics.mean(r.prefill_seconds for r in responses):.2f} s, decode "
+            f"{statistics.mean(r.decode_seconds for r in responses):.2f} s ({sampled / decode if decode else 0:.1f} "
+            f"sampled tok/s), total {statistics.mean(r.seconds for r in responses):.2f} s, "
+            f"CPU {statistics.mean(row[3] for row in rows):.2f} s"
+        )
+    for text, program in baseline.items():
+        print(f"  {text[:60]!r}: {program.replace(chr(10), ' ; ')}")
+    backend.close()
+    runtime.close()
+
+
+class _WithoutGrammar(LlamaCppBackend):
+    """The same loaded model, offered as a backend without grammar support (the planner then sends none)."""
+
+    def __init__(self, inner: LlamaCppBackend) -> None:
+        self.__dict__.update(inner.__dict__)
+
+    @property
+    def supports_grammar(self) -> bool:
+        return False
+
+    @property
+    def supports_json_schema(self) -> bool:
+        return False
+
+
 def main() -> None:
     """Print the measurements for one GGUF."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, default=None, help="GGUF file (default: the offline pack's planner)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--cache-mb", type=int, default=512, help="RAM prompt cache for the alternating test")
+    parser.add_argument("--planning", action="store_true", help="measure the planner's calls per decoding mode")
+    parser.add_argument("--questions", type=int, default=8, help="--planning: questions (one per qa type)")
     options = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores, threads {options.threads}")
+    if options.planning:
+        measure_planning(options.model, options.threads, options.questions)
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
+        return
 
     backend = LlamaCppBackend(options.model, n_ctx=2048, n_threads=options.threads, prompt_cache_mb=0)
     started = time.monotonic()

@@ -19,8 +19,9 @@ the calls' wall and CPU seconds, prompt/completion tokens (deterministic), and a
 - verdict: ANSWER when the evidence holds the expected answer (the result in the question's form
   matches it, or all the expected answer's words occur in the evidence), CONTINUE otherwise; and the
   agreement with the 1.5B's verdicts;
-- answer: exact match with the expected answer, on the cases that need a written answer (the others
-  are answered by their result: ``form_answers``), and on all cases after the verify step's rule.
+- answer (refiner, and the verdict with the answer): exact match with the expected answer, asked only
+  on the cases that need a written answer, as in the agent (the others are answered by their result:
+  ``form_answers``).
 
 Calls of one role run one after the other (as the RAM prompt cache lets alternating roles do in the
 agent). The CPU is shared, so wall times are noisy; CPU seconds are steadier.
@@ -174,7 +175,9 @@ def replay(path: Path, models: list[str], roles: list[str], save: Path | None) -
             loading = time.perf_counter()
             for role in roles:
                 rows = []
-                for case in cases:
+                # the agent asks for a written answer only where the result is not already the answer
+                asked = cases if role == "decision" else [case for case in cases if case["form_answer"] is None]
+                for case in asked:
                     cpu = time.process_time()
                     reply, response = _call(role, llm, case)
                     rows.append({**reply, "id": case["id"], "cpu_s": time.process_time() - cpu,

@@ -203,7 +203,8 @@ def _print_event(event: Any, quiet: bool) -> None:
     if quiet:
         return
     if event.event == "planned":
-        stderr.print(f"[bold]round {data['round']}: program[/bold] [dim]({data['llm_seconds']:.1f}s)[/dim]")
+        source = "from the plan cache, no LLM call" if data.get("from_cache") else f"{data['llm_seconds']:.1f}s"
+        stderr.print(f"[bold]round {data['round']}: program[/bold] [dim]({source})[/dim]")
         stderr.print(_plain(data["program"]), style="cyan")
     elif event.event == "invalid":
         stderr.print("[yellow]invalid program, asking again:[/yellow] " + _plain("; ".join(data["issues"])[:300]))
@@ -213,7 +214,8 @@ def _print_event(event: Any, quiet: bool) -> None:
         seconds = f" [dim]{data['seconds']:.2f}s[/dim]" if data.get("seconds") is not None else ""
         stderr.print(f"  {mark} {data['target']} = {data['tool']}{seconds}{detail}")
     elif event.event == "verdict":
-        stderr.print(f"[bold]verdict:[/bold] {data['verdict']} [dim]{_plain(data.get('reason') or '')}[/dim]")
+        by_rule = " [dim](by rule, no LLM call)[/dim]" if data.get("by_rule") else ""
+        stderr.print(f"[bold]verdict:[/bold] {data['verdict']}{by_rule} [dim]{_plain(data.get('reason') or '')}[/dim]")
     elif event.event == "started":
         thread = _plain(str(data["thread_id"]))
         again = "resumed" if data.get("resumed") else f"if it is interrupted: visorch ask --resume {thread}"
@@ -293,6 +295,12 @@ def ask(
             stderr.print(
                 f"[dim]{answer.stop_reason}; {t.total_s:.1f}s total (LLM {t.llm_s:.1f}s in {t.llm_calls} calls, "
                 f"tools {t.model_s:.1f}s); {len(answer.boxes)} grounded box(es)[/dim]"
+            )
+            ruled = sum(verdict.by_rule for verdict in answer.verdicts)
+            stderr.print(
+                f"[dim]stages: example selection {t.selection_s:.2f}s, prompts {t.prompt_s:.2f}s, LLM prefill "
+                f"{t.prefill_s:.2f}s + decode {t.decode_s:.2f}s, tools {t.model_s:.2f}s, executor {t.executor_s:.2f}s; "
+                f"plan-cache hits {t.plan_cache_hits}, rule verdicts {ruled}/{len(answer.verdicts)}[/dim]"
             )
         stdout.print(_plain(answer.text))
         if unwritten:

@@ -188,16 +188,16 @@ def test_jump_forward_and_the_grammar_check_keep_the_planners_program(tmp_path: 
                   ChatMessage(role="user", content=user_prompt(plan))],
         max_tokens=96, grammar=program_gbnf(registry, max_steps=4), forced_regex=program_regex(registry, 4),
     )  # fmt: skip
-    gguf = _gguf(default_gguf_path())
     programs = {}
-    for check_first, jump in ((False, False), (True, False), (True, True)):
-        with LlamaCppBackend(gguf, n_ctx=2048, grammar_check_first=check_first, jump_forward=jump,
-                             prompt_cache_mb=0) as llm:  # fmt: skip
+    with LlamaCppBackend(_gguf(default_gguf_path()), n_ctx=2048, prompt_cache_mb=0) as llm:  # one load, one prefix
+        for check_first, jump in ((False, False), (True, False), (True, True)):
+            llm.grammar_check_first, llm.jump_forward = check_first, jump
             response = llm.complete(request)
-        programs[(check_first, jump)] = response.text
-        assert response.finish_reason == "stop"
-        assert (response.forced_tokens > 0) == jump
+            programs[(check_first, jump)] = response.text
+            assert response.finish_reason == "stop" and response.constraint_enforced
+            assert (response.forced_tokens > 0) == jump
     plain = programs[(False, False)]
     assert "COUNT(" in plain and plain.endswith(")")
     assert programs[(True, False)] == plain  # checking the likeliest token first is exact at temperature 0
-    Runtime.create(VisorchSettings(home=tmp_path), tools=builtin_tools(), backends=[]).check(programs[(True, True)])
+    assert programs[(True, True)] == plain  # forced drafts are kept only where greedy decoding takes them
+    Runtime.create(VisorchSettings(home=tmp_path), tools=builtin_tools(), backends=[]).check(plain)

@@ -10,18 +10,19 @@ own loop masks the whole ~150k-token vocabulary with the grammar before every to
 - **Jump-forward** (``forced``): where the request's regular expression (a superset of the grammar's
   language, e.g. the program regex) allows only one next character, the characters it forces
   (``image=IMAGE`` after ``LOC(``, ``L=RESULT(var=`` after ``FINA``, the closing ``)`` and newline)
-  are tokenised and evaluated as one batch instead of one decode step each, after the grammar has
-  accepted each of them. When the text is complete (nothing can follow), decoding ends without
-  asking the model for its end-of-text token. The model then reads the forced text's own
-  tokenisation, which can differ from the one it would have chosen, so programs may differ from
-  plain decoding: ``benchmarks/llm_bench.py --planning`` checks validity and counts the changes.
+  are tokenised and evaluated as draft tokens in one batch with the sampled token before them; each
+  draft is kept while it is the token greedy decoding picks at its place (the batch's logits of every
+  position say so), and the first that is not is replaced by the one that is. The output is the
+  same as plain greedy decoding (up to the rounding of batched evaluation); only decode steps are
+  saved. When the text is complete (nothing may follow), decoding ends without asking the model
+  for its end-of-text token.
 """
 
 from __future__ import annotations
 
 import ctypes
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -75,7 +76,6 @@ class DecodeResult:
     masked: int = 0
     """Sampled tokens for which the whole vocabulary had to be masked (the likeliest token was not allowed)."""
     decode_s: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 class _GrammarSampler:
@@ -111,9 +111,9 @@ class _GrammarSampler:
     def accept(self, token: int) -> None:
         self._lib.llama_sampler_accept(self.chain, token)
 
-    def sample_masked(self, ctx: Any) -> int:
-        """The likeliest token the grammar allows (masks the whole vocabulary), accepted into the grammar."""
-        return int(self._lib.llama_sampler_sample(self.chain, ctx, -1))
+    def sample_masked(self, ctx: Any, row: int) -> int:
+        """The likeliest token the grammar allows at batch row ``row`` (masks the whole vocabulary), accepted."""
+        return int(self._lib.llama_sampler_sample(self.chain, ctx, row))
 
     def close(self) -> None:
         self._lib.llama_sampler_free(self.chain)
@@ -129,67 +129,106 @@ def greedy_grammar_decode(
     check_first: bool = True,
     forced: ForcedText | None = None,
 ) -> DecodeResult:
-    """Decode greedily after the prompt already evaluated in ``llama``, under ``grammar``."""
+    """Decode greedily after the prompt already evaluated in ``llama``, under ``grammar``.
+
+    Forced text is evaluated as draft tokens in one batch with the sampled token before it, and each draft
+    is kept only while it is the token greedy decoding picks there (the logits of every position in the
+    batch say so): the output is the same as plain greedy decoding, with fewer decode steps.
+    """
     import llama_cpp
-    import numpy as np
 
     sampler = _GrammarSampler(llama_cpp.llama_model_get_vocab(llama.model), grammar)
-    n_vocab = llama.n_vocab()
-    ctx = llama.ctx
+    choose = _Chooser(llama, sampler, check_first)
     result = DecodeResult(tokens=[], finish_reason="length")
     text = b""
     started = time.perf_counter()
     try:
-        while len(result.tokens) < max_tokens:
-            if time.monotonic() >= deadline:
-                result.finish_reason = "timeout"
-                break
-            token = -1
-            if check_first:
-                logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, -1), shape=(n_vocab,))
-                best = int(np.argmax(logits))
-                if sampler.allows(best):  # an end-of-text token only once the grammar is complete
-                    token = best
-                    sampler.accept(best)
-            if token < 0:
-                result.masked += 1
-                token = sampler.sample_masked(ctx)
+        token = choose(-1)  # the prompt was just evaluated: its last position's logits
+        while True:
             if token in stop_tokens:
                 result.finish_reason = "stop"
                 break
-            result.sampled += 1
             result.tokens.append(token)
             text += llama.detokenize([token])
-            batch = [token]
-            complete = False
-            if forced is not None:
-                jump, complete = forced.after(text.decode("utf-8", errors="ignore"))
-                if jump:
-                    wanted = llama.tokenize(jump.encode("utf-8"), add_bos=False, special=False)
-                    jumped = _accepted(sampler, wanted[: max(0, max_tokens - len(result.tokens))])
-                    result.forced += len(jumped)
-                    result.tokens += jumped
-                    batch += jumped
-                    text += llama.detokenize(jumped)
-                    complete = complete and jumped == wanted  # all of it taken: nothing may follow
-            if complete:
-                result.finish_reason = "stop"
-                break
             if len(result.tokens) >= max_tokens:
                 break
-            llama.eval(batch)
+            if time.monotonic() >= deadline:
+                result.finish_reason = "timeout"
+                break
+            drafts: list[int] = []
+            if forced is not None:
+                jump, complete = forced.after(text.decode("utf-8", errors="ignore"))
+                if complete and not jump:  # nothing may follow: no need to ask for the end-of-text token
+                    result.finish_reason = "stop"
+                    break
+                if jump:
+                    drafts = llama.tokenize(jump.encode("utf-8"), add_bos=False, special=False)
+                    drafts = drafts[: max_tokens - len(result.tokens)]
+            result.sampled += 1
+            first = _decode_batch(llama, [token, *drafts])
+            token = choose(first)
+            for index, draft in enumerate(drafts):
+                if token != draft:  # greedy decoding goes another way here: drop the rest of the drafts
+                    _drop_after(llama, first + index + 1)
+                    break
+                result.forced += 1
+                result.tokens.append(draft)
+                text += llama.detokenize([draft])
+                token = choose(first + index + 1)
+            if len(result.tokens) >= max_tokens:
+                break
     finally:
         sampler.close()
+    result.masked = choose.masked
     result.decode_s = time.perf_counter() - started
     return result
 
 
-def _accepted(sampler: _GrammarSampler, tokens: list[int]) -> list[int]:
-    """The leading tokens the grammar accepts, each accepted into it (stops at the first it refuses)."""
-    taken = []
-    for token in tokens:
-        if not sampler.allows(token):
-            break
-        sampler.accept(token)
-        taken.append(token)
-    return taken
+class _Chooser:
+    """The greedy token at one output row of the last batch, under the grammar (checked first or masked)."""
+
+    def __init__(self, llama: Llama, sampler: _GrammarSampler, check_first: bool) -> None:
+        import llama_cpp
+        import numpy as np
+
+        self._llama, self._sampler, self._check_first = llama, sampler, check_first
+        self._logits_at = llama_cpp.llama_get_logits_ith
+        self._np = np
+        self._n_vocab = llama.n_vocab()
+        self.masked = 0
+        self._rows = -1
+
+    def __call__(self, row: int) -> int:
+        """The token chosen from the logits of batch position ``row`` (-1 after a prompt); accepted into the grammar."""
+        ctx = self._llama.ctx
+        if self._check_first:
+            logits = self._np.ctypeslib.as_array(self._logits_at(ctx, row), shape=(self._n_vocab,))
+            best = int(self._np.argmax(logits))
+            if self._sampler.allows(best):  # an end-of-text token only once the grammar is complete
+                self._sampler.accept(best)
+                return best
+        self.masked += 1
+        return self._sampler.sample_masked(ctx, row)
+
+
+def _decode_batch(llama: Llama, tokens: list[int]) -> int:
+    """Evaluate ``tokens`` after the KV cache, with logits for every one of them when there is more than one;
+    returns the batch row of the first token's logits (-1: only the last token has logits)."""
+    past = llama.n_tokens
+    llama._ctx.kv_cache_seq_rm(-1, past, -1)
+    llama._batch.set_batch(batch=tokens, n_past=past, logits_all=len(tokens) > 1)
+    llama._ctx.decode(llama._batch)
+    llama.input_ids[past : past + len(tokens)] = tokens
+    llama.n_tokens = past + len(tokens)
+    return 0 if len(tokens) > 1 else -1
+
+
+def _drop_after(llama: Llama, row: int) -> None:
+    """Forget the batch's tokens after position ``row`` of it (drafts greedy decoding did not take)."""
+    keep = llama.n_tokens - _batch_length(llama) + row
+    llama._ctx.kv_cache_seq_rm(-1, keep, -1)
+    llama.n_tokens = keep
+
+
+def _batch_length(llama: Llama) -> int:
+    return int(llama._batch.batch.n_tokens)
