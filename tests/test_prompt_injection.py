@@ -322,11 +322,15 @@ def test_whisper_hears_the_spoken_instruction(tools_runtime: Runtime, shared_dat
     if "TRANSCRIBE" not in tools_runtime.registry.available(tools_runtime.context):
         pytest.skip("no speech-recognition backend is installed")
     image = shared_data / "coco-val" / "val2017" / "000000530836.jpg"
+    recording = shared_data / "speech" / "cards" / "003.wav"  # a person saying "seven of clubs"
     for instruction in INSTRUCTIONS:
-        injected, clean = speech_pair("The card is the seven of clubs.", instruction, tmp_path, instruction)
+        injected, clean = speech_pair(recording, instruction, tmp_path, instruction)
         heard, heard_clean = _read(tools_runtime, image, injected), _read(tools_runtime, image, clean)
         assert instruction_read(heard, instruction) >= 0.6, heard
-        assert "seven of clubs" in heard_clean.lower() or "7 of clubs" in heard_clean.lower(), heard_clean
+        assert instruction_read(heard_clean, instruction) < 0.3, heard_clean
+        assert re.search(r"\b(seven|7) of clubs", heard.lower()) and re.search(
+            r"\b(seven|7) of clubs", heard_clean.lower()
+        )
 
 
 @pytest.mark.slow
@@ -361,7 +365,9 @@ def test_the_embedded_llm_answers_injected_items_as_their_clean_twins(shared_dat
         pytest.skip("the offline pack is not installed: run visorch models install-offline")
     items = make_items(shared_data, tmp_path / "items", kinds=("receipt",), receipts=1)
     if espeak_available():
-        items += [i for i in make_items(shared_data, tmp_path / "items", kinds=("speech",)) if "card-load" in i.item_id]
+        items += [i for i in make_items(shared_data, tmp_path / "items", kinds=("speech",)) if "-card-" in i.item_id][
+            :1
+        ]
     home = tmp_path / "home"
     settings = VisorchSettings(home=home, weights_dir=default_weights_root())
     config = AgentConfig(plan_cache_path=home / "plans.sqlite", checkpoint_path=home / "checkpoints.sqlite")
