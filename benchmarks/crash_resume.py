@@ -17,13 +17,13 @@ Each point picks a trigger (the begin of a tool or role call that tests/crash_pr
 random share of how long that call took in the uninterrupted run, or a random moment), SIGKILLs the
 process then, and runs ``visorch ask --resume THREAD --json`` in a new process (a kill during
 start-up, before the run's first checkpoint, leaves nothing to resume: the question is asked
-again, as ``--resume`` then says to). It prints one row
-per point: the stage the kill landed in (what the probe log shows running), whether the resume
-answered, whether its answer (text, boxes, evidence, stop reason) is the uninterrupted run's, the
-tool calls repeated (those the killed and the resumed process ran together beyond the uninterrupted
-run's, per tool), and the wall and CPU seconds of both processes. LLM prefix states are off, so
-every process evaluates the same prompts the same way. Wall times are noisy on a shared machine;
-the CPU seconds are steadier.
+again, as ``--resume`` then says to). It prints one row per point: the stage the kill landed in
+(what the probe log shows running), whether the resume answered, whether its answer (text, boxes,
+evidence, stop reason) is the uninterrupted run's, the tool calls repeated (those the killed and
+the resumed process ran together beyond the uninterrupted run's, per tool), and the wall and CPU
+seconds of both processes. Every run restores the same saved LLM prompt prefixes (a warm-up run
+evaluates them first), so every process evaluates the same tokens the same way. Wall times are
+noisy on a shared machine; the CPU seconds are steadier.
 """
 
 from __future__ import annotations
@@ -84,12 +84,12 @@ SCENARIOS = (
 )
 
 
-def _environment(home: Path, weights: Path, llm: bool) -> dict[str, str]:
+def _environment(home: Path, weights: Path, llm: bool, prefix_states: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("VISORCH_")}
     env.update({
         "VISORCH_HOME": str(home), "VISORCH_WEIGHTS_DIR": str(weights), "VISORCH_CONFIG": str(home / "none.toml"),
-        "VISORCH_LLM_TIMEOUT_S": "1500", "VISORCH_LLM_PREFIX_STATES": "0", "VISORCH_AGENT__MAX_ROUNDS": "1",
-        "VISORCH_AGENT__RULE_MIN_SCORE": "0.05",
+        "VISORCH_LLM_TIMEOUT_S": "1500", "VISORCH_LLM_PREFIX_STATE_DIR": str(prefix_states),
+        "VISORCH_AGENT__MAX_ROUNDS": "1", "VISORCH_AGENT__RULE_MIN_SCORE": "0.05",
     })  # fmt: skip
     if not llm:  # a run that needed the LLM fails at once instead of loading it
         env["VISORCH_LLM_MODEL"] = str(home / "no-llm-in-this-run.gguf")
@@ -162,8 +162,20 @@ def main() -> None:
             _seed(base / "home", weights, scenario.question, scenario.program)
         seeded_cache = (base / "home" / "plan-cache.json").read_text() if scenario.program else None
         ask = ["ask", str(bus), scenario.question, "--json", "--quiet"]
-        reference_run = run_visorch(base / "calls.jsonl", _environment(base / "home", weights, scenario.llm), ask)
+        states = workdir / "prefix-states"  # shared: every run restores the same saved prompt prefixes
+        if scenario.llm:  # a first run evaluates and saves them; the reference restores them, as the trials do
+            warm_home = workdir / scenario.name / "warm"
+            if scenario.program:
+                _seed(warm_home, weights, scenario.question, scenario.program)
+            warm_env = _environment(warm_home, weights, True, states)
+            warm = run_visorch(workdir / scenario.name / "warm.jsonl", warm_env, ask).answer()
+        reference_run = run_visorch(
+            base / "calls.jsonl", _environment(base / "home", weights, scenario.llm, states), ask
+        )
         reference = reference_run.answer()
+        if scenario.llm:
+            same = _same(warm, reference)
+            print(f"{scenario.name}: the warm-up run (prefixes evaluated) answered as the reference: {same}")
         baseline_lines = read_log(base / "calls.jsonl")
         print(
             f"{scenario.name}: uninterrupted answer {reference['text']!r} in {reference_run.wall_s:.1f} s "
@@ -178,7 +190,7 @@ def main() -> None:
             (trial / "home").mkdir(parents=True)
             if seeded_cache is not None:
                 (trial / "home" / "plan-cache.json").write_text(seeded_cache)
-            env, log = _environment(trial / "home", weights, scenario.llm), trial / "calls.jsonl"
+            env, log = _environment(trial / "home", weights, scenario.llm, states), trial / "calls.jsonl"
             killed = run_visorch(log, env, [*ask, "--thread", "t"], kill=trigger)
             resumed: ProbedRun | None = None
             how = "resumed"

@@ -142,16 +142,22 @@ def run_visorch(
         process = subprocess.Popen(
             [sys.executable, str(PROBE), str(log), *arguments], env=env, stdout=stdout, stderr=stderr
         )
-        while kill is not None and process.poll() is None and time.perf_counter() - started < timeout:
-            delay = kill([line for line in read_log(log) if line["pid"] == process.pid], time.perf_counter() - started)
-            if delay is not None:
-                time.sleep(delay)
-                if process.poll() is None:
-                    process.send_signal(signal.SIGKILL)
-                    killed = True
-                break
-            time.sleep(0.01)
-        process.wait(timeout=timeout)
+        try:
+            while kill is not None and process.poll() is None and time.perf_counter() - started < timeout:
+                lines = [line for line in read_log(log) if line["pid"] == process.pid]
+                delay = kill(lines, time.perf_counter() - started)
+                if delay is not None:
+                    time.sleep(delay)
+                    if process.poll() is None:
+                        process.send_signal(signal.SIGKILL)
+                        killed = True
+                    break
+                time.sleep(0.01)
+            process.wait(timeout=timeout)
+        finally:  # a test that times out, or an interrupted benchmark, leaves no process behind
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     lines = read_log(log)

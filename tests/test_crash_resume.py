@@ -501,6 +501,7 @@ def test_sigkill_at_random_moments_resumes_with_nothing_repeated(tmp_path: Path,
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # three planner calls: minutes on a quiet laptop, far more on a loaded machine
 def test_sigkill_while_the_embedded_llm_plans_then_resume(tmp_path: Path) -> None:
     """A kill during the planner's LLM call (the real embedded LLM): the resumed run plans again and gives the
     uninterrupted run's answer; no tool had run, so none can repeat. Prefix states are off in both runs so
