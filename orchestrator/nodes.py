@@ -14,6 +14,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.types import interrupt
 from visorch.config import AgentSettings
+from visorch.correction.answers import answer_claim, corrected_answer
 from visorch.evidence import result_text, trace_evidence
 from visorch.examples import ExampleSelector
 from visorch.grounding import check_consistency, grounded_boxes
@@ -330,13 +331,17 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
         answer, image = state.get("answer") or "", state["inputs"].get("IMAGE")
         if services.corrector is None or not answer or not isinstance(image, ImageRef):
             return {}
-        correction = services.corrector.correct(image, answer)
+        # a short yes/no or count answer is checked as the claim it makes ("yes" -> "There is a dog.")
+        claimed = answer_claim(state["question"], answer)
+        correction = services.corrector.correct(image, claimed.statement if claimed else answer)
         notes = [f"correction {claim.id} {claim.verdict}: {claim.statement} ({claim.finding})"
                  for claim in correction.claims if claim.verdict != "supported"]  # fmt: skip
         update: dict[str, Any] = {"corrections": [*state.get("corrections", []), *notes],
                                   "llm_calls": correction.llm_calls,
                                   "llm_seconds": sum(stage.llm_seconds for stage in correction.stages)}  # fmt: skip
-        if correction.rewrite in ("llm", "claim-by-claim"):
+        if claimed is not None:
+            update["answer"] = corrected_answer(claimed, correction) or answer
+        elif correction.rewrite in ("llm", "claim-by-claim"):
             update["answer"] = correction.corrected_plain or answer
         _emit("corrected", answer=update.get("answer", answer), verdicts=correction.verdicts())
         return update

@@ -35,7 +35,9 @@ def runtime(tmp_path_factory: pytest.TempPathFactory):
 
 
 def corrector(runtime: Runtime, replies: list, **config) -> tuple[Corrector, ScriptedLLM]:
+    """A corrector with a scripted LLM, asked for every stage it can do (unless ``config`` says otherwise)."""
     llm = ScriptedLLM(replies)
+    config = {"concepts": "llm", "rewrite": "llm", **config}
     return Corrector(runtime=runtime, llm=llm, config=CorrectionConfig(**config)), llm
 
 
@@ -74,7 +76,7 @@ def test_rewrite_that_keeps_a_removed_object_falls_back_to_claim_by_claim(runtim
     assert result.rewrite == "claim-by-claim"
     assert any("dogs" in problem for problem in result.rewrite_problems)
     assert "dog" not in result.corrected_plain.lower()
-    assert result.corrected_plain == "There is a blue bus. The bus is blue."
+    assert result.corrected_plain == "The bus is blue."  # the first sentence's bus is named again: dropped
 
 
 def test_hidden_instructions_are_data(runtime: Runtime, bus_path: Path) -> None:
@@ -209,7 +211,8 @@ def test_claim_by_claim_cuts_an_attached_phrase_or_rebuilds_the_sentence() -> No
         Claim(id="c3", concept="table", kind="existence", statement="", verdict="supported", finding=""),
     ]
     text = "A woman stands at the table, with a sink nearby. A sink and a woman wait."
-    assert claim_by_claim(text, concepts, claims) == "A woman stands at the table. There is a woman."
+    assert claim_by_claim(text, concepts, claims) == "A woman stands at the table."  # the woman is said already
+    assert claim_by_claim("A sink and a woman wait.", concepts, claims) == "There is a woman."
 
 
 def test_an_unsure_object_takes_the_second_detectors_word() -> None:
@@ -280,3 +283,98 @@ def test_the_correct_evaluation_task_scores_injected_captions(shared_data: Path,
     assert summary.metrics["chair_i_after"] < summary.metrics["chair_i_before"]
     assert set(summary.per_type) == {"random", "popular", "adversarial"}
     assert (tmp_path / "traces").is_dir()
+
+
+def test_auto_mode_asks_the_llm_only_for_a_sentence_whose_subject_is_gone(runtime: Runtime, bus_path: Path) -> None:
+    fixer, llm = corrector(runtime, ["A blue bus stands there."], concepts="auto", rewrite="auto")
+    cut = fixer.correct(bus_path, "A bus stops on the street, with a giraffe nearby.")
+    assert claims_of(cut, "giraffe")["existence"].verdict == "removed"
+    assert cut.llm_calls == 0 and cut.rewrite == "claim-by-claim"
+    assert cut.corrected_plain == "A bus stops on the street." and cut.corrected.startswith("A bus([")
+    assert any("lexical scan" in note for note in cut.notes)
+    rebuilt = fixer.correct(bus_path, "Three dogs stand next to a red bus.")
+    assert rebuilt.llm_calls == 1 and rebuilt.rewrite == "llm" and rebuilt.corrected_plain == "A blue bus stands there."
+    assert llm.remaining == 0 and llm.requests[0].fixed_messages == 3  # the prompt's fixed prefix is kept
+
+
+def test_objects_the_detector_misses_are_looked_at_again_by_the_fused_experts(runtime: Runtime, bus_path: Path) -> None:
+    fixer = Corrector(runtime=runtime, llm=None, config=CorrectionConfig(concepts="lexical", rewrite="rules"))
+    result = fixer.correct(bus_path, "A bus with a giraffe and a dog.")
+    stage = next(stage for stage in result.stages if stage.name == "visual validation")
+    assert "looked again at giraffe: fused: giraffe absent" in stage.summary
+    for name in ("giraffe", "dog"):
+        existence = claims_of(result, name)["existence"]
+        assert existence.verdict == "removed" and "looked again" in existence.finding
+    assert claims_of(result, "bus")["existence"].verdict == "supported"
+
+
+def test_the_second_look_decides_present_absent_or_unverified() -> None:
+    from visorch.correction.claims import make_claims
+    from visorch.correction.types import NormalisedBox
+    from visorch.correction.validation import Findings, SecondLook, StepAnswer
+    from visorch.tools.fusion.calibration import CountEstimate, Existence
+
+    box = NormalisedBox(label="cat", box=(0.1, 0.1, 0.3, 0.3), pixels=(10, 10, 30, 30), score=0.4)
+
+    def look(verdict, p: float, count: int, sure: float) -> SecondLook:
+        existence = Existence(verdict, p, p, None, verdict == "present")
+        return SecondLook("fused", existence, CountEstimate(count, sure, 0, ()), [box] if count else [], verdict)
+
+    concepts = [
+        Concept(name="cat", detector_class="cat", count=2),
+        Concept(name="dog", detector_class="dog"),
+        Concept(name="cow", detector_class="cow", count=3),
+        Concept(name="bird", detector_class="bird"),
+    ]
+    findings = Findings(
+        boxes={"cat": [box], "dog": [], "cow": [box], "bird": []},
+        detections={name: StepAnswer(f"BOX{i}", True) for i, name in enumerate(("cat", "dog", "cow", "bird"))},
+        second_look={"cat": look("present", 0.9, 1, 0.8), "dog": look("uncertain", 0.5, 0, 0.5),
+                     "cow": look("present", 0.8, 1, 0.4), "bird": look("absent", 0.05, 0, 0.95)},
+    )  # fmt: skip
+    claims = {(c.concept, c.kind): c for c in make_claims(concepts, findings, CorrectionConfig())}
+    cat = claims["cat", "existence"]
+    assert cat.verdict == "supported" and "fused: cat present" in cat.finding
+    assert claims["cat", "count"].verdict == "corrected" and claims["cat", "count"].fix == "1"
+    assert claims["dog", "existence"].verdict == "unverified"  # unsure: kept and flagged, never removed
+    assert claims["cow", "count"].verdict == "unverified"  # a count the experts are not sure of corrects nothing
+    assert claims["bird", "existence"].verdict == "removed"
+
+
+def test_short_answers_become_claims_and_only_verdicts_change_them(runtime: Runtime, bus_path: Path) -> None:
+    from visorch.correction.answers import answer_claim, corrected_answer
+
+    fixer = Corrector(runtime=runtime, llm=None, config=CorrectionConfig(concepts="lexical", rewrite="rules"))
+
+    def checked(question: str, answer: str) -> str | None:
+        claim = answer_claim(question, answer)
+        assert claim is not None
+        return corrected_answer(claim, fixer.correct(bus_path, claim.statement))
+
+    assert checked("Is there a dog in the image?", "Yes.") == "no"
+    assert checked("Is there a bus in the image?", "no") == "yes"
+    assert checked("Is there a bus in the image?", "yes") is None
+    assert checked("How many buses are there?", "3") == "1"
+    assert checked("How many dogs are in the image?", "two") == "0"
+    assert answer_claim("How many people are there?", "There are 2 people.").statement == "There are two people."
+    for hedge in ("I cannot tell.", "uncertain (p=0.50)", "probably 2; 1 more is doubtful", "LOC failed"):
+        assert answer_claim("Is there a dog in the image?", hedge) is None  # never turned into 'no'
+        assert answer_claim("How many dogs are there?", hedge) is None
+    assert answer_claim("What colour is the bus?", "blue") is None
+
+
+def test_the_agent_checks_a_yes_as_the_claim_it_makes(bus_path: Path, tmp_path: Path) -> None:
+    from visorch.agent import Agent, AgentConfig
+
+    if not (default_weights_root() / "nanodet-m" / "nanodet.onnx").is_file():
+        pytest.skip("the offline pack is not installed: run visorch models install-offline")
+    program = "BOX0=LOC(image=IMAGE, object='bus')\nFINAL=RESULT(var=BOX0)"
+    verdict = json.dumps({"verdict": "ANSWER", "reason": "the boxes answer it", "missing": ""})
+    settings = VisorchSettings(home=tmp_path / "home", weights_dir=default_weights_root())
+    config = AgentConfig(correct_answers=True, rule_answers=False, plan_cache=False, examples=0)
+    llm = ScriptedLLM([program, verdict, "Yes."])
+    with Agent(config, runtime=Runtime.create(settings), llm=llm) as agent:
+        answer = agent.ask(image=bus_path, question="Is there a dog in the image?")
+    assert answer.text == "no" and llm.remaining == 0  # "There is a dog." checked: no dog, by the detectors
+    assert any("removed: there is a dog" in note for note in answer.corrections)
+    assert answer.timings.llm_calls == 3  # the check itself asks the LLM nothing

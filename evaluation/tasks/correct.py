@@ -15,16 +15,18 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
-from visorch.correction import CorrectionConfig, Corrector
-from visorch.correction.vocabulary import find_mentions
-from visorch.evaluation.coco import open_coco
+from visorch.correction import Correction, CorrectionConfig, Corrector
+from visorch.correction.rewrite import plural
+from visorch.correction.vocabulary import NUMBER_NAMES, find_mentions
+from visorch.evaluation.coco import CocoDataset, open_coco
 from visorch.evaluation.paths import COCO_VAL
 from visorch.evaluation.pope_sampling import category_frequency, co_occurrence, negatives
 from visorch.evaluation.predictors import EvaluationRuntime
 from visorch.evaluation.task import Aggregate, EvalItem, ItemContext, ItemResult, ItemScore, Prediction
+from visorch.tools.vocabulary import singular
 
 SETTINGS = ("random", "popular", "adversarial")
 
@@ -46,19 +48,70 @@ def mentioned_classes(text: str) -> set[str]:
     return {mention.detector_class for mention in find_mentions(text) if not mention.negated}
 
 
-def inject(caption: str, category: str) -> str:
-    """The caption with ``category`` inserted as a trailing phrase."""
+Placement = Literal["trailing", "subject"]
+
+
+def inject(caption: str, category: str, placement: Placement = "trailing") -> str:
+    """The caption with ``category`` inserted as a trailing phrase (', with a giraffe nearby.'), or as a
+    sentence of its own whose subject it is ('A giraffe stands beside them.'), which a rewrite must drop or
+    rebuild rather than cut."""
     article = "an" if category[:1] in "aeiou" else "a"
+    if placement == "subject":
+        return caption.strip().rstrip(".") + f". {article.capitalize()} {category} stands beside a {_anchor(caption)}."
     return caption.strip().rstrip(".") + f", with {article} {category} nearby."
 
 
-def build_items(data: Path, limit: int | None = None, seed: int = 0) -> list[InjectedCaption]:
-    """Injected captions for every image of a COCO folder with captions (3 settings per image)."""
+def _anchor(caption: str) -> str:
+    """The caption's first object ('man'), so the injected sentence names a true object too."""
+    mentions = [m for m in find_mentions(caption) if not m.negated]
+    return singular(mentions[0].surface.lower()) if mentions else "wall"
+
+
+SALIENT_AREA = 0.02
+"""A synthetic caption names the classes whose largest box covers at least this share of the image."""
+
+
+def synthetic_captions(dataset: CocoDataset, most: int = 3) -> dict[int, list[str]]:
+    """For COCO folders without captions (coco128, the tuning split): one caption per image naming its most
+    salient classes, largest first ('A photo of two dogs, a frisbee and a person.'), as a writer would."""
+    coco = dataset.coco
+    captions: dict[int, list[str]] = {}
+    for image_id, info in coco.imgs.items():
+        area = float(info["width"] * info["height"])
+        largest: dict[str, float] = defaultdict(float)
+        counts: dict[str, int] = defaultdict(int)
+        for annotation in coco.imgToAnns[image_id]:
+            name = dataset.category_names[annotation["category_id"]]
+            largest[name] = max(largest[name], annotation["area"] / area)
+            counts[name] += 1
+        salient = sorted((n for n in largest if largest[n] >= SALIENT_AREA), key=lambda n: -largest[n])[:most]
+        if not salient:
+            continue
+        phrases = [_phrase(name, counts[name]) for name in salient]
+        listed = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+        captions[image_id] = [f"A photo of {listed}."]
+    return captions
+
+
+def _phrase(name: str, count: int) -> str:
+    if count == 1:
+        return f"{'an' if name[:1] in 'aeiou' else 'a'} {name}"
+    return f"{NUMBER_NAMES[count] if count <= 3 else 'several'} {plural(name)}"
+
+
+def build_items(
+    data: Path, limit: int | None = None, seed: int = 0, placement: Placement = "trailing"
+) -> list[InjectedCaption]:
+    """Injected captions for every image of a COCO folder (3 settings per image): its first real caption
+    (captions_*.json), or for folders without captions (coco128) a synthetic one naming its salient classes."""
     annotations = data / "annotations"
     dataset = open_coco(annotations / "instances_val2017.json" if (annotations / "instances_val2017.json").is_file()
                         else next(annotations.glob("instances_*.json")))  # fmt: skip
+    caption_files = sorted(annotations.glob("captions_*.json"))
     captions: dict[int, list[str]] = defaultdict(list)
-    for entry in json.loads(next(annotations.glob("captions_*.json")).read_text())["annotations"]:
+    if not caption_files:
+        captions.update(synthetic_captions(dataset))
+    for entry in json.loads(caption_files[0].read_text())["annotations"] if caption_files else []:
         captions[entry["image_id"]].append(entry["caption"])
     present = dataset.objects_by_image()
     categories = sorted(dataset.category_names.values())
@@ -75,8 +128,9 @@ def build_items(data: Path, limit: int | None = None, seed: int = 0) -> list[Inj
                       if c not in mentioned_classes(caption)]  # fmt: skip
             if not absent:
                 continue
+            text = inject(caption, absent[0], placement)
             items.append(InjectedCaption(image_id=image_id, image=str(dataset.image_path(image_id)), setting=setting,
-                                         caption=caption, text=inject(caption, absent[0]), injected=absent[0],
+                                         caption=caption, text=text, injected=absent[0],
                                          present=sorted(present[image_id])))  # fmt: skip
     return items
 
@@ -95,6 +149,8 @@ class Scores:
     chair_s_after: float
     llm_calls_per_item: float
     seconds_per_item: float
+    cpu_seconds_per_item: float
+    """Process CPU time (all threads: the LLM's, the detectors') per item."""
     stage_seconds: dict[str, float]
 
 
@@ -110,17 +166,25 @@ def chair(texts: list[str], present: list[set[str]]) -> tuple[float, float]:
     return (hallucinated / mentioned if mentioned else 0.0), (bad_texts / len(texts) if texts else 0.0)
 
 
+def _findings(correction: Correction, classes: set[str]) -> dict[str, str]:
+    """Class -> the existence verdict and finding of the concepts of ``classes`` (why one was lost or kept)."""
+    names = {c.name: c.detector_class for c in correction.concepts if c.detector_class in classes}
+    return {str(names[c.concept]): f"{c.verdict}: {c.finding}" for c in correction.claims
+            if c.kind == "existence" and c.concept in names}  # fmt: skip
+
+
 def run(corrector: Corrector, items: list[InjectedCaption]) -> tuple[Scores, list[dict[str, Any]]]:
     """Correct every item and score the results."""
     rows = []
     removed = true_total = true_lost = 0
     stage_seconds: dict[str, float] = defaultdict(float)
-    calls, seconds = 0, 0.0
+    calls, seconds, cpu = 0, 0.0, 0.0
     before, after, truths = [], [], []
     for item in items:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         correction = corrector.correct(item.image, item.text)
         elapsed = time.perf_counter() - started
+        cpu += time.process_time() - cpu_started
         kept = mentioned_classes(correction.corrected_plain)
         truth = set(item.present)
         true_classes = mentioned_classes(item.caption) & truth
@@ -136,7 +200,8 @@ def run(corrector: Corrector, items: list[InjectedCaption]) -> tuple[Scores, lis
         truths.append(truth)
         rows.append({**item.model_dump(), "corrected": correction.corrected, "rewrite": correction.rewrite,
                      "verdicts": correction.verdicts(), "seconds": round(elapsed, 3), "llm_calls": correction.llm_calls,
-                     "lost": sorted(true_classes - kept), "injected_kept": item.injected in kept})  # fmt: skip
+                     "lost": sorted(true_classes - kept), "injected_kept": item.injected in kept,
+                     "findings": _findings(correction, (true_classes - kept) | {item.injected})})  # fmt: skip
     count = max(1, len(items))
     chair_i_before, chair_s_before = chair(before, truths)
     chair_i_after, chair_s_after = chair(after, truths)
@@ -144,7 +209,7 @@ def run(corrector: Corrector, items: list[InjectedCaption]) -> tuple[Scores, lis
         items=len(items), injected_removed=removed / count, true_mentions=true_total,
         true_lost=true_lost / true_total if true_total else 0.0, chair_i_before=chair_i_before,
         chair_i_after=chair_i_after, chair_s_before=chair_s_before, chair_s_after=chair_s_after,
-        llm_calls_per_item=calls / count, seconds_per_item=seconds / count,
+        llm_calls_per_item=calls / count, seconds_per_item=seconds / count, cpu_seconds_per_item=cpu / count,
         stage_seconds={name: total / count for name, total in stage_seconds.items()},
     )  # fmt: skip
     return scores, rows

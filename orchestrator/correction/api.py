@@ -44,11 +44,15 @@ class Corrector:
         self.runtime = runtime or Runtime.create()
         self.config = config or CorrectionConfig()
         self._owns_llm = llm is None
-        if llm is None and (self.config.concepts == "llm" or self.config.rewrite == "llm"):
+        if llm is None and (self.config.concepts != "lexical" or self.config.rewrite != "rules"):
             settings = LLMSettings()
             if settings.backend == "llama-cpp" and not settings.model:
                 settings = settings.model_copy(
                     update={"model": str(default_gguf_path(self.runtime.settings.weights_root))}
+                )
+            if settings.prefix_states and settings.prefix_state_dir is None:  # as the agent keeps them
+                settings = settings.model_copy(
+                    update={"prefix_state_dir": self.runtime.settings.home / "llm-prefix-states"}
                 )
             llm = create_backend(settings)
         self.llm = llm

@@ -39,6 +39,13 @@ def knowledge_base(concepts: list[Concept], findings: Findings) -> list[str]:
             lines.append(f"Cannot tell whether there is a {concept.name}: {reason}.")
             continue
         boxes = findings.boxes.get(concept.name, [])
+        look = findings.second_look.get(concept.name)
+        if look is not None and look.verdict == "uncertain":
+            lines.append(f"Cannot tell whether there is a {key}: the detectors are unsure.")
+            continue
+        if look is not None and look.verdict == "present" and not boxes:
+            lines.append(f"There is a {key} (not localised).")
+            continue
         if not boxes:
             lines.append(f"There is no {key}.")
             continue
@@ -58,6 +65,10 @@ def knowledge_base(concepts: list[Concept], findings: Findings) -> list[str]:
             where = f"on the {concept.name}" if concept.name in findings.boxes else "in the image"
             lines.append(f"The text {where} reads {quote_text(read)}." if read else f"No text is readable {where}.")
     return lines
+
+
+SURE_COUNT = 0.7
+"""A count found only on the second look corrects the text only when its calibrated probability is this high."""
 
 
 def _counted(boxes: list[NormalisedBox], min_score: float) -> int:
@@ -103,6 +114,12 @@ def _existence(concept: Concept, findings: Findings, config: CorrectionConfig) -
     if not detection.ok:
         return said.verdict("unverified", f"the detector could not check it: {detection.error}", [detection.step])
     boxes = findings.boxes.get(concept.name, [])
+    look = findings.second_look.get(concept.name)
+    if look is not None:
+        first = f"no {concept.detector_class} box at score >= {config.existence_min_score:.2f}; looked again: "
+        finding = first + look.describe(concept.detector_class or concept.name)
+        verdicts: dict[str, ClaimVerdict] = {"present": "supported", "absent": "removed", "uncertain": "unverified"}
+        return said.verdict(verdicts[look.verdict], finding, [detection.step], look.boxes)
     opinion = findings.second_opinion.get(concept.name)
     if opinion is not None:
         backend, score = opinion
@@ -144,6 +161,15 @@ def _count(concept: Concept, group: list[Concept], findings: Findings, config: C
         finding = f"{counted} {name} counted; the detector cannot tell {' from '.join(m.name for m in group)}"
         return said.verdict("unverified", finding, [step], shown)
     said = _Statement(concept.name, "count", f"{concept.count} {concept.name}")
+    look = findings.second_look.get(concept.name)
+    if look is not None:  # found only on the second look: the fused experts' calibrated count decides
+        estimate = look.count
+        finding = f"{look.backend}: most likely {estimate.count} {name} (p={estimate.confidence:.2f})"
+        if estimate.count == concept.count:
+            return said.verdict("supported", finding, [step], boxes)
+        if estimate.confidence >= SURE_COUNT and estimate.count > 0:
+            return said.verdict("corrected", finding, [step], boxes, fix=str(estimate.count))
+        return said.verdict("unverified", finding + ": not sure enough to correct the text", [step], boxes)
     cross = _classify_cross_check(concept, findings)
     finding = f"{counted} {name} counted at score >= {config.count_min_score:.2f}"
     if concept.count == counted:

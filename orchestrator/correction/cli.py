@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Iterator
@@ -78,12 +79,14 @@ def run_correct(
     """What ``visorch correct`` does; prints to stdout and returns the corrections."""
     config = CorrectionConfig(concepts="lexical", rewrite="rules") if rules else CorrectionConfig()
     results: list[Correction] = []
-    with Corrector(config=config) as corrector:
+    out = sys.stdout
+    # libraries that print while loading (efficientnet's 'Loaded pretrained weights') must not break the JSONL
+    with contextlib.redirect_stdout(sys.stderr), Corrector(config=config) as corrector:
         if batch is not None:
             for _, image_path, item_text, identifier in read_batch(batch):
                 correction = corrector.correct(image_path, item_text)
                 results.append(correction)
-                sys.stdout.write(json.dumps(record(correction, identifier)) + "\n")
+                out.write(json.dumps(record(correction, identifier)) + "\n")
                 if html is not None:
                     html.mkdir(parents=True, exist_ok=True)
                     correction.save_html(html / f"{identifier}.html")
@@ -96,7 +99,7 @@ def run_correct(
         if html is not None:
             correction.save_html(html)
         if json_output:
-            sys.stdout.write(json.dumps(record(correction), indent=2) + "\n")
+            out.write(json.dumps(record(correction), indent=2) + "\n")
         else:
-            sys.stdout.write(correction.to_text() + "\n")
+            out.write(correction.to_text() + "\n")
     return results

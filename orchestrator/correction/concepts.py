@@ -186,6 +186,7 @@ def request_for(llm: LLMBackend, text: str) -> LLMRequest:
         messages=messages,
         max_tokens=24 * MAX_CONCEPTS,
         temperature=0.0,
+        fixed_messages=1 + 2 * len(EXAMPLES),  # the system prompt and the worked examples: their KV state is kept
         grammar=GRAMMAR if llm.supports_grammar else None,
         json_schema=JSON_SCHEMA if use_json else None,
     )
@@ -259,6 +260,21 @@ def grounded_in_text(concept: Concept, text: str, class_names: Iterable[str]) ->
 def _says_number(count: int, said: list[str]) -> bool:
     words = {word for word, value in NUMBER_WORDS.items() if value == count} | {str(count)}
     return any(word in words for word in said)
+
+
+NEEDS_THE_LLM = re.compile(
+    r"[\"“”]|(?<![a-z])'|'(?![a-z])|\b(?:reads?|reading|says?|saying|written|writing|labell?ed|spells?|"
+    r"left|right|above|below|under|underneath|beneath)\b",
+    re.IGNORECASE,
+)
+"""Words the lexical scan cannot turn into claims: quoted or written text, positions the boxes can check."""
+
+
+def lexical_scan_covers(text: str, open_vocabulary: bool) -> bool:
+    """Whether the lexical scan finds every claim the installed tools could check in ``text``: it finds the
+    detector's classes with their counts and colours, but not written text, relative positions, or (for an
+    open-vocabulary detector) objects outside the classes; those need the LLM."""
+    return not open_vocabulary and NEEDS_THE_LLM.search(text) is None
 
 
 def extract_concepts(llm: LLMBackend | None, text: str, class_names: Iterable[str] = COCO_CLASSES) -> ExtractedConcepts:

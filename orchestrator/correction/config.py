@@ -6,25 +6,42 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+RewriteMode = Literal["auto", "llm", "rules"]
+
 
 class CorrectionConfig(BaseModel):
     """How claims are checked and the text rewritten."""
 
     existence_min_score: float = Field(default=0.3, ge=0.0, le=1.0)
     """A detector box at least this confident makes an object present."""
+    second_look: str | None = "fused"
+    """The detection backend that looks again at objects with no box at existence_min_score: every installed
+    expert fused, with the classifier and calibrated existence (present: kept; absent: removed; uncertain:
+    unverified, kept and flagged). None, or not installed: the second_opinion detector on unsure boxes."""
+    absent_at_most: tuple[float, float] = (0.2, 0.2)
+    """The second look says absent when the fused boxes' probability (noisy-or of their calibrated box
+    probabilities) and the classifier's best view score (where the class has an ImageNet mapping) are at most
+    these; present when the calibrated existence says present or a fused box is as likely real as not; else
+    uncertain. Tuned on coco128 (``benchmarks/correction.py --data ../shared/data/coco128 --sweep``)."""
     uncertain_min_score: float = Field(default=0.2, ge=0.0, le=1.0)
-    """A best box between this and existence_min_score is unsure: a second installed detector decides."""
+    """Without a second look: a best box between this and existence_min_score is unsure, and a second
+    installed detector decides."""
     second_opinion: tuple[str, ...] = ("centernet-mb3",)
-    """Detector backends asked about unsure objects, the first installed one that knows the class."""
+    """Without a second look: detector backends asked about unsure objects, the first installed one that
+    knows the class."""
     count_min_score: float = Field(default=0.3, ge=0.0, le=1.0)
     """Boxes at least this confident are counted (the top box always counts once the object is present)."""
     merge_iou: float = Field(default=0.6, gt=0.0, le=1.0)
     """Boxes of one class overlapping more than this are merged as duplicates (class-agnostic NMS)."""
     max_words: int = Field(default=300, ge=10)
     """Longer texts are cut here: only the first max_words words are checked and rewritten."""
-    concepts: Literal["llm", "lexical"] = "llm"
-    """Stage 1 by the LLM under a grammar (with the lexical safety net), or by the lexical scan only."""
-    rewrite: Literal["llm", "rules"] = "llm"
-    """Stage 5 by the LLM (checked, with claim-by-claim fallback), or claim-by-claim rules only."""
+    concepts: Literal["auto", "llm", "lexical"] = "auto"
+    """Stage 1 by the LLM under a grammar (with the lexical safety net), or by the lexical scan only; auto: the
+    lexical scan when it covers all the tools can check (no written text, no relative position, no
+    open-vocabulary detector), else the LLM."""
+    rewrite: RewriteMode = "auto"
+    """Stage 5 by the LLM (checked, with claim-by-claim fallback), or claim-by-claim rules only; auto: the rules
+    when every edit is a cut phrase, a dropped sentence or a fixed word, the LLM only when a sentence whose
+    subject is gone must be rewritten."""
     max_boxes_inline: int = Field(default=5, ge=1)
     """At most this many boxes are written after one mention."""

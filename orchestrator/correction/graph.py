@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from visorch.correction.claims import knowledge_base, make_claims
-from visorch.correction.concepts import extract_concepts
+from visorch.correction.concepts import extract_concepts, lexical_scan_covers
 from visorch.correction.config import CorrectionConfig
 from visorch.correction.questions import ValidationPlan, plan_questions
 from visorch.correction.rewrite import Rewrite, correct_text
@@ -82,8 +82,10 @@ def build_correction_graph(services: CorrectionServices) -> CompiledStateGraph:
     def concepts(state: CorrectionState) -> dict[str, Any]:
         started = time.perf_counter()
         classes = detector_classes(runtime)
-        llm = services.llm if config.concepts == "llm" else None
-        found = extract_concepts(llm, state["text"], classes)
+        lexical = config.concepts == "lexical" or (
+            config.concepts == "auto" and lexical_scan_covers(state["text"], has_open_vocabulary(runtime))
+        )
+        found = extract_concepts(None if lexical else services.llm, state["text"], classes)
         summary = (
             ", ".join(
                 f"{c.count if c.count is not None else '?'} {c.name}"
@@ -106,6 +108,11 @@ def build_correction_graph(services: CorrectionServices) -> CompiledStateGraph:
             detail=detail,
         )
         notes = [found.error] if found.error else []
+        if lexical and config.concepts == "auto" and services.llm is not None:
+            notes.append(
+                f"key concepts from the lexical scan of the detector's {len(classes)} classes (the text names no "
+                "written text or relative position, which need the LLM): other objects it names are not checked"
+            )
         if found.dropped:
             notes.append(f"the LLM named {', '.join(found.dropped)}, which the text does not say; ignored")
         return {"concepts": found.concepts, "stages": [stage], "notes": notes}
@@ -134,7 +141,7 @@ def build_correction_graph(services: CorrectionServices) -> CompiledStateGraph:
         classes = {c.name: c.detector_class for c in state["concepts"] if c.detector_class}
         trace, findings = run_validation(
             runtime, state["image"], state["plan"], config.existence_min_score, config.merge_iou,
-            config.uncertain_min_score, config.second_opinion, classes,
+            config.uncertain_min_score, config.second_opinion, classes, config.second_look, config.absent_at_most,
         )  # fmt: skip
         steps = len(trace.steps) - 1 if trace is not None else 0
         cached = sum(record.cached for record in trace.steps) if trace is not None else 0
@@ -142,6 +149,8 @@ def build_correction_graph(services: CorrectionServices) -> CompiledStateGraph:
         summary = f"{steps} step(s) in one program, {cached} from the result cache, {failed} failed"
         for concept, (backend, score) in findings.second_opinion.items():
             summary += f"; unsure {concept}: {backend} says {score:.2f}"
+        for concept, look in findings.second_look.items():
+            summary += f"; looked again at {concept}: {look.describe(concept)}"
         stage = StageRecord(
             name="visual validation",
             seconds=time.perf_counter() - started,
@@ -167,7 +176,7 @@ def build_correction_graph(services: CorrectionServices) -> CompiledStateGraph:
             state["concepts"],
             state["claims"],
             state["knowledge"],
-            use_llm=config.rewrite == "llm",
+            mode=config.rewrite,
             max_boxes=config.max_boxes_inline,
         )
         summary = result.method + (f" (LLM rewrite rejected: {'; '.join(result.problems)})" if result.problems else "")

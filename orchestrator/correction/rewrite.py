@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from visorch.correction.config import RewriteMode
 from visorch.correction.types import Claim, Concept, NormalisedBox
 from visorch.correction.vocabulary import (
     COLOUR_WORDS,
@@ -135,6 +136,7 @@ def llm_rewrite(llm: LLMBackend, text: str, knowledge: list[str], claims: list[C
         ],
         max_tokens=min(400, 16 + len(text) // 2),
         temperature=0.0,
+        fixed_messages=3,  # the system prompt and the worked example: their KV state is kept
         grammar="root ::= [^\\n]{1,1500}\n" if llm.supports_grammar else None,
     )
     response = llm.complete(request)
@@ -248,11 +250,19 @@ def _without_removed_phrases(sentence: str, concepts: list[Concept], removed: se
 
 
 def claim_by_claim(text: str, concepts: list[Concept], claims: list[Claim]) -> str:
-    """The deterministic fallback: fix counts, colours and text in place; sentences naming a removed
-    object are replaced by a plain sentence about the objects in them that are there (or dropped)."""
+    """The deterministic fallback: fix counts, colours and text in place; a phrase attached to a removed
+    object is cut; a sentence about a removed object is dropped, or, when it names a present object no other
+    sentence names, replaced by a plain sentence about the objects in it that are there."""
+    return _claim_by_claim(text, concepts, claims)[0]
+
+
+def _claim_by_claim(text: str, concepts: list[Concept], claims: list[Claim]) -> tuple[str, int]:
+    """(the edited text, how many sentences had to be rebuilt from their claims)."""
     removed = {c.concept for c in claims if c.kind == "existence" and c.verdict == "removed"}
     out = []
-    for sentence in SENTENCE.findall(text):
+    rebuilt = 0
+    sentences = SENTENCE.findall(text)
+    for index, sentence in enumerate(sentences):
         involved = _sentence_concepts(sentence, concepts)
         if not any(c.name in removed for c in involved):
             out.append(_edit_sentence(sentence, concepts, claims))
@@ -262,12 +272,15 @@ def claim_by_claim(text: str, concepts: list[Concept], claims: list[Claim]) -> s
         if kept and pruned is not None:
             out.append(_edit_sentence(pruned, concepts, claims))
             continue
+        others = " ".join(sentences[:index] + sentences[index + 1 :])
+        kept = [c for c in kept if c not in _sentence_concepts(others, concepts)]  # said elsewhere: drop here
         if kept:
             listed = [_described(c, claims) for c in kept]
             joined = listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " and " + listed[-1]
             verb = "is" if (kept[0].count or 1) == 1 and len(kept) == 1 else "are"
             out.append(f"There {verb} {joined}. ")
-    return re.sub(r"\s+", " ", "".join(out)).strip()
+            rebuilt += 1
+    return re.sub(r"\s+", " ", "".join(out)).strip(), rebuilt
 
 
 def ground(text: str, concepts: list[Concept], claims: list[Claim], limit: int) -> str:
@@ -279,7 +292,8 @@ def ground(text: str, concepts: list[Concept], claims: list[Claim], limit: int) 
             continue
         count = _concept_of(claims, concept.name, "count")
         chosen = count.boxes if count is not None and count.boxes else existence.boxes[:1]
-        boxes.setdefault(concept.detector_class, chosen[:limit])
+        if chosen:  # present but not localised (the classifier saw it): no box to write
+            boxes.setdefault(concept.detector_class, chosen[:limit])
     grounded, done = text, set()
     for mention in reversed(find_mentions(text)):
         if mention.negated or mention.detector_class not in boxes:
@@ -299,15 +313,19 @@ def correct_text(
     concepts: list[Concept],
     claims: list[Claim],
     knowledge: list[str],
-    use_llm: bool,
+    mode: RewriteMode,
     max_boxes: int,
 ) -> Rewrite:
-    """Stage 5: rewrite (LLM, checked; else claim by claim) and ground."""
+    """Stage 5: rewrite (LLM, checked; else claim by claim) and ground.
+
+    ``mode`` 'llm' asks the LLM, 'rules' never does, 'auto' only when the rules would have to rebuild a
+    sentence (its subject is gone); cut phrases, dropped sentences and fixed words need no LLM."""
     if not needs_rewrite(claims):
         return Rewrite(ground(text, concepts, claims, max_boxes), text, "unchanged", [])
     problems: list[str] = []
     seconds, calls, reply = 0.0, 0, None
-    if use_llm and llm is not None:
+    plain, rebuilt = _claim_by_claim(text, concepts, claims)
+    if llm is not None and (mode == "llm" or (mode == "auto" and rebuilt)):
         try:
             reply, seconds = llm_rewrite(llm, text, knowledge, claims)
             calls = 1
@@ -317,5 +335,4 @@ def correct_text(
         except LLMError as error:
             calls = 1
             problems = [f"the LLM failed: {error}"]
-    plain = claim_by_claim(text, concepts, claims)
     return Rewrite(ground(plain, concepts, claims, max_boxes), plain, "claim-by-claim", problems, seconds, calls, reply)

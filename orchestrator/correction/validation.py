@@ -17,9 +17,11 @@ from visorch.programs.trace import StepRecord, Trace
 from visorch.runtime import Runtime
 from visorch.tools.capability import Capability
 from visorch.tools.detections import Detections
+from visorch.tools.fusion.calibration import CountEstimate, Existence, Verdict, default_calibration
+from visorch.tools.fusion.tools import CANDIDATE_MIN_SCORE, _classifier_score
 from visorch.tools.images import ImageRef
 from visorch.tools.text import OCRText
-from visorch.tools.vocabulary import resolve_class
+from visorch.tools.vocabulary import COCO_CLASSES, resolve_class
 
 
 @dataclass
@@ -48,6 +50,27 @@ class Findings:
     """Boxes of objects with no box at the existence threshold but one in the unsure band."""
     second_opinion: dict[str, tuple[str, float]] = field(default_factory=dict)
     """For unsure objects: (the second detector asked, its best score for the class)."""
+    second_look: dict[str, SecondLook] = field(default_factory=dict)
+    """For objects with no box at the existence threshold: the fused experts' calibrated word."""
+
+
+@dataclass(frozen=True)
+class SecondLook:
+    """The fused experts' (and the classifier's) word on an object the detector did not find at the threshold."""
+
+    backend: str
+    existence: Existence
+    count: CountEstimate
+    boxes: list[NormalisedBox]
+    """Fused boxes as likely real as not (calibrated box probability >= 0.5), best first."""
+    verdict: Verdict
+    """present / absent / uncertain by the correction's own rule (CorrectionConfig.absent_at_most)."""
+
+    def describe(self, name: str) -> str:
+        """'fused: dog absent, p=0.04 (detectors 0.04, classifier 0.01)'."""
+        evidence = self.existence.describe(name).split(", p=", 1)[-1]
+        where = "" if self.boxes or self.verdict != "present" else ", present but not localised"
+        return f"{self.backend}: {name} {self.verdict}{where}, p={evidence}"
 
 
 def normalised_boxes(detections: Detections, min_score: float, merge_iou: float) -> list[NormalisedBox]:
@@ -103,6 +126,50 @@ def ask_second_detector(
     return None
 
 
+def look_again(
+    runtime: Runtime,
+    image: ImageRef,
+    classes: dict[str, str],
+    backend: str,
+    absent_at_most: tuple[float, float] = (0.2, 0.2),
+    merge_iou: float = 0.6,
+) -> dict[str, SecondLook] | None:
+    """Concept -> the fused experts' calibrated existence and count for its class (one pass over the experts
+    for all ``classes``, concept -> COCO class), or None when ``backend`` is not installed here.
+
+    The verdict: absent when the boxes' and the classifier's evidence are at most ``absent_at_most``;
+    present when the calibrated existence says present or a box is as likely real as not; else uncertain.
+    """
+    models = runtime.context.models
+    known = [b for b in models.backends(Capability.DETECTION) if b.name == backend]
+    wanted = sorted({name for name in classes.values() if name in COCO_CLASSES})
+    if not known or models.not_installed_reason(backend) is not None or not wanted:
+        return None
+    with models.use(backend) as fused:
+        found: sv.Detections = fused.detect([image.pil()], wanted, CANDIDATE_MIN_SCORE)[0]
+    calibration = default_calibration()
+    names = Detections(found, image, backend).labels
+    looks = {}
+    for concept, class_name in classes.items():
+        if class_name not in wanted:
+            continue
+        mine = found[np.array([name == class_name for name in names], dtype=bool)] if len(found) else found
+        assert isinstance(mine, sv.Detections)
+        scores = [float(score) for score in np.asarray(mine.confidence if mine.confidence is not None else [])]
+        classifier = _classifier_score(runtime.context, image, class_name, mine)
+        existence = calibration.existence(class_name, scores, classifier)
+        threshold = calibration.threshold(class_name)
+        boxes = normalised_boxes(Detections(mine, image, backend), threshold, merge_iou) if len(mine) else []
+        boxes_at_most, classifier_at_most = absent_at_most
+        verdict: Verdict = "uncertain"
+        if existence.verdict == "present" or boxes:
+            verdict = "present"
+        elif existence.detector_probability <= boxes_at_most and (classifier or 0.0) <= classifier_at_most:
+            verdict = "absent"
+        looks[concept] = SecondLook(backend, existence, calibration.count(class_name, scores), boxes, verdict)
+    return looks
+
+
 def run_validation(
     runtime: Runtime,
     image: ImageRef,
@@ -112,28 +179,47 @@ def run_validation(
     unsure_min_score: float | None = None,
     second_opinion: tuple[str, ...] = (),
     detector_classes: dict[str, str] | None = None,
+    second_look: str | None = None,
+    absent_at_most: tuple[float, float] = (0.2, 0.2),
 ) -> tuple[Trace | None, Findings]:
-    """Run the plan's program on ``image`` and sort the step outputs by concept."""
+    """Run the plan's program on ``image`` and sort the step outputs by concept.
+
+    Objects with no box at ``min_score`` get a second look: the fused experts (``second_look``, one pass for
+    all of them) when installed, else the first installed detector of ``second_opinion`` for a box in the
+    unsure band."""
     findings = Findings()
     if not plan.source:
         return None, findings
     trace = runtime.run_program(plan.source, {"IMAGE": image})
     records = {record.target: record for record in trace.steps}
+    classes = detector_classes or {}
+    missing: dict[str, Detections] = {}
     for concept, step in plan.detect_step.items():
         answer = _answer(records[step])
         findings.detections[concept] = answer
         if answer.ok and isinstance(answer.value, Detections):
             findings.boxes[concept] = normalised_boxes(answer.value, min_score, merge_iou)
-            if not findings.boxes[concept] and unsure_min_score is not None and unsure_min_score < min_score:
-                unsure = normalised_boxes(answer.value, unsure_min_score, merge_iou)
-                detector_class = (detector_classes or {}).get(concept)
-                if unsure and detector_class:
-                    findings.unsure[concept] = unsure
-                    opinion = ask_second_detector(runtime, image, detector_class, second_opinion)
-                    if opinion is not None:
-                        findings.second_opinion[concept] = opinion
-                        if opinion[1] >= min_score:  # the second detector is sure: the unsure boxes stand
-                            findings.boxes[concept] = unsure
+            if not findings.boxes[concept] and classes.get(concept):
+                missing[concept] = answer.value
+    looks = None
+    if missing and second_look:
+        looks = look_again(runtime, image, {c: classes[c] for c in missing}, second_look, absent_at_most, merge_iou)
+    if looks is not None:
+        findings.second_look = looks
+        for concept, look in looks.items():
+            if look.verdict == "present":
+                findings.boxes[concept] = look.boxes
+    elif unsure_min_score is not None and unsure_min_score < min_score:
+        for concept, detections in missing.items():
+            unsure = normalised_boxes(detections, unsure_min_score, merge_iou)
+            if not unsure:
+                continue
+            findings.unsure[concept] = unsure
+            opinion = ask_second_detector(runtime, image, classes[concept], second_opinion)
+            if opinion is not None:
+                findings.second_opinion[concept] = opinion
+                if opinion[1] >= min_score:  # the second detector is sure: the unsure boxes stand
+                    findings.boxes[concept] = unsure
     for target, steps in ((findings.colours, plan.colour_step), (findings.vqa_colours, plan.vqa_colour_step),
                           (findings.texts, plan.ocr_step), (findings.classified, plan.classify_step)):  # fmt: skip
         for concept, step in steps.items():
