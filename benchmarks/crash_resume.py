@@ -215,7 +215,10 @@ def main() -> None:
                 killed.wall_s, resumed.wall_s if resumed else 0.0, killed.cpu_s, resumed.cpu_s if resumed else 0.0,
             ))  # fmt: skip
             print(
-                f"  point {rows[-1][0]}: {label}: {stage}; answer same: {rows[-1][5]}; repeated {repeated}", flush=True
+                f"  point {rows[-1][0]}: {label}: {stage}; answer same: {rows[-1][5]}; repeated {repeated}; "
+                f"wall {killed.wall_s:.1f} + {resumed.wall_s if resumed else 0.0:.1f} s, "
+                f"CPU {killed.cpu_s:.1f} + {resumed.cpu_s if resumed else 0.0:.1f} s",
+                flush=True,
             )
     header = ("point", "scenario", "trigger", "stage killed in", "resumed ok", "answer same", "tool calls repeated",
               "killed wall s", "resume wall s", "killed CPU s", "resume CPU s")  # fmt: skip

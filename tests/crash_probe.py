@@ -133,6 +133,7 @@ def run_visorch(
     log: Path, env: dict[str, str], arguments: list[str], kill: Trigger | None = None, timeout: float = 1800
 ) -> ProbedRun:
     """Run ``visorch arguments`` under the probes (log lines to ``log``); SIGKILL it when ``kill`` says so."""
+    log.parent.mkdir(parents=True, exist_ok=True)
     number = len(read_log(log))
     out, err = log.with_suffix(f".{number}.out"), log.with_suffix(f".{number}.err")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
