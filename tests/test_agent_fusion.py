@@ -193,3 +193,34 @@ def test_grounded_text_keeps_its_boxes_through_the_result_cache(fused_runtime: R
     result = trace.result
     restored = pickle.loads(pickle.dumps(result))
     assert str(restored) == str(result) and len(restored.to_detections()) == len(result.to_detections()) >= 3
+
+
+# --- the harness's figures for hedged answers (a scripted answerer on coco-val's real annotations) ------------
+
+
+def test_eval_count_scores_counts_and_reports_hedged_ones(shared_data: Path, tmp_path: Path) -> None:
+    from visorch.evaluation import EvaluationRuntime, run_evaluation
+
+    from tests.evaluation_doubles import ScriptedAnswererForTest
+
+    answers = iter(["2", "probably 1; another box is doubtful", "I cannot tell", "two"] * 10)
+    answerer = ScriptedAnswererForTest(lambda image, question, audio: next(answers))
+    runtime = EvaluationRuntime(make_answerer=lambda _: answerer, data_root=shared_data)
+    summary = run_evaluation("count", None, tmp_path / "out", limit=8, runtime=runtime, show_progress=False)
+    assert summary.split == "COCO val2017 (coco-val)" and summary.metrics["questions"] == 8
+    assert summary.metrics["unanswered"] == 2  # "I cannot tell" is no count, never 0
+    assert summary.metrics["uncertain_answers"] == 4  # the 'probably' and the 'cannot tell' answers
+    assert answerer.calls[0][1].startswith("How many ") and summary.metrics["mae"] is not None
+
+
+def test_eval_pope_counts_uncertain_answers_and_their_lean(shared_data: Path, tmp_path: Path) -> None:
+    from visorch.evaluation import EvaluationRuntime, run_evaluation
+
+    from tests.evaluation_doubles import ScriptedAnswererForTest
+
+    answerer = ScriptedAnswererForTest(lambda image, question, audio: "I cannot tell (p=0.52; leaning yes)")
+    runtime = EvaluationRuntime(make_answerer=lambda _: answerer, data_root=shared_data)
+    summary = run_evaluation("pope", None, tmp_path / "out", limit=18, runtime=runtime, show_progress=False)
+    assert summary.metrics["accuracy"] == 0.0 and summary.metrics["unanswered"] == 18  # never scored as a "no"
+    assert summary.metrics["uncertain_answers"] == 18 and summary.metrics["uncertain_lean_right"] == 9
+    assert "accuracy per class (at least 8 questions)" in summary.details

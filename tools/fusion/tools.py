@@ -71,9 +71,11 @@ def _look(closer: bool) -> str:
     return f"; {CLOSER_LOOK}" if closer else ""
 
 
-def _grounded(text: str, boxes: sv.Detections, image: ImageRef, closer: bool) -> GroundedText:
-    """The answer text with the boxes it rests on, for the agent's grounding."""
-    return GroundedText(text, Detections(boxes, image, source=_backend(closer)))
+def _grounded(text: str, boxes: sv.Detections, rests_on: list[int], image: ImageRef, closer: bool) -> GroundedText:
+    """The answer text with the boxes it rests on (``rests_on``: their indices), for the agent's grounding."""
+    kept = boxes[np.array(rests_on, dtype=int)]
+    chosen = kept if isinstance(kept, sv.Detections) else sv.Detections.empty()
+    return GroundedText(text, Detections(chosen, image, source=_backend(closer)))
 
 
 def _votes_text(boxes: sv.Detections, limit: int = 3) -> str:
@@ -114,8 +116,7 @@ def exists(
     verdict = calibration.existence(class_name, scores, classifier)
     real = [i for i, score in enumerate(scores) if calibration.box_probability(class_name, score) >= 0.5]
     text = f"{verdict.describe(class_name)}{_look(closer)}; {_votes_text(boxes)}"
-    localised = boxes[np.array(real if verdict.verdict == "present" else [], dtype=int)]
-    return _grounded(text, localised, image, closer)
+    return _grounded(text, boxes, real if verdict.verdict == "present" else [], image, closer)
 
 
 @tool(
@@ -142,13 +143,13 @@ def how_many(
     scores = [float(s) for s in np.asarray(boxes.confidence if boxes.confidence is not None else [])]
     classifier = _classifier_score(ctx, image, class_name, boxes)
     estimate = default_calibration(_backend(closer)).count(class_name, scores, classifier)
-    counted = boxes[: estimate.count if estimate.localised else 0]  # best first
+    counted = list(range(estimate.count if estimate.localised else 0))  # the best boxes (fused boxes come best first)
     hedge = "" if estimate.confident else "probably "
     doubtful = f"; {estimate.doubtful} more is doubtful" if estimate.doubtful == 1 else (
         f"; {estimate.doubtful} more are doubtful" if estimate.doubtful else "")  # fmt: skip
     seen = "" if estimate.localised else "; present, not localised: no box strong enough to count"
     text = f"{hedge}{estimate.count} (p={estimate.confidence:.2f}){doubtful}{seen}{_look(closer)}; "
-    return _grounded(text + _votes_text(boxes), counted, image, closer)
+    return _grounded(text + _votes_text(boxes), boxes, counted, image, closer)
 
 
 TOOLS: list[Tool] = [exists, how_many]
