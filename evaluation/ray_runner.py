@@ -3,6 +3,11 @@
 ``map_batches`` with a class: each actor builds the task's predictor once (its models load once per actor),
 a pool of ``concurrency`` actors runs at a time. Results stream back to the driver, which writes each one as it arrives,
 so an interrupted run resumes exactly like a local one (finished items are kept).
+
+Faults are Ray's to handle: an actor that dies (its process killed, its node lost) is restarted by Ray
+(``max_restarts``) and the batch it held is run again on the new actor (``max_task_retries``); a batch's result
+reaches the driver once, so no item is lost or counted twice. Both are bounded, so an item that kills every actor
+it runs on stops the run with :class:`EvaluationError` instead of looping; what finished by then is kept.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.progress import Progress
+from visorch.evaluation.errors import EvaluationError
 from visorch.evaluation.predictors import EvaluationRuntime
 from visorch.evaluation.task import EvalItem, ItemContext, ItemResult
 
@@ -27,6 +33,10 @@ class RayEvaluation:
     concurrency: int = 1
     num_cpus: float = 1.0
     """CPUs each actor reserves."""
+    max_restarts: int = 3
+    """How often Ray restarts a dead evaluation actor (Ray Data's default, -1, restarts without end)."""
+    max_task_retries: int = 3
+    """How often a batch whose actor died runs again on the restarted actor (-1: without end)."""
 
 
 class _ItemEvaluator:
@@ -100,11 +110,22 @@ def run_items_on_ray(
         batch_size=1,
         compute=ray.data.ActorPoolStrategy(size=options.concurrency),  # ``concurrency=N`` before Ray 2.51
         num_cpus=options.num_cpus,
+        # actor options, passed on as ray_remote_args: Ray's own fault tolerance, bounded (Ray 2.60 deprecates
+        # ray_remote_args for its named parameters, which do not include these two yet)
+        max_restarts=options.max_restarts,
+        max_task_retries=options.max_task_retries,
     )
-    for row in mapped.iter_rows():
-        result = ItemResult.model_validate_json(row["result"])
-        write(result)
-        finished[result.id] = result
-        errors += result.status == "error"
-        progress.update(bar, advance=1, errors=errors)
+    try:
+        for row in mapped.iter_rows():
+            result = ItemResult.model_validate_json(row["result"])
+            write(result)
+            finished[result.id] = result
+            errors += result.status == "error"
+            progress.update(bar, advance=1, errors=errors)
+    except ray.exceptions.RayError as error:
+        raise EvaluationError(
+            f"the Ray evaluation stopped after {already_done + len(finished)} of {already_done + len(pending)} items "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'no message'}); the finished "
+            "ones are kept: run the same command again to resume"
+        ) from error
     return finished

@@ -192,3 +192,86 @@ def test_eval_on_ray_data_gives_the_local_results(served_app: str, shared_data: 
         rows = sorted((json.loads(line) for line in lines), key=lambda row: row["id"])
         found[name] = ([(r["id"], r["prediction"], r["correct"], r["scores"]) for r in rows], summary.metrics)
     assert found["ray"] == found["local"]
+
+
+ITEMS = 12
+"""coco-val images of the killed-actor run: 3 from a first run, then 9 on Ray with one actor killed."""
+
+
+def _kill_an_evaluation_actor(
+    results: Path, after_lines: int, killed: list[tuple[int, int]], stop: threading.Event
+) -> None:
+    """SIGKILL one Ray Data evaluation actor's process once ``results`` holds ``after_lines`` lines.
+
+    Records (pid, lines written at the kill). Ray titles an actor's process after its class
+    (``ray::MapWorker(MapBatches(_ItemEvaluator))``); only this test's own cluster is searched (the
+    processes under this one: the local cluster's raylet starts the workers).
+    """
+    import psutil
+
+    while not stop.is_set():
+        written = len(results.read_text().splitlines()) if results.is_file() else 0
+        if written >= after_lines:
+            for process in psutil.Process().children(recursive=True):
+                try:
+                    title = " ".join(process.cmdline())
+                except psutil.Error:  # gone meanwhile
+                    continue
+                if "MapBatches(_ItemEvaluator)" in title:
+                    process.kill()  # SIGKILL, as a crash would
+                    killed.append((process.pid, written))
+                    return
+        time.sleep(0.02)
+
+
+def test_an_evaluation_actor_killed_mid_run_loses_no_item_and_counts_none_twice(
+    served_app: str, shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Resume on Ray keeps finished items; an actor SIGKILLed with items in flight is restarted and its batch rerun."""
+    import functools
+    import json
+
+    pytest.importorskip("psutil")
+    from visorch.cli import _open_evaluation_runtime
+    from visorch.evaluation.ray_runner import RayEvaluation
+    from visorch.evaluation.runner import run_evaluation
+
+    data = shared_data / "coco-val"
+    options = RayEvaluation(functools.partial(_open_evaluation_runtime, None), concurrency=2, num_cpus=0.5)
+
+    def evaluate(out: Path, ray: RayEvaluation | None, limit: int = ITEMS, progress: bool = False):
+        return run_evaluation(
+            "detect", data, out, limit=limit, workers=2, runtime=_open_evaluation_runtime(None), backend=BACKEND,
+            show_progress=progress, ray=ray,
+        )  # fmt: skip
+
+    local = evaluate(tmp_path / "local", None)
+    items = local.finished
+    assert items == ITEMS and local.errors == 0
+
+    evaluate(tmp_path / "ray", options, limit=3)  # a first run that stopped after 3 items
+    results = tmp_path / "ray" / "results.jsonl"
+    killed: list[tuple[int, int]] = []
+    stop = threading.Event()
+    killer = threading.Thread(target=_kill_an_evaluation_actor, args=(results, 4, killed, stop), daemon=True)
+    killer.start()
+    capsys.readouterr()
+    try:
+        resumed = evaluate(tmp_path / "ray", options, progress=True)
+    finally:
+        stop.set()
+        killer.join(timeout=10)
+    shown = capsys.readouterr().err
+    assert killed and killed[0][1] < items, f"no actor was killed while items were pending: {killed}"
+
+    assert resumed.resumed == 3 and resumed.finished == items and resumed.errors == 0, resumed
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert len(lines) == items and len({row["id"] for row in lines}) == items  # none lost, none twice
+
+    def rows(folder: Path) -> list[tuple[str, object, object, object]]:
+        found = (json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines())
+        return sorted((r["id"], r["prediction"], r["correct"], r["scores"]) for r in found)
+
+    assert rows(tmp_path / "ray") == rows(tmp_path / "local")
+    assert resumed.metrics == local.metrics
+    assert f"{items}/{items}" in shown  # the progress bar counted the kept items and every new one
