@@ -100,9 +100,7 @@ class _GrammarSampler:
 
     def allows(self, token: int) -> bool:
         """Whether the grammar, in its current state, accepts ``token`` next."""
-        self._one[0].id = token
-        self._one[0].logit = 0.0
-        self._one[0].p = 0.0
+        self._one[0] = self._lib.llama_token_data(id=token, logit=0.0, p=0.0)
         self._array.size = 1
         self._array.selected = -1
         self._lib.llama_sampler_apply(self.grammar, ctypes.byref(self._array))
