@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -489,7 +489,7 @@ def _with_agent_overrides(settings: Any, overrides: dict[str, str]) -> Any:
     return settings.model_copy(update={"agent": agent})
 
 
-def _open_evaluation_runtime(config_file: Path | None, agent: dict[str, str] | None = None) -> Any:
+def _open_evaluation_runtime(config_file: Path | None, agent: Mapping[str, str] | None = None) -> Any:
     from visorch.agent import Agent, AgentConfig
     from visorch.config import VisorchSettings
     from visorch.evaluation import EvaluationRuntime
