@@ -259,8 +259,9 @@ def test_an_installed_yolo_joins_the_fusion_random_weights(
     assert "yolo" in voters and "nanodet-m" in voters and set(found.data["class_name"]) == {"person"}
 
 
-def test_the_closer_look_has_a_calibration_fitted_on_coco128() -> None:
+def test_the_closer_look_has_its_own_calibration_fitted_on_coco128() -> None:
     first, closer = default_calibration("fused"), default_calibration("fused-tiles")
-    assert "coco128" in closer.fitted_on and closer.presence is not None and first.presence is not None
+    assert "coco128" in closer.fitted_on and "fused-tiles" in closer.fitted_on and closer.presence is not None
+    assert first.presence is not None and first.presence != closer.presence
     # more evidence, more presence: a stronger best box never lowers p
     assert closer.presence_probability("dog", [0.5], None) > closer.presence_probability("dog", [0.1], None)
