@@ -14,7 +14,6 @@ import logging
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -195,22 +194,22 @@ def test_resuming_an_unknown_thread_says_so(tmp_path: Path) -> None:
 def test_an_execution_interrupted_mid_program_resumes_without_repeating_steps(
     tmp_path: Path, bus_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """In one process, for speed: the graph is stopped inside BOX1 (an exception the executor cannot catch:
-    the step's worker thread is abandoned, as a kill would), then a new agent on the same files resumes it."""
+    """In one process, for speed: the run is held inside BOX1 (its tool does not return while the test looks, so
+    the checkpoint stays where a kill would leave it), then a new agent on the same files resumes it."""
     log = tmp_path / "calls.jsonl"
     install_probes(log, monkeypatch.setattr)
     from visorch.tools.registry import Tool
 
     probed = Tool._call
     seen = {"TEST_BOXES": 0}
-    stop = threading.Event()
+    stop, release = threading.Event(), threading.Event()
 
     def stopping_call(self: Tool, *arguments: Any, **keywords: Any) -> Any:
         if self.name == "TEST_BOXES":
             seen["TEST_BOXES"] += 1
             if seen["TEST_BOXES"] == 2 and not stop.is_set():
                 stop.set()
-                time.sleep(3600)  # the step never finishes in this "process"
+                release.wait(300)  # the step does not finish in this "process" while the test looks
         return probed(self, *arguments, **keywords)
 
     monkeypatch.setattr(Tool, "_call", stopping_call)
@@ -236,6 +235,9 @@ def test_an_execution_interrupted_mid_program_resumes_without_repeating_steps(
     assert repeated_calls({"TEST_BOXES": 2, "CROP": 1, "COUNT": 1, "RESULT": 1}, before, after) == 0
     assert [e.data["target"] for e in events if e.event == "step_restored"] == ["BOX0", "IMAGE0"]
     assert answer.timings.steps_restored == 2 and answer.timings.tool_calls == 3
+    release.set()  # let the abandoned run end (in its temporary folder) so no thread outlives the test
+    worker.join(60)
+    agent.close()
 
 
 def test_visorch_ask_resume_checks_its_arguments(tmp_path: Path, bus_path: Path, monkeypatch) -> None:
