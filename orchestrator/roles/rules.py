@@ -39,9 +39,9 @@ _EXISTS_TEXT = re.compile(r"^[a-z ]+: (?P<verdict>present|absent|uncertain)\b[^;
 _HOW_MANY_TEXT = re.compile(r"^(?P<count>\d+) \(p=(?P<p>[0-9.]+)\)")
 """HOW_MANY's confident result ('3 (p=0.81); ...'); a hedged one ('probably 2 ...') gets a closer look first."""
 _HOW_MANY_HEDGED = re.compile(r"^probably (?P<count>\d+) \(p=(?P<p>[0-9.]+)\)(?:; (?P<doubtful>\d+) more)?")
-LEAN_MARGIN = 0.1
+LEAN_MARGIN = 0.05
 """After the closer look, an 'uncertain' p at least this far from 0.5 is answered with its lean, hedged ('yes,
-probably'); nearer 0.5 the answer is "I cannot tell", never a "no"."""
+probably'); nearer 0.5 the answer is "I cannot tell", never a "no". Chosen on coco128 (benchmarks/fusion.py)."""
 
 _READ_QUESTION = re.compile(
     r"^\s*(what does (it|the \w+( \w+)?) say|what is written|what (text|words?) (is|are)|read the)\b", re.I
