@@ -45,6 +45,8 @@ POPE_FLOORS = {"random": 0.818, "popular": 0.762, "adversarial": 0.757}
 POPE_GOALS = {"random": 0.88, "popular": 0.83, "adversarial": 0.82}
 COUNT_FLOOR, COUNT_GOAL = 0.31, 0.45
 MIN_PER_CLASS = 8
+LOOK_CLOSER_FOR_COUNTS = False
+"""The agent does not look closer for counts (roles.decision): on coco128 it lowered exact match 0.544 -> 0.528."""
 
 
 def _rates(pairs: list[tuple[str, str]]) -> dict[str, float]:
@@ -125,7 +127,7 @@ def pope(observations: list[ImageObservation], closer: dict[str, ImageObservatio
 def _agent_count(first: ImageObservation, closer: ImageObservation | None, name: str) -> CountEstimate:
     """HOW_MANY's count as the agent states it: the first look when confident, else the closer look's."""
     estimate = default_calibration().count(name, _scores(first, name), first.classifier.get(name))
-    if estimate.confident or closer is None:
+    if estimate.confident or closer is None or not LOOK_CLOSER_FOR_COUNTS:
         return estimate
     return default_calibration("fused-tiles").count(name, _scores(closer, name), closer.classifier.get(name))
 

@@ -8,9 +8,10 @@ then the verdict is ANSWER and the answer is the result itself, both recorded as
 - "What does it say?" / "What is written ...?" with OCR text whose every line is at least
   ``min_text_confidence``.
 
-- EXISTS / HOW_MANY (calibrated, fused experts): a confident verdict or count; after the closer look
-  (``closer=True``, planned by :func:`visorch.roles.decision.look_again`) a weak one too, hedged: "yes,
-  probably (p=0.64 ...)", "probably 2; another box is doubtful", or "I cannot tell" near p=0.5.
+- EXISTS / HOW_MANY (calibrated, fused experts): a confident verdict or count; a probable count hedged
+  ("probably 2; another box is doubtful"); after the closer look (``closer=True``, planned by
+  :func:`visorch.roles.decision.look_again`) an uncertain existence too: "yes, probably (p=0.64 ...)",
+  or "I cannot tell" near p=0.5.
 
 Everything else goes to the LLM decision-maker, which can plan again: zero detections (a 'no' or
 a count of 0 rests on what a detector did not see), low scores, open questions, questions whose
@@ -37,7 +38,7 @@ DEFAULT_MIN_TEXT_CONFIDENCE = 0.8
 _EXISTS_TEXT = re.compile(r"^[a-z ]+: (?P<verdict>present|absent|uncertain)\b[^;]*?p=(?P<p>[0-9.]+)")
 """EXISTS's result ('dog: present, p=0.91 (...)'): calibrated, so a confident verdict needs no LLM."""
 _HOW_MANY_TEXT = re.compile(r"^(?P<count>\d+) \(p=(?P<p>[0-9.]+)\)")
-"""HOW_MANY's confident result ('3 (p=0.81); ...'); a hedged one ('probably 2 ...') gets a closer look first."""
+"""HOW_MANY's confident result ('3 (p=0.81); ...'); a hedged one ('probably 2 ...') is answered with its doubt."""
 _HOW_MANY_HEDGED = re.compile(r"^probably (?P<count>\d+) \(p=(?P<p>[0-9.]+)\)(?:; (?P<doubtful>\d+) more)?")
 LEAN_MARGIN = 0.05
 """After the closer look, an 'uncertain' p at least this far from 0.5 is answered with its lean, hedged ('yes,
@@ -124,10 +125,10 @@ def _calibrated_answer(form: str, result: object) -> RuleAnswer | None:
     if form == "count" and counted is not None:
         return _ruled(f"HOW_MANY: {counted['count']} with calibrated p={counted['p']}", counted["count"])
     hedged = _HOW_MANY_HEDGED.match(result)
-    if form == "count" and hedged is not None and looked_closer:
+    if form == "count" and hedged is not None:  # stated with its doubt (a closer look does not pay for counts)
         doubtful = int(hedged["doubtful"] or 0)
         more = {0: "", 1: "; another box is doubtful"}.get(doubtful, "; a few more boxes are doubtful")
-        return _ruled(f"HOW_MANY: probably {hedged['count']} after a closer look, p={hedged['p']}",
+        return _ruled(f"HOW_MANY: probably {hedged['count']}, p={hedged['p']}",
                       f"probably {hedged['count']}{more}")  # fmt: skip
     return None
 
