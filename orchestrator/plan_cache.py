@@ -107,14 +107,17 @@ def fill_template(template: PlanTemplate, question: str, inputs: list[str]) -> s
     slots = len(template.slot_forms)
     if sum(1 for word in template.pattern if not word.startswith("{")) < MIN_FIXED_WORDS and slots:
         return None
-    slot_regex = rf"([a-z0-9]+(?:\s[a-z0-9]+){{0,{MAX_SLOT_WORDS - 1}}})"
-    regex = r"\s".join(slot_regex if word.startswith("{") else re.escape(word) for word in template.pattern)
+    slot_words = rf"[a-z0-9]+(?:\s[a-z0-9]+){{0,{MAX_SLOT_WORDS - 1}}}"
+    # Named groups: the slots' order in the question need not be their order in the program.
+    regex = r"\s".join(
+        rf"(?P<slot{word[1:-1]}>{slot_words})" if word.startswith("{") else re.escape(word) for word in template.pattern
+    )
     match = re.fullmatch(regex, " ".join(_words(question)))
     if match is None:
         return None
     program = template.program
     for slot, form in enumerate(template.slot_forms):
-        value = match.group(slot + 1)
+        value = match.group(f"slot{slot}")
         if form == "singular":
             value = singular(value)
         program = program.replace(f"'{{{slot}}}'", f"'{value}'").replace(f'"{{{slot}}}"', f'"{value}"')

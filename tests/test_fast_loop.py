@@ -49,6 +49,17 @@ def test_a_template_keeps_expression_strings_and_reads_an_as_a() -> None:
     assert filled == EXISTS_CAT.replace("'cat'", "'apple'")  # the EVAL's 'yes'/'no' are untouched
 
 
+def test_slots_fill_by_name_when_the_program_names_them_in_another_order() -> None:
+    # The program locates the bus before the person, the question names the person first.
+    program = (
+        "BOX0=LOC(image=IMAGE, object='bus')\nIMAGE0=CROP(image=IMAGE, box=BOX0)\n"
+        "BOX1=LOC(image=IMAGE0, object='person')\nANSWER0=COUNT(box=BOX1)\nFINAL=RESULT(var=ANSWER0)"
+    )
+    template = make_template("How many people are in the bus?", program, ["IMAGE"])
+    filled = fill_template(template, "How many dogs are in the car?", ["IMAGE"])
+    assert filled == program.replace("'bus'", "'car'").replace("'person'", "'dog'")
+
+
 def test_a_question_without_slots_matches_only_itself() -> None:
     program = "TEXT0=OCR(image=IMAGE)\nFINAL=RESULT(var=TEXT0)"
     template = make_template("What is the total amount on the receipt?", program, ["IMAGE"])
