@@ -61,14 +61,14 @@ class AgentServices:
     """Programs that answered, as templates; a matching question skips the planner."""
     corrector: Corrector | None = None
     """Checks answers against the image (visorch.correction) when the config asks for it."""
+    journal: RunJournal | None = None
+    """Finished steps and traces beside the checkpoints, so a resumed run repeats no finished tool call."""
     roles: RoleBackends | None = None
     """The decision-maker's and the refiner's backends when the config gives them models of their own."""
 
     def llm_for(self, role: Literal["decision", "refiner"]) -> LLMBackend:
         """The backend ``role`` calls: its own model when the config names one, else the planner's."""
         return self.roles.for_role(role) if self.roles is not None else self.llm
-    journal: RunJournal | None = None
-    """Finished steps and traces beside the checkpoints, so a resumed run repeats no finished tool call."""
 
 
 def _emit(event: str, **data: Any) -> None:
