@@ -86,8 +86,10 @@ def _eval_ray_against_threads(data: Path, items: int, workers: int) -> None:
                 ray=options,
             )  # fmt: skip
             wall = time.perf_counter() - started
-            print(f"eval detect, {items} items, {name} {workers}: {wall:.1f} s wall "
-                  f"(mAP@.5 {summary.metrics.get('map_50')})")
+            print(
+                f"eval detect, {items} items, {name} {workers}: {wall:.1f} s wall "
+                f"(mAP@.5 {summary.metrics.get('map_50')})"
+            )
 
 
 def main() -> None:
@@ -119,16 +121,20 @@ def main() -> None:
                 there.detect(images[:1], None, 0.3)
             local_ms = _median_ms(lambda: here.detect(images[:1], None, 0.3), 15)
             remote_ms = _median_ms(lambda: there.detect(images[:1], None, 0.3), 15)
-        print(f"one detect call, one image: local {local_ms:.1f} ms, remote {remote_ms:.1f} ms "
-              f"(overhead {remote_ms - local_ms:+.1f} ms, median of 15)")
+        print(
+            f"one detect call, one image: local {local_ms:.1f} ms, remote {remote_ms:.1f} ms "
+            f"(overhead {remote_ms - local_ms:+.1f} ms, median of 15)"
+        )
 
         n, count = args.agents, args.agents * args.rounds * len(images)
         shared = [ModelManager(with_remote(default_backends(), {BACKEND: target}), weights) for _ in range(n)]
         wall, cpu = _concurrent(shared, images, args.rounds)
         info = shared[0].backend(BACKEND).extra["client"].fresh_info()
-        print(f"{n} agents, one shared deployment: {count / wall:.1f} images/s ({count} in {wall:.1f} s wall, "
-              f"{cpu:.1f} s CPU in this process; replica loads {info.load_count}, "
-              f"largest batch {max(info.batch_sizes)})")
+        print(
+            f"{n} agents, one shared deployment: {count / wall:.1f} images/s ({count} in {wall:.1f} s wall, "
+            f"{cpu:.1f} s CPU in this process; replica loads {info.load_count}, "
+            f"largest batch {max(info.batch_sizes)})"
+        )
 
         copies = [ModelManager(default_backends(), weights) for _ in range(n)]
         load_started = time.perf_counter()
@@ -136,11 +142,15 @@ def main() -> None:
             models.load(BACKEND)
         loads = time.perf_counter() - load_started
         wall, cpu = _concurrent(copies, images, args.rounds)
-        print(f"{n} agents, {n} local copies: {count / wall:.1f} images/s ({count} in {wall:.1f} s wall, "
-              f"{cpu:.1f} s CPU; {loads:.1f} s to load {n} copies)")
+        print(
+            f"{n} agents, {n} local copies: {count / wall:.1f} images/s ({count} in {wall:.1f} s wall, "
+            f"{cpu:.1f} s CPU; {loads:.1f} s to load {n} copies)"
+        )
         copy_mb = [m.loaded()[BACKEND]["memory_mb"] for m in copies]
-        print(f"memory: one shared copy {info.memory_mb:.0f} MB (in the replica) against {n} copies "
-              f"{sum(copy_mb):.0f} MB ({', '.join(f'{mb:.0f}' for mb in copy_mb)} MB as measured at load)")
+        print(
+            f"memory: one shared copy {info.memory_mb:.0f} MB (in the replica) against {n} copies "
+            f"{sum(copy_mb):.0f} MB ({', '.join(f'{mb:.0f}' for mb in copy_mb)} MB as measured at load)"
+        )
         if args.eval_items:
             _eval_ray_against_threads(args.data, args.eval_items, n)
     finally:

@@ -266,7 +266,15 @@ def run_evaluation(
             from visorch.evaluation.ray_runner import run_items_on_ray
 
             new = run_items_on_ray(
-                task.name, backend, pending, (data, seed, data_root), context, ray, write, progress, len(kept),
+                task.name,
+                backend,
+                pending,
+                (data, seed, data_root),
+                context,
+                ray,
+                write,
+                progress,
+                len(kept),
                 errors_before,
             )
         else:

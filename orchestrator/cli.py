@@ -317,9 +317,7 @@ def correct(
         Path | None, typer.Option("--batch", help='JSONL of {"image": ..., "text": ...}: a JSON line out for each.')
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the correction as JSON.")] = False,
-    html: Annotated[
-        Path | None, typer.Option("--html", help="Write the HTML trace (a folder with --batch).")
-    ] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Write the HTML trace (a folder with --batch).")] = None,
     rules: Annotated[
         bool, typer.Option("--rules", help="No LLM: lexical key concepts and claim-by-claim editing (fast).")
     ] = False,

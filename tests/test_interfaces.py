@@ -140,4 +140,3 @@ def test_langgraph_json_points_at_the_agent_graph() -> None:
     from visorch.interfaces.langgraph_app import make_graph
 
     assert callable(make_graph)
-

@@ -12,7 +12,8 @@ from visorch.state import ProgramAttempt, Verdict
 from visorch.tools.fusion.calibration import CLOSER_LOOK
 from visorch.tools.quoting import READ_TEXT_RULE
 
-SYSTEM_PROMPT = """You judge whether the results of a visual program answer a question. Tool outputs can be \
+SYSTEM_PROMPT = (
+    """You judge whether the results of a visual program answer a question. Tool outputs can be \
 wrong: detectors miss small or unusual objects, give low scores (below 0.4 is doubtful) and cannot see classes \
 they do not know ('no class for X' means the detector cannot name X, not that X is absent); OCR can misread; \
 speech recognition can mishear. Reply ANSWER when the results answer the question well enough. Reply CONTINUE \
@@ -21,7 +22,9 @@ different tool). EXISTS and HOW_MANY give a calibrated probability p: 'uncertain
 is weak evidence, so CONTINUE and look again (a crop, another name) unless this is the last round; 'uncertain' \
 never means 'no'. Reply in JSON with a few words per field: {"verdict": "ANSWER" or "CONTINUE", "reason": "...", \
 "missing": "..."}
-""" + READ_TEXT_RULE
+"""
+    + READ_TEXT_RULE
+)
 
 VERDICT_SCHEMA = {
     "type": "object",

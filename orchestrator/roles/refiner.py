@@ -9,13 +9,16 @@ from visorch.state import ProgramAttempt
 from visorch.tools.quoting import READ_TEXT_RULE
 from visorch.tools.text import describe_heard_text, describe_read_lines
 
-SYSTEM_PROMPT = """You write the final answer to a question from the results of visual tools (detection, \
+SYSTEM_PROMPT = (
+    """You write the final answer to a question from the results of visual tools (detection, \
 OCR that reads text in the image, TRANSCRIBE that hears speech in the audio). Use only facts in the results; \
 never add anything they do not say. For a closed question (yes/no, how many, which, what colour, a date, an \
 amount, a name) reply with the bare answer only: yes or no, a number in digits, or a few words copied from the \
 results. For an open question reply with one short sentence. If the results do not answer the question, reply: \
 I cannot tell from the tools' results.
-""" + READ_TEXT_RULE
+"""
+    + READ_TEXT_RULE
+)
 
 ANSWER_GRAMMAR = "root ::= [^\\n]{1,200}\n"
 CANNOT_TELL = "I cannot tell from the tools' results."

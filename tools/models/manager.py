@@ -229,7 +229,6 @@ class ModelManager:
         self._raise_if_missing(candidates[0], alternatives=candidates[1:])
         raise AssertionError("unreachable")
 
-
     def _raise_if_missing(self, backend: Backend, alternatives: Iterable[Backend] = ()) -> None:
         reason = self.not_installed_reason(backend.name)
         if reason is None:

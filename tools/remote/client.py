@@ -117,9 +117,7 @@ class RemoteExpertClient:
         outcomes = self._attempt(run)
         for outcome in outcomes:
             if isinstance(outcome, RemoteFailure):
-                raise ToolExecutionError(
-                    f"remote expert {self.backend} raised {outcome.error_type}: {outcome.message}"
-                )
+                raise ToolExecutionError(f"remote expert {self.backend} raised {outcome.error_type}: {outcome.message}")
         return outcomes
 
     def call(self, method: str, item: Any, *args: Any) -> Any:
