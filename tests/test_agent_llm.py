@@ -36,8 +36,8 @@ def test_counts_the_people_on_the_bus_photo_with_grounded_boxes(agent: Agent, bu
     assert {"COUNT", "HOW_MANY"} & {record.tool for record in answer.trace.steps}, "the program should count"
     assert answer.text.isdigit()
     assert len([box for box in answer.boxes if box.label == "person"]) == int(answer.text) >= 3
-    # the planner at least; the verdict and answer follow by rule when every counted box is confident
-    assert answer.timings.llm_calls >= (1 if answer.verdicts[-1].by_rule else 3) and answer.timings.llm_s > 0
+    # plan (unless cached) + decision unless by rule; the refiner is skipped when the result has the question's form
+    assert answer.timings.llm_calls >= (0 if answer.verdicts[-1].by_rule else 2) and answer.timings.llm_s >= 0
     page = answer.save_html(tmp_path / "answer.html").read_text(encoding="utf-8")
     assert "How many people are in the picture?" in page and "data:image/jpeg;base64," in page
 

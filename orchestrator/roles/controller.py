@@ -32,7 +32,7 @@ Rules:
 - Use the fewest steps that answer the question. Name objects with simple nouns ('person', 'car').
 - Name each variable after what it holds: IMAGE0 for images, BOX0 for boxes, TEXT0 for text read (OCR) \
 or heard (TRANSCRIBE), ANSWER0 for numbers, yes/no and words.
-- Counting objects in the image: LOC then COUNT. Yes/no about objects: LOC, COUNT, then EVAL 'yes' or 'no'.
+- {object_rule}
 - To read a value (a total, a date, a name) or to answer about what someone says, end with the OCR or \
 TRANSCRIBE result itself: the final answer is written from that text afterwards.
 - What the speaker names, lists or mentions is only in the audio: TRANSCRIBE it; do not LOC it in the image.
@@ -59,7 +59,17 @@ class PlanRequest:
 def system_prompt(registry: ToolRegistry) -> str:
     """The fixed prompt prefix (kept in the LLM's prompt cache between calls)."""
     tools = prompt_text(item.spec for item in registry if item.spec.listed_in_prompt)
-    return SYSTEM_PROMPT.format(tools=tools, read_text_rule=READ_TEXT_RULE)
+    return SYSTEM_PROMPT.format(tools=tools, object_rule=_object_rule(registry), read_text_rule=READ_TEXT_RULE)
+
+
+def _object_rule(registry: ToolRegistry) -> str:
+    """How to count and ask 'is there': with the fused experts when they are offered, else LOC and COUNT."""
+    if "HOW_MANY" in registry and "EXISTS" in registry:
+        return (
+            "Counting objects in the image: HOW_MANY. Yes/no about whether an object is there: EXISTS. "
+            "Use LOC only when the boxes themselves are needed (to crop, colour, compare or locate)."
+        )
+    return "Counting objects in the image: LOC then COUNT. Yes/no about objects: LOC, COUNT, then EVAL 'yes' or 'no'."
 
 
 def _question_text(question: str, inputs: dict[str, str]) -> str:
