@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -164,7 +165,8 @@ def test_real_llm_with_repacking_on_an_amx_cpu_is_a_crash_row_not_a_dead_doctor(
     if check.status == "ok":  # this build and CPU repack safely: nothing to report
         assert "'4'" in check.detail
         return
-    assert check.detail == "crashed (SIGSEGV) while decoding", check.log
+    # the signal depends on the CPU and the kernel (SIGSEGV here, SIGILL seen under load): any fatal one is a row
+    assert re.fullmatch(r"crashed \(SIG[A-Z]+\) while decoding", check.detail), check.log
     assert check.hint.startswith("set VISORCH_LLM_REPACK=0")
 
 
