@@ -9,6 +9,11 @@ running under it at a chosen moment and read the log to know what had finished a
 
 As a script it runs the ``visorch`` command line under the probes:
 ``python tests/crash_probe.py LOG ask IMAGE QUESTION --thread T --json``.
+
+A kill timed by the clock races a fast machine (a small LOC can begin and end within the poll
+interval), so a test that must kill *inside* a tool step asks the probe to hold there:
+``run_visorch(..., hold=("LOC", 2))`` makes the second real LOC invocation stop right after its begin
+line, as a tool still computing would, until the SIGKILL arrives.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ PROBE = Path(__file__).resolve()
 Trigger = Callable[[list[dict[str, Any]], float], float | None]
 """(this process's log lines so far, seconds since it started) -> seconds to wait before the SIGKILL, or None."""
 
+HOLD_VARIABLE = "VISORCH_PROBE_HOLD"
+"""``TOOL:N``: the Nth real invocation of TOOL in the probed process waits after its begin line (until killed)."""
+
 ROLES = {"plan_program": "plan", "decide": "decide", "decide_with_answer": "decide", "refine_answer": "refine"}
 """The role functions the agent's nodes call (patched where the nodes look them up, when they do), by stage."""
 
@@ -47,9 +55,15 @@ def install_probes(log_path: Path, patch: Callable[[Any, str, Any], None] = seta
         os.write(descriptor, (json.dumps(line) + "\n").encode())
 
     original_call = Tool._call
+    held_tool, _, held_nth = os.environ.get(HOLD_VARIABLE, "").partition(":")
+    begun: Counter[str] = Counter()
 
     def probed_call(self: Tool, *arguments: Any, **keywords: Any) -> Any:
         log("begin", "tool", tool=self.name)
+        begun[self.name] += 1
+        if self.name == held_tool and begun[self.name] == int(held_nth or 1):
+            while True:  # a tool step that never ends: the test's SIGKILL lands inside it
+                time.sleep(60)
         ok = False
         try:
             value = original_call(self, *arguments, **keywords)
@@ -130,10 +144,18 @@ class ProbedRun:
 
 
 def run_visorch(
-    log: Path, env: dict[str, str], arguments: list[str], kill: Trigger | None = None, timeout: float = 1800
+    log: Path,
+    env: dict[str, str],
+    arguments: list[str],
+    kill: Trigger | None = None,
+    timeout: float = 1800,
+    hold: tuple[str, int] | None = None,
 ) -> ProbedRun:
-    """Run ``visorch arguments`` under the probes (log lines to ``log``); SIGKILL it when ``kill`` says so."""
+    """Run ``visorch arguments`` under the probes (log lines to ``log``); SIGKILL it when ``kill`` says so.
+    ``hold=(tool, n)`` makes the nth real invocation of ``tool`` wait after it began (see the module's text)."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    if hold is not None:
+        env = {**env, HOLD_VARIABLE: f"{hold[0]}:{hold[1]}"}
     number = len(read_log(log))
     out, err = log.with_suffix(f".{number}.out"), log.with_suffix(f".{number}.err")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

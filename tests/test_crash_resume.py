@@ -434,7 +434,7 @@ def test_sigkill_in_a_tool_step_then_visorch_ask_resume(tmp_path: Path, detector
     env = _environment(_trial_home(tmp_path, detector_baseline), weights)
     log = tmp_path / "calls.jsonl"
     ask = ["ask", str(_bus()), COUNT_QUESTION, "--thread", "killed-in-loc", "--json", "--quiet"]
-    killed = run_visorch(log, env, ask, kill=at_begin("tool", 2, tool="LOC"))
+    killed = run_visorch(log, env, ask, kill=at_begin("tool", 2, tool="LOC"), hold=("LOC", 2))
     assert killed.killed and killed.stages == ["tool LOC"]
     assert killed.calls == {"LOC": 1, "CROP": 1}  # BOX0 and IMAGE0 had finished
     html = tmp_path / "resumed.html"
@@ -458,7 +458,7 @@ def test_sigkill_then_agent_resume_with_the_result_cache_off(
     env = _environment(home, weights, VISORCH_MODELS__CACHE_RESULTS="false")
     log = tmp_path / "calls.jsonl"
     ask = ["ask", str(_bus()), COUNT_QUESTION, "--thread", "no-cache", "--json", "--quiet"]
-    killed = run_visorch(log, env, ask, kill=at_begin("tool", 2, delay=0.05, tool="LOC"))
+    killed = run_visorch(log, env, ask, kill=at_begin("tool", 2, tool="LOC"), hold=("LOC", 2))
     assert killed.killed and killed.calls == {"LOC": 1, "CROP": 1}
     assert not (home / "results.sqlite").exists()
     install_probes(log, monkeypatch.setattr)
