@@ -7,13 +7,17 @@ an LLM can only write calls to registered tools, with their real argument names,
 Generated programs also follow VisProg's naming convention, which lets the grammar enforce kinds
 between steps: a step's variable is named after what its tool returns (IMAGE0 for images, BOX0
 for detections, TEXT0 for text read or heard, ANSWER0 for everything else), and each argument
-accepts only variables of a fitting kind. Checks a grammar cannot express (use before
-definition) stay with the validator, which accepts any names.
+accepts only variables of a fitting kind. The first step can use only the question's inputs
+(the images, the audio and the question it was given: no ``IMAGE2`` without a second image, no
+``COUNT(box=BOX0)`` before a BOX0 exists), because a small planner otherwise writes such a line
+again after each rejection. Use before definition past the first step is left to the validator,
+which accepts any names (a grammar that tracked every defined variable would multiply its rules).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +62,11 @@ ATOMS: dict[str, _Atom] = {
     "expression": _Atom("expression", r'"[^"\n\\]{1,200}"'),
 }
 
+DEFAULT_INPUTS = ("IMAGE", "IMAGE2", "AUDIO")
+"""The inputs a program may name when the question's own are not given (the planner's prompt lists these)."""
+_GENERATED = ("box", "text-variable", "answer")
+"""Atoms of variables that steps assign: none of them exists before the first step."""
+
 _KIND_ATOMS: dict[ValueKind, tuple[str, ...]] = {
     ValueKind.IMAGE: ("image",),
     ValueKind.DETECTIONS: ("box",),
@@ -84,26 +93,67 @@ def _number_atom(param: ParamSpec) -> str:
     return "fraction" if limits.minimum == 0 and limits.maximum == 1 else "non-negative-number"
 
 
-def _value_atoms(spec: ToolSpec, param: ParamSpec) -> list[_Atom]:
+def _names_atom(names: list[str]) -> _Atom | None:
+    """An atom for exactly these names (None when there are none)."""
+    if not names:
+        return None
+    gbnf = "(" + " | ".join(_gbnf_literal(name) for name in names) + ")"
+    return _Atom(gbnf, "(" + "|".join(map(re.escape, names)) + ")")
+
+
+def _variable_atoms(inputs: Collection[str], first_step: bool) -> dict[str, _Atom | None]:
+    """The variables one step may read: the inputs given, and after the first step what earlier steps assigned."""
+    images = sorted(name for name in inputs if re.fullmatch(r"IMAGE[0-9]*", name))
+    table: dict[str, _Atom | None] = {
+        "image": _names_atom(images),
+        "audio": ATOMS["audio"] if "AUDIO" in inputs else None,
+    }
+    for name in _GENERATED:
+        table[name] = None
+    if not first_step:
+        table.update({name: ATOMS[name] for name in ("box", "text-variable", "answer")})
+        generated = _Atom('"IMAGE" [0-9]', "IMAGE[0-9]")  # CROP's IMAGE0, IMAGE1, ...
+        given = table["image"]
+        table["image"] = (
+            generated
+            if given is None
+            else _Atom(f"({given.gbnf} | {generated.gbnf})", f"({given.regex}|{generated.regex})")
+        )
+    return table
+
+
+def _value_atoms(spec: ToolSpec, param: ParamSpec, variables: dict[str, _Atom | None]) -> list[_Atom]:
+    """What the argument may be: literals of its kind, and the variables of its kind in ``variables``."""
     if spec.expression_param == param.name:
         return [ATOMS["expression"]]
     if param.choices:
         return [_Atom(_gbnf_literal(f"'{choice}'"), re.escape(f"'{choice}'")) for choice in param.choices]
-    atoms = [ATOMS[_number_atom(param) if name == "number" else name] for name in _KIND_ATOMS[param.kind]]
-    return atoms + ([ATOMS["none"]] if param.optional_none else [])
+    atoms = []
+    for name in _KIND_ATOMS[param.kind]:
+        if name in variables:
+            if variables[name] is not None:
+                atoms.append(variables[name])
+        else:
+            atoms.append(ATOMS[_number_atom(param) if name == "number" else name])
+    return [atom for atom in atoms if atom is not None] + ([ATOMS["none"]] if param.optional_none else [])
 
 
 def _prefix(spec: ToolSpec) -> str:
     return OUTPUT_PREFIX.get(spec.output, "ANSWER")
 
 
-def _call(spec: ToolSpec, gbnf: bool) -> str:
-    """The call's text pattern: required arguments in order, optional ones in order and skippable."""
+def _call(spec: ToolSpec, gbnf: bool, variables: dict[str, _Atom | None]) -> str | None:
+    """The call's text pattern: required arguments in order, optional ones in order and skippable;
+    None when a required argument has nothing it could be (no variable of its kind exists yet)."""
     parts = [_gbnf_literal(f"{spec.name}(") if gbnf else re.escape(f"{spec.name}(")]
     first = True
     for param in spec.params:
         separator = "" if first else ", "
-        atoms = _value_atoms(spec, param)
+        atoms = _value_atoms(spec, param, variables)
+        if not atoms:
+            if param.required:
+                return None
+            continue
         if gbnf:
             value = "(" + " | ".join(atom.gbnf for atom in atoms) + ")"
             piece = f"{_gbnf_literal(f'{separator}{param.name}=')} {value}"
@@ -143,36 +193,56 @@ _EXPRESSION_GBNF = [
 ]
 
 
-def program_gbnf(registry: ToolRegistry, max_steps: int = 12) -> str:
-    """A GBNF grammar for programs of 1 to ``max_steps`` tool lines plus the final RESULT line."""
-    steps = _steps(registry)
-    result_atoms = " | ".join(ATOMS[name].gbnf for name in _KIND_ATOMS[ValueKind.ANY])
+def _step_calls(registry: ToolRegistry, gbnf: bool, variables: dict[str, _Atom | None]) -> dict[str, str]:
+    """Tool name -> the pattern of one step calling it (``BOX3=LOC(...)``), for the tools it can call."""
+    calls = {}
+    for spec in _steps(registry):
+        call = _call(spec, gbnf, variables)
+        if call is None:
+            continue
+        prefix = _gbnf_literal(_prefix(spec)) + ' [0-9] "="' if gbnf else f"{_prefix(spec)}[0-9]="
+        calls[spec.name] = f"{prefix} {call}" if gbnf else prefix + call
+    return calls
+
+
+def _result_atoms(gbnf: bool) -> str:
+    atoms = [ATOMS[name] for name in _KIND_ATOMS[ValueKind.ANY]]
+    return " | ".join(atom.gbnf for atom in atoms) if gbnf else "|".join(atom.regex for atom in atoms)
+
+
+def program_gbnf(registry: ToolRegistry, max_steps: int = 12, inputs: Collection[str] = DEFAULT_INPUTS) -> str:
+    """A GBNF grammar for programs of 1 to ``max_steps`` tool lines plus the final RESULT line, reading ``inputs``
+    (the first line only them)."""
     lines = [
-        f'root ::= step{{1,{max_steps}}} "FINAL=RESULT(var=" ({result_atoms}) ")"',
-        "step ::= (" + " | ".join(f"step-{spec.name.lower().replace('_', '-')}" for spec in steps) + ') "\\n"',
+        f'root ::= first-step step{{0,{max_steps - 1}}} "FINAL=RESULT(var=" ({_result_atoms(gbnf=True)}) ")"',
     ]
-    for spec in steps:
-        name = spec.name.lower().replace("_", "-")
-        prefix = _gbnf_literal(_prefix(spec))
-        lines.append(f'step-{name} ::= {prefix} [0-9] "=" {_call(spec, gbnf=True)}')
+    for rule, first_step in (("first-step", True), ("step", False)):
+        calls = _step_calls(registry, True, _variable_atoms(inputs, first_step))
+        names = {tool: f"{rule}-{tool.lower().replace('_', '-')}" for tool in calls}
+        lines.append(f"{rule} ::= (" + " | ".join(names.values()) + ') "\\n"')
+        lines += [f"{names[tool]} ::= {call}" for tool, call in calls.items()]
     lines.append(f"string ::= {ATOMS['string'].gbnf}")
     lines.append(f"number ::= {ATOMS['number'].gbnf}")
     lines += _EXPRESSION_GBNF
     return "\n".join(lines) + "\n"
 
 
-def program_regex(registry: ToolRegistry, max_steps: int = 12) -> str:
+def program_regex(registry: ToolRegistry, max_steps: int = 12, inputs: Collection[str] = DEFAULT_INPUTS) -> str:
     """A regular expression matching the same programs as :func:`program_gbnf` (expressions loosely)."""
-    steps = "|".join(f"{_prefix(spec)}[0-9]={_call(spec, gbnf=False)}" for spec in _steps(registry))
-    result = "|".join(ATOMS[name].regex for name in _KIND_ATOMS[ValueKind.ANY])
-    return rf"(({steps})\n){{1,{max_steps}}}FINAL=RESULT\(var=({result})\)"
+    first = "|".join(_step_calls(registry, False, _variable_atoms(inputs, first_step=True)).values())
+    steps = "|".join(_step_calls(registry, False, _variable_atoms(inputs, first_step=False)).values())
+    result = _result_atoms(gbnf=False)
+    return rf"({first})\n(({steps})\n){{0,{max_steps - 1}}}FINAL=RESULT\(var=({result})\)"
 
 
-def program_json_schema(registry: ToolRegistry, max_steps: int = 12) -> dict[str, Any]:
+def program_json_schema(
+    registry: ToolRegistry, max_steps: int = 12, inputs: Collection[str] = DEFAULT_INPUTS
+) -> dict[str, Any]:
     """A JSON schema ``{"program": "<text>"}`` whose string follows :func:`program_regex`."""
+    pattern = "^" + program_regex(registry, max_steps, inputs) + "$"
     return {
         "type": "object",
-        "properties": {"program": {"type": "string", "pattern": "^" + program_regex(registry, max_steps) + "$"}},
+        "properties": {"program": {"type": "string", "pattern": pattern}},
         "required": ["program"],
         "additionalProperties": False,
     }

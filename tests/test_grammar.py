@@ -89,10 +89,38 @@ def test_gbnf_compiles_in_llama_cpp() -> None:
     from visorch.llm.llama_cpp_backend import _compile_grammar
 
     vocab = Llama(str(path), vocab_only=True, verbose=False)
-    assert _compile_grammar(llama_cpp.llama_model_get_vocab(vocab.model), program_gbnf(REGISTRY)) is not None
+    for inputs in (("IMAGE", "IMAGE2", "AUDIO"), ("IMAGE",)):
+        grammar = program_gbnf(REGISTRY, inputs=inputs)
+        assert _compile_grammar(llama_cpp.llama_model_get_vocab(vocab.model), grammar) is not None
 
 
 def test_json_schema_pattern_is_the_program_regex() -> None:
     schema = program_json_schema(REGISTRY)
     pattern = schema["properties"]["program"]["pattern"]
     assert re.compile(pattern).fullmatch("BOX0=LOC(image=IMAGE, object='bus')\nFINAL=RESULT(var=BOX0)")
+
+
+def test_the_first_step_reads_only_the_inputs_given() -> None:
+    """A first line that names a variable no step assigned yet, or an input not given, is not a program."""
+    pattern = re.compile(program_regex(REGISTRY, inputs=["IMAGE"]))
+    assert pattern.fullmatch("TEXT0=OCR(image=IMAGE)\nFINAL=RESULT(var=TEXT0)")
+    assert not pattern.fullmatch("TEXT0=OCR(image=IMAGE2)\nFINAL=RESULT(var=TEXT0)")  # one image was given
+    assert not pattern.fullmatch("ANSWER0=COUNT(box=BOX0)\nFINAL=RESULT(var=ANSWER0)")  # BOX0 does not exist yet
+    assert not pattern.fullmatch("TEXT0=TRANSCRIBE(audio=AUDIO)\nFINAL=RESULT(var=TEXT0)")  # no audio was given
+    crop = "BOX0=LOC(image=IMAGE, object='bus')\nIMAGE0=CROP(image=IMAGE, box=BOX0)\nTEXT0=OCR(image=IMAGE0)"
+    assert pattern.fullmatch(crop + "\nFINAL=RESULT(var=TEXT0)")  # later steps read what earlier ones assigned
+    with_audio = re.compile(program_regex(REGISTRY, inputs=["IMAGE", "AUDIO"]))
+    assert with_audio.fullmatch("TEXT0=TRANSCRIBE(audio=AUDIO)\nFINAL=RESULT(var=TEXT0)")
+    two_images = re.compile(program_regex(REGISTRY, inputs=["IMAGE", "IMAGE2"]))
+    assert two_images.fullmatch("BOX0=LOC(image=IMAGE2, object='person')\nFINAL=RESULT(var=BOX0)")
+
+
+def test_gbnf_for_given_inputs_defines_every_rule_and_leaves_out_what_cannot_run_first() -> None:
+    grammar = program_gbnf(REGISTRY, inputs=["IMAGE"])
+    defined, referenced = _rules(grammar)
+    assert referenced <= defined, f"undefined rules: {referenced - defined}"
+    first = {line.split("::=")[0].strip() for line in grammar.splitlines() if line.startswith("first-step-")}
+    assert "first-step-loc" in first and "first-step-ocr" in first
+    assert "first-step-count" not in first and "first-step-crop" not in first  # they need a BOX
+    assert "TRANSCRIBE(" not in grammar  # no audio was given: no line may transcribe
+    assert '"IMAGE2"' not in grammar

@@ -18,7 +18,7 @@ from visorch.llm.llama_cpp_backend import LlamaCppBackend, default_gguf_path, pa
 from visorch.llm.roles import RoleBackends
 from visorch.programs.grammar import program_gbnf, program_regex
 from visorch.runtime import Runtime
-from visorch.tools.catalog import builtin_tools
+from visorch.tools.catalog import builtin_tools, model_tools
 from visorch.tools.errors import MissingWeightsError
 from visorch.tools.registry import ToolRegistry
 
@@ -148,21 +148,24 @@ def test_a_verdict_without_an_answer_still_goes_to_the_refiner(agent_with_roles,
 
 @pytest.fixture(scope="module")
 def program_forcing() -> ForcedText:
-    registry = ToolRegistry.of(builtin_tools())
-    return ForcedText(program_regex(registry, max_steps=10))
+    registry = ToolRegistry.of([*builtin_tools(), *model_tools()])
+    return ForcedText(program_regex(registry, max_steps=10, inputs=["IMAGE"]))
+
+
+LOC_LINE = "BOX0=LOC(image=IMAGE, object='bus')\n"
 
 
 def test_argument_names_and_closing_text_are_forced(program_forcing: ForcedText) -> None:
-    assert program_forcing.after("ANSWER0=COU") == ("NT(box=BOX", False)
-    assert program_forcing.after("ANSWER0=COUNT(box=BOX0") == (")\n", False)
-    assert program_forcing.after("ANSWER0=COUNT(box=BOX0)\nFINA") == ("L=RESULT(var=", False)
-    assert program_forcing.after("ANSWER0=COUNT(box=BOX0)\nFINAL=RESULT(var=ANSWER0") == (")", True)
+    assert program_forcing.after(LOC_LINE + "ANSWER0=COU") == ("NT(box=BOX", False)
+    assert program_forcing.after(LOC_LINE + "ANSWER0=COUNT(box=BOX0") == (")\n", False)
+    assert program_forcing.after(LOC_LINE + "ANSWER0=COUNT(box=BOX0)\nFINA") == ("L=RESULT(var=", False)
+    assert program_forcing.after(LOC_LINE + "ANSWER0=COUNT(box=BOX0)\nFINAL=RESULT(var=ANSWER0") == (")", True)
 
 
 def test_nothing_is_forced_where_the_model_must_choose(program_forcing: ForcedText) -> None:
     assert program_forcing.after("") == ("", False)  # which variable first
-    assert program_forcing.after("ANSWER0=COUNT(box=BOX0)\n") == ("", False)  # another step, or FINAL
-    assert program_forcing.after("ANSWER0=EVAL(expr=\"'ye") == ("", False)  # inside an expression's text
+    assert program_forcing.after(LOC_LINE) == ("", False)  # another step, or FINAL
+    assert program_forcing.after(LOC_LINE + "ANSWER0=EVAL(expr=\"'ye") == ("", False)  # inside an expression's text
 
 
 # --- the real models (slow) -----------------------------------------------------------------------

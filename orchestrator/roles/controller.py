@@ -141,12 +141,14 @@ def plan_program(llm: LLMBackend, registry: ToolRegistry, plan: PlanRequest, max
         fixed_messages=1,  # the system prompt with the tool cards; the examples vary by question
     )
     json_wrapped = False
+    inputs = list(plan.inputs)  # the programs may read these inputs only (and the question)
     if llm.supports_grammar:
-        grammar = program_gbnf(registry, max_steps=max_steps)
+        grammar = program_gbnf(registry, max_steps, inputs)
         # the same programs as a regular expression: where it allows one next character, the text is forced
-        request = base.model_copy(update={"grammar": grammar, "forced_regex": program_regex(registry, max_steps)})
+        forced = program_regex(registry, max_steps, inputs)
+        request = base.model_copy(update={"grammar": grammar, "forced_regex": forced})
     elif llm.supports_json_schema:
-        request = base.model_copy(update={"json_schema": program_json_schema(registry, max_steps=max_steps)})
+        request = base.model_copy(update={"json_schema": program_json_schema(registry, max_steps, inputs)})
         json_wrapped = True
     else:
         request = base
