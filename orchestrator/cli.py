@@ -206,6 +206,8 @@ def _print_event(event: Any, quiet: bool) -> None:
         source = "from the plan cache, no LLM call" if data.get("from_cache") else f"{data['llm_seconds']:.1f}s"
         stderr.print(f"[bold]round {data['round']}: program[/bold] [dim]({source})[/dim]")
         stderr.print(_plain(data["program"]), style="cyan")
+        if data.get("rewritten"):
+            stderr.print("[dim]rewritten: " + _plain(data["rewritten"]) + "[/dim]")
     elif event.event == "invalid":
         stderr.print("[yellow]invalid program, asking again:[/yellow] " + _plain("; ".join(data["issues"])[:300]))
     elif event.event == "step_finished":

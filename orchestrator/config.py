@@ -116,6 +116,9 @@ class AgentSettings(BaseModel):
     """Offer the planner EXISTS and HOW_MANY (every installed detector fused, calibrated, looking closer when the
     evidence is weak) for "is there" / "how many" questions; false: the single-detector agent, which plans them
     as LOC + COUNT on the one preferred detector (for comparison: ``visorch eval pope --agent fused_experts=false``)."""
+    calibrated_rewrite: bool = True
+    """With the fused experts: a planned LOC + COUNT count (or 'is there') of one class runs as HOW_MANY (EXISTS),
+    which the small planner rarely writes itself (visorch.roles.calibrated_rewrite; reported with the plan)."""
 
 
 def _unknown_keys(values: dict[str, Any], model: type[BaseModel], where: str = "") -> list[str]:

@@ -27,6 +27,7 @@ from visorch.programs.executor import StepEvent
 from visorch.programs.parser import parse_program
 from visorch.programs.trace import StepStatus
 from visorch.programs.validator import ValidatedProgram, validate_program
+from visorch.roles.calibrated_rewrite import calibrated_rewrite
 from visorch.roles.controller import PlanRequest, plan_program
 from visorch.roles.decision import decide, look_again, rule_verdict
 from visorch.roles.refiner import refine_answer
@@ -174,11 +175,14 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
             rejected=state.get("program") if state.get("issues") else None,
         )
         calling = time.perf_counter()
-        program, response = plan_program(
-            services.llm, tools_for(services.registry, state["inputs"]), request, limits.max_steps
-        )
+        offered = tools_for(services.registry, state["inputs"])
+        program, response = plan_program(services.llm, offered, request, limits.max_steps)
         seconds = time.perf_counter() - calling
-        _emit("planned", round=state["round"], program=program, llm_seconds=seconds)
+        rewrite = calibrated_rewrite(program, state["question"], offered) if limits.calibrated_rewrite else None
+        if rewrite is not None:
+            program = rewrite.source
+        _emit("planned", round=state["round"], program=program, llm_seconds=seconds,
+              rewritten=rewrite.note if rewrite else None)  # fmt: skip
         return {
             "program": program,
             "plan_attempts": state.get("plan_attempts", 0) + 1,

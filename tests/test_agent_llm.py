@@ -5,6 +5,7 @@ Slow: each question costs a few LLM calls on the CPU. Needs the offline pack (CI
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -34,8 +35,9 @@ def test_counts_the_people_on_the_bus_photo_with_grounded_boxes(agent: Agent, bu
     assert answer.trace is not None and answer.trace.ok
     # counted by COUNT over LOC's boxes, or by HOW_MANY over the fused experts' (the default worked example)
     assert {"COUNT", "HOW_MANY"} & {record.tool for record in answer.trace.steps}, "the program should count"
-    assert answer.text.isdigit()
-    assert len([box for box in answer.boxes if box.label == "person"]) == int(answer.text) >= 3
+    stated = re.match(r"(probably )?(?P<count>\d+)\b", answer.text)  # a count, hedged when a box is doubtful
+    assert stated is not None, answer.text
+    assert len([box for box in answer.boxes if box.label == "person"]) == int(stated["count"]) >= 3
     # plan (unless cached) + decision unless by rule; the refiner is skipped when the result has the question's form
     assert answer.timings.llm_calls >= (0 if answer.verdicts[-1].by_rule else 2) and answer.timings.llm_s >= 0
     page = answer.save_html(tmp_path / "answer.html").read_text(encoding="utf-8")
