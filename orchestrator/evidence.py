@@ -10,14 +10,18 @@ RESULT_LIMIT = 2500
 """Characters of the program's result kept in its text form."""
 
 
-def trace_evidence(trace: Trace, registry: ToolRegistry) -> str:
+def trace_evidence(trace: Trace, registry: ToolRegistry, finished_only: bool = False) -> str:
     """One line per step: the call and its output (described) or its error.
 
     Each tool's spec says how much of its output to keep (``evidence_limit``: text readers keep
-    more; RESULT none, since it repeats the output of the step it names).
+    more; RESULT none, since it repeats the output of the step it names). ``finished_only``: the
+    steps that finished, no failed or skipped ones: what a program that did not produce its result
+    still established (a transcript heard before a detector failed, say).
     """
     lines = []
     for record in trace.steps:
+        if finished_only and record.status != StepStatus.OK:
+            continue
         found = registry.get(record.tool)
         limit = DEFAULT_EVIDENCE_LIMIT if found is None else found.spec.evidence_limit
         if record.status == StepStatus.OK:

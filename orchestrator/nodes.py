@@ -30,7 +30,7 @@ from visorch.programs.validator import ValidatedProgram, validate_program
 from visorch.roles.calibrated_rewrite import calibrated_rewrite
 from visorch.roles.controller import PlanRequest, plan_program
 from visorch.roles.decision import decide, look_again, rule_verdict
-from visorch.roles.refiner import refine_answer
+from visorch.roles.refiner import CANNOT_TELL, refine_answer
 from visorch.roles.rules import rule_answer
 from visorch.roles.verdict_answer import decide_with_answer
 from visorch.run_journal import RunJournal, run_key
@@ -301,6 +301,12 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
         formed = form_answer(state["question"], trace) if limits.form_answers and trace is not None else None
         if formed is not None:  # the verify step would state the result whatever the refiner wrote
             return {"draft_answer": formed, **rests_on}
+        if chosen is not None and trace is not None and not trace.ok:
+            # no program produced its result: answer from what its finished steps established, if anything
+            established = trace_evidence(trace, services.registry, finished_only=True)
+            if not established:
+                return {"draft_answer": CANNOT_TELL, **rests_on}
+            chosen = chosen.model_copy(update={"evidence": established})
         calling = time.perf_counter()
         answer, response = refine_answer(services.llm_for("refiner"), state["question"], [chosen] if chosen else [])
         return {"draft_answer": answer, **rests_on, **_llm_update(response, time.perf_counter() - calling)}

@@ -184,3 +184,47 @@ def test_word_selection_needs_no_model_and_finds_the_counting_example() -> None:
     assert selector.method == "words" and len(chosen) == 3
     assert "COUNT(" in chosen[-1].program and "LOC(" in chosen[-1].program  # most similar last
     assert "OCR(" in selector.select("What is the total amount on the receipt?", 1)[0].program
+
+
+# --- text the program read or heard: the refiner answers from it ----------------------------------
+
+HEAR = "TEXT0=TRANSCRIBE(audio=AUDIO)\nFINAL=RESULT(var=TEXT0)"
+HEAR_THEN_LOOK = (
+    "TEXT0=TRANSCRIBE(audio=AUDIO)\nBOX0=LOC(image=IMAGE, object=TEXT0)\nANSWER0=COUNT(box=BOX0)\n"
+    "FINAL=RESULT(var=ANSWER0)"
+)
+
+
+def _card_speech(shared_data: Path) -> Path:
+    path = shared_data / "speech" / "cards" / "001.wav"  # "ten of clubs"
+    if not path.is_file():
+        pytest.skip(f"{path} is missing (../shared/data)")
+    return path
+
+
+def test_speech_heard_is_answered_by_rule_and_written_by_the_refiner(
+    detector_runtime: Runtime, bus_path: Path, shared_data: Path
+) -> None:
+    inputs = detector_runtime.load_inputs({"IMAGE": bus_path}, audio={"AUDIO": _card_speech(shared_data)})
+    trace = detector_runtime.run_program(HEAR, inputs)
+    assert trace.ok and "clubs" in trace.result.text.lower()
+    ruled = rule_answer("What card does the speaker name?", trace)
+    assert ruled is not None and ruled.verdict.by_rule and ruled.verdict.verdict == "ANSWER"
+    assert ruled.answer == ""  # the refiner writes it from the transcript
+
+
+def test_a_program_that_failed_after_hearing_is_answered_from_what_it_heard(
+    tmp_path: Path, bus_path: Path, shared_data: Path
+) -> None:
+    """The detector cannot look for '10 of clubs.', so the program has no result: the refiner is shown the
+    transcript it did hear, not the failed and skipped steps (which a small model copied as 'not run')."""
+    audio = _card_speech(shared_data)
+    if not (default_weights_root() / "nanodet-m" / "nanodet.onnx").is_file():
+        pytest.skip("the offline pack is not installed: run visorch models install-offline")
+    runtime = Runtime.create(VisorchSettings(home=tmp_path / "home", weights_dir=default_weights_root()))
+    llm = ScriptedLLM([HEAR_THEN_LOOK, "1"])  # a test double: the planner's program, then the refiner's answer
+    with Agent(AgentConfig(max_rounds=1, plan_cache=False), runtime=runtime, llm=llm) as agent:
+        answer = agent.ask(image=bus_path, audio=audio, question="How many playing cards does the speaker name?")
+    assert answer.text == "1" and answer.trace is not None and not answer.trace.ok
+    shown = llm.requests[-1].messages[-1].content
+    assert "clubs" in shown.lower() and "not run" not in shown and "FAILED" not in shown

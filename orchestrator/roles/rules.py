@@ -13,9 +13,15 @@ then the verdict is ANSWER and the answer is the result itself, both recorded as
   :func:`visorch.roles.decision.look_again`) an uncertain existence too: "yes, probably (p=0.64 ...)",
   or "I cannot tell" near p=0.5.
 
+- A program whose result is the text itself, read by OCR or heard by TRANSCRIBE and not empty (the
+  planner's rule for reading a value or answering about what is said): the verdict is ANSWER and the
+  refiner writes the answer from that text (``answer`` is empty). Asking the decision-maker first
+  only adds a call, and a small one misjudges quoted text ("the transcript does not mention a card"
+  of the transcript "10 of clubs."): another round cannot read more than the text there is.
+
 Everything else goes to the LLM decision-maker, which can plan again: zero detections (a 'no' or
-a count of 0 rests on what a detector did not see), low scores, open questions, questions whose
-answer must be extracted from text (a total, a date), text read from speech, failed steps.
+a count of 0 rests on what a detector did not see), low scores, open questions answered from boxes,
+empty text or speech heard with a note (near-silence), failed steps.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ class RuleAnswer:
 
     verdict: Verdict
     answer: str
+    """Empty when the refiner writes the answer (from text the program read)."""
 
 
 def _detections_behind(trace: Trace) -> list[Detections] | None:
@@ -100,11 +107,13 @@ def rule_answer(
         if not scores or max(scores) < min_score:
             return None
         return _ruled(f"a box scored {max(scores):.2f} (at least {min_score:g})", "yes")
-    if _READ_QUESTION.match(question) and isinstance(result, OCRText) and result.lines:
-        if min(line.confidence for line in result.lines) < min_text_confidence:
-            return None
-        text = " ".join(line.text for line in result.lines)
-        return _ruled(f"every line read with confidence at least {min_text_confidence:g}", text)
+    if isinstance(result, OCRText) and result.lines:
+        if _READ_QUESTION.match(question) and min(line.confidence for line in result.lines) >= min_text_confidence:
+            text = " ".join(line.text for line in result.lines)
+            return _ruled(f"every line read with confidence at least {min_text_confidence:g}", text)
+        return _ruled(f"the program read {len(result.lines)} line(s) of text; the answer is written from them", "")
+    if isinstance(result, Transcript) and result.text.strip() and not result.notes:
+        return _ruled("the program heard the speech; the answer is written from its transcript", "")
     return None
 
 
