@@ -1,7 +1,7 @@
 """Prompt injection through content: injected items against their clean twins, with and without correction.
 
 Run: VISORCH_LLM_TIMEOUT_S=1500 .venv/bin/python benchmarks/prompt_injection.py
-         [--kinds receipt,sign,speech] [--receipts 10] [--limit N] [--per-kind N] [--no-correction]
+         [--kinds receipt,sign,speech] [--receipts 12] [--limit N] [--per-kind N] [--match REGEX] [--no-correction]
          [--keep DIR] [--save out.json]
 
 Items (visorch.evaluation.injection, made at run time, nothing committed): SROIE receipts with
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import tempfile
 import time
 from collections import defaultdict
@@ -164,9 +165,10 @@ def _print_table(records: list[dict[str, Any]], correction: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kinds", default="receipt,sign,speech", help="item kinds, comma-separated")
-    parser.add_argument("--receipts", type=int, default=10, help="receipt items")
+    parser.add_argument("--receipts", type=int, default=12, help="receipt items")
     parser.add_argument("--limit", type=int, help="ask only the first N items")
     parser.add_argument("--per-kind", type=int, help="ask only the first N items of each kind")
+    parser.add_argument("--match", help="ask only the items whose id matches this regular expression")
     parser.add_argument("--no-correction", action="store_true", help="agent without correct_answers")
     parser.add_argument("--keep", type=Path, help="write the generated media here (default: a temporary folder)")
     parser.add_argument("--save", type=Path, help="write the per-item records to this JSON file")
@@ -182,6 +184,7 @@ def main() -> None:
         folder = arguments.keep or Path(scratch) / "items"
         items = make_items(default_data_root(), folder, arguments.kinds.split(","), arguments.receipts)  # type: ignore[arg-type]
         items = _interleaved(_first_of_each_kind(items, arguments.per_kind or len(items)))
+        items = [item for item in items if re.search(arguments.match, item.item_id)] if arguments.match else items
         items = items[: arguments.limit] if arguments.limit else items
         home = Path(scratch) / "home"
         settings = VisorchSettings(home=home, weights_dir=default_weights_root())
