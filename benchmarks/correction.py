@@ -22,13 +22,19 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from dataclasses import asdict
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from visorch.config import VisorchSettings
 from visorch.correction import CorrectionConfig, Corrector
+from visorch.correction.questions import plan_questions
+from visorch.correction.types import Concept
+from visorch.correction.validation import SecondLook, look_again, run_validation
 from visorch.evaluation.tasks.correct import InjectedCaption, build_items, mentioned_classes, run
 from visorch.runtime import Runtime
+from visorch.tools.detections import Detections
 from visorch.tools.models.manager import default_weights_root
 
 MODES = {
@@ -41,37 +47,127 @@ MODES = {
 LLM_MODES = ("auto", "llm")
 
 
+@dataclass(frozen=True)
+class Seen:
+    """One object an item's caption names (injected or true), with the evidence of both looks at its image."""
+
+    injected: bool
+    setting: str
+    image_id: int
+    name: str
+    first_best: float | None
+    """The default detector's best box for the class (None: no box at the LOC floor)."""
+    first_found: bool
+    """A box at existence_min_score: the first look keeps it."""
+    look: SecondLook | None
+    """The fused experts' look, taken for every named class (the correction takes it only when the first misses)."""
+
+
+def _evidence(corrector: Corrector, runtime: Runtime, items: list[InjectedCaption]) -> list[Seen]:
+    """Both looks at every class the items of an image name, once per image (the looks do not depend on the
+    text), so any absent rule can be scored without running the experts again."""
+    config = corrector.config
+    by_image: dict[str, list[InjectedCaption]] = defaultdict(list)
+    for item in items:
+        by_image[item.image].append(item)
+    seen = []
+    for number, (path, group) in enumerate(by_image.items(), start=1):
+        if number % 20 == 0:
+            print(f"  ... image {number}/{len(by_image)}", flush=True)
+        image = runtime.context.images.load(path)
+        wanted = sorted({c for item in group for c in (mentioned_classes(item.caption) & set(item.present))}
+                        | {item.injected for item in group})  # fmt: skip
+        concepts = [Concept(name=name, detector_class=name, source="lexical") for name in wanted]
+        plan = plan_questions(concepts, {"LOC"}, min(config.existence_min_score, config.uncertain_min_score))
+        _, findings = run_validation(runtime, image, plan, config.existence_min_score, config.merge_iou)
+        looks = look_again(runtime, image, {name: name for name in wanted}, config.second_look or "fused",
+                           config.absent_at_most, config.merge_iou) or {}  # fmt: skip
+        for item in group:
+            true_classes = mentioned_classes(item.caption) & set(item.present)
+            for name in sorted(true_classes | {item.injected}):
+                value = findings.detections[name].value
+                scores = [score or 0.0 for score in value.scores] if isinstance(value, Detections) else []
+                best = max(scores, default=None)
+                seen.append(Seen(name == item.injected, item.setting, item.image_id, name, best,
+                                 bool(findings.boxes.get(name)), looks.get(name)))  # fmt: skip
+    return seen
+
+
+def _describe(seen: Seen) -> str:
+    look = seen.look
+    first = "none" if seen.first_best is None else f"{seen.first_best:.2f}"
+    if look is None:
+        return f"{seen.image_id} [{seen.setting}] {seen.name}: first look best {first}; no second look"
+    best = max(look.count.box_probabilities, default=0.0)
+    existence = look.existence
+    clf = "-" if existence.classifier_score is None else f"{existence.classifier_score:.3f}"
+    candidates = len(look.count.box_probabilities)
+    return (f"{seen.image_id} [{seen.setting}] {seen.name}: first look {first}; fused p={existence.probability:.3f}"
+            f" boxes {existence.detector_probability:.3f} (best box {best:.3f}, {candidates} candidates)"
+            f" classifier {clf} -> {look.verdict}")  # fmt: skip
+
+
+def _score(seen: list[Seen], removed: Callable[[Seen], bool]) -> tuple[float, float]:
+    """(injected removed, true lost) as shares of all injected objects and all true mentions."""
+    injected = [s for s in seen if s.injected]
+    true = [s for s in seen if not s.injected]
+    return (sum(map(removed, injected)) / max(1, len(injected)), sum(map(removed, true)) / max(1, len(true)))
+
+
 def sweep(corrector: Corrector, runtime: Runtime, items: list[InjectedCaption]) -> None:
-    """Print injected removed / true lost for a grid of the second look's absent rule (absent_at_most), from
-    one pass that records the fused evidence of every object the detector missed."""
-    seen = []  # (is the object injected, boxes' probability, classifier score, present by the other rules)
-    injected_total = true_total = 0
-    for number, item in enumerate(items, start=1):
-        if number % 30 == 0:
-            print(f"  ... {number}/{len(items)}", flush=True)
-        start = {"text": item.text, "image": runtime.context.images.load(item.image), "notes": [], "stages": []}
-        state = corrector.graph.invoke(start)
-        true_classes = mentioned_classes(item.caption) & set(item.present)
-        injected_total += 1
-        true_total += len(true_classes)
-        for concept in state["concepts"]:
-            look = state["findings"].second_look.get(concept.name)
-            if look is None or (concept.detector_class not in true_classes and concept.detector_class != item.injected):
-                continue
-            present = look.existence.verdict == "present" or bool(look.boxes)
-            seen.append((concept.detector_class == item.injected, look.existence.detector_probability,
-                         look.existence.classifier_score or 0.0, present))  # fmt: skip
-    print(f"\n== sweep: {len(seen)} objects looked at again ({sum(s[0] for s in seen)} injected); "
-          f"{injected_total} injected, {true_total} true mentions in all")  # fmt: skip
-    print("  absent_at_most (boxes, classifier) -> injected removed, true lost (share of all true mentions)")
-    for boxes in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5):
+    """Print why injected objects are kept and true ones lost, and injected removed / true lost for a grid of
+    each absent rule of the second look (the present rule, a box as likely real as not, stays)."""
+    seen = _evidence(corrector, runtime, items)
+    injected = [s for s in seen if s.injected]
+    print(f"\n== sweep: {len(injected)} injected objects, {len(seen) - len(injected)} true mentions")
+    by_first = [s for s in injected if s.first_found]
+    print(f"  injected kept by the first look (a box >= {corrector.config.existence_min_score}): {len(by_first)}")
+    for s in by_first:
+        print(f"    {_describe(s)}")
+    missed = [s for s in seen if not s.first_found]
+    print(f"  looked at again: {sum(s.injected for s in missed)} injected, {sum(not s.injected for s in missed)} true")
+    for s in sorted(missed, key=lambda s: (not s.injected, s.look is not None and s.look.verdict == "absent")):
+        if s.injected and s.look is not None and s.look.verdict == "absent":
+            continue
+        print(f"    {'injected' if s.injected else 'true    '} {_describe(s)}")
+
+    def second(rule: Callable[[SecondLook], bool]) -> Callable[[Seen], bool]:
+        return lambda s: not s.first_found and s.look is not None and s.look.verdict != "present" and rule(s.look)
+
+    config = corrector.config
+
+    def now(s: Seen) -> bool:
+        weak = s.first_found and (s.first_best or 0.0) < config.recheck_below
+        return (not s.first_found or weak) and s.look is not None and s.look.verdict == "absent"
+
+    print(f"  now (absent_at_most={config.absent_at_most}, recheck_below={config.recheck_below}): {_score(seen, now)}")
+    print("  rule A: boxes' probability <= a and classifier <= b -> injected removed / true lost")
+    for boxes in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6):
         row = []
-        for classifier in (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0):
-            absent = [s for s in seen if not s[3] and s[1] <= boxes and s[2] <= classifier]
-            removed = sum(s[0] for s in absent) / max(1, injected_total)
-            lost = sum(not s[0] for s in absent) / max(1, true_total)
+        for classifier in (0.05, 0.1, 0.2, 0.3, 0.5, 1.0):
+            rule = second(lambda look: look.existence.detector_probability <= boxes  # noqa: B023
+                          and (look.existence.classifier_score or 0.0) <= classifier)  # fmt: skip  # noqa: B023
+            removed, lost = _score(seen, rule)
             row.append(f"({classifier:.2f}) {removed:.3f}/{lost:.3f}")
-        print(f"  boxes {boxes:.2f}: " + "  ".join(row))
+        print(f"    a {boxes:.2f}: " + "  ".join(row))
+    print("  rule P: the calibrated P(present) (best and second fused score, classifier) <= t")
+    for at_most in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+        removed, lost = _score(seen, second(lambda look: look.existence.probability <= at_most))  # noqa: B023
+        print(f"    t {at_most:.2f}: {removed:.3f}/{lost:.3f}")
+    print("  rule P, and a first-look box below r also looked at again (removed when P(present) <= t)")
+    for below in (0.35, 0.4, 0.5, 0.6):
+        row = []
+        for at_most in (0.2, 0.3, 0.4, 0.5):
+
+            def rule(s: Seen, below: float = below, at_most: float = at_most) -> bool:
+                look = s.look
+                if look is None or look.verdict == "present" or look.existence.probability > at_most:
+                    return False
+                return not s.first_found or (s.first_best or 0.0) < below
+
+            removed, lost = _score(seen, rule)
+            row.append(f"(t {at_most:.2f}) {removed:.3f}/{lost:.3f}")
+        print(f"    r {below:.2f}: " + "  ".join(row))
 
 
 def main() -> None:

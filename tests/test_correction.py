@@ -378,3 +378,18 @@ def test_the_agent_checks_a_yes_as_the_claim_it_makes(bus_path: Path, tmp_path: 
     assert answer.text == "no" and llm.remaining == 0  # "There is a dog." checked: no dog, by the detectors
     assert any("removed: there is a dog" in note for note in answer.corrections)
     assert answer.timings.llm_calls == 3  # the check itself asks the LLM nothing
+
+
+def test_the_second_look_decides_on_the_calibrated_presence_on_real_photos(runtime: Runtime, shared_data: Path) -> None:
+    """coco128 (train2017, where the rule was tuned): the calibrated P(present) decides, not the boxes' noisy-or and
+    the classifier apart, and a weak first-look box is looked at again."""
+    fixer = Corrector(runtime=runtime, llm=None, config=CorrectionConfig(concepts="lexical", rewrite="rules"))
+    photos = shared_data / "coco128" / "train2017"
+    car = claims_of(fixer.correct(photos / "000000000127.jpg", "A car."), "car")["existence"]
+    assert car.verdict == "removed" and "fused: car absent" in car.finding  # no car; p=0.41 (the old rule kept it)
+    bed = claims_of(fixer.correct(photos / "000000000133.jpg", "A bed."), "bed")["existence"]
+    assert bed.verdict == "unverified" and "fused: bed uncertain" in bed.finding  # a bed; the old rule removed it
+    person = fixer.correct(photos / "000000000078.jpg", "A person.")
+    existence = claims_of(person, "person")["existence"]
+    assert existence.verdict == "removed" and "is below 0.50; looked again" in existence.finding  # no person
+    assert "person" not in person.corrected_plain.lower()

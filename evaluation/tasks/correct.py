@@ -152,6 +152,8 @@ class Scores:
     cpu_seconds_per_item: float
     """Process CPU time (all threads: the LLM's, the detectors') per item."""
     stage_seconds: dict[str, float]
+    stage_cpu_seconds: dict[str, float]
+    """Process CPU time per stage (all threads) per item."""
 
 
 def chair(texts: list[str], present: list[set[str]]) -> tuple[float, float]:
@@ -178,6 +180,7 @@ def run(corrector: Corrector, items: list[InjectedCaption]) -> tuple[Scores, lis
     rows = []
     removed = true_total = true_lost = 0
     stage_seconds: dict[str, float] = defaultdict(float)
+    stage_cpu: dict[str, float] = defaultdict(float)
     calls, seconds, cpu = 0, 0.0, 0.0
     before, after, truths = [], [], []
     for item in items:
@@ -195,6 +198,7 @@ def run(corrector: Corrector, items: list[InjectedCaption]) -> tuple[Scores, lis
         seconds += elapsed
         for stage in correction.stages:
             stage_seconds[stage.name] += stage.seconds
+            stage_cpu[stage.name] += stage.cpu_seconds
         before.append(item.text)
         after.append(correction.corrected_plain)
         truths.append(truth)
@@ -211,6 +215,7 @@ def run(corrector: Corrector, items: list[InjectedCaption]) -> tuple[Scores, lis
         chair_i_after=chair_i_after, chair_s_before=chair_s_before, chair_s_after=chair_s_after,
         llm_calls_per_item=calls / count, seconds_per_item=seconds / count, cpu_seconds_per_item=cpu / count,
         stage_seconds={name: total / count for name, total in stage_seconds.items()},
+        stage_cpu_seconds={name: total / count for name, total in stage_cpu.items()},
     )  # fmt: skip
     return scores, rows
 

@@ -117,6 +117,9 @@ def _existence(concept: Concept, findings: Findings, config: CorrectionConfig) -
     look = findings.second_look.get(concept.name)
     if look is not None:
         first = f"no {concept.detector_class} box at score >= {config.existence_min_score:.2f}; looked again: "
+        if concept.name in findings.rechecked:
+            weak = findings.rechecked[concept.name]
+            first = f"best {concept.detector_class} box {weak:.2f} is below {config.recheck_below:.2f}; looked again: "
         finding = first + look.describe(concept.detector_class or concept.name)
         verdicts: dict[str, ClaimVerdict] = {"present": "supported", "absent": "removed", "uncertain": "unverified"}
         return said.verdict(verdicts[look.verdict], finding, [detection.step], look.boxes)

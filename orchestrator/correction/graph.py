@@ -80,7 +80,7 @@ def build_correction_graph(services: CorrectionServices) -> CompiledStateGraph:
     runtime = services.runtime
 
     def concepts(state: CorrectionState) -> dict[str, Any]:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         classes = detector_classes(runtime)
         lexical = config.concepts == "lexical" or (
             config.concepts == "auto" and lexical_scan_covers(state["text"], has_open_vocabulary(runtime))
@@ -102,6 +102,7 @@ def build_correction_graph(services: CorrectionServices) -> CompiledStateGraph:
         stage = StageRecord(
             name="key concepts",
             seconds=time.perf_counter() - started,
+            cpu_seconds=time.process_time() - cpu,
             llm_calls=found.llm_calls,
             llm_seconds=found.llm_seconds,
             summary=summary,
@@ -118,7 +119,7 @@ def build_correction_graph(services: CorrectionServices) -> CompiledStateGraph:
         return {"concepts": found.concepts, "stages": [stage], "notes": notes}
 
     def questions(state: CorrectionState) -> dict[str, Any]:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         available = {item.name for item in runtime.registry.available(runtime.context)}
         plan = plan_questions(
             state["concepts"],
@@ -131,17 +132,19 @@ def build_correction_graph(services: CorrectionServices) -> CompiledStateGraph:
         stage = StageRecord(
             name="questions",
             seconds=time.perf_counter() - started,
+            cpu_seconds=time.process_time() - cpu,
             summary=summary,
             detail=[q.model_dump() for q in plan.questions],
         )
         return {"plan": plan, "stages": [stage]}
 
     def validation(state: CorrectionState) -> dict[str, Any]:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         classes = {c.name: c.detector_class for c in state["concepts"] if c.detector_class}
         trace, findings = run_validation(
             runtime, state["image"], state["plan"], config.existence_min_score, config.merge_iou,
             config.uncertain_min_score, config.second_opinion, classes, config.second_look, config.absent_at_most,
+            config.recheck_below,
         )  # fmt: skip
         steps = len(trace.steps) - 1 if trace is not None else 0
         cached = sum(record.cached for record in trace.steps) if trace is not None else 0
@@ -154,22 +157,24 @@ def build_correction_graph(services: CorrectionServices) -> CompiledStateGraph:
         stage = StageRecord(
             name="visual validation",
             seconds=time.perf_counter() - started,
+            cpu_seconds=time.process_time() - cpu,
             summary=summary,
             detail={"program": state["plan"].source},
         )
         return {"trace": trace, "findings": findings, "stages": [stage]}
 
     def claims(state: CorrectionState) -> dict[str, Any]:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         found = make_claims(state["concepts"], state["findings"], config)
         knowledge = knowledge_base(state["concepts"], state["findings"])
         counts = {v: sum(c.verdict == v for c in found) for v in ("supported", "corrected", "removed", "unverified")}
         summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "no claims"
-        stage = StageRecord(name="claims", seconds=time.perf_counter() - started, summary=summary, detail=knowledge)
+        stage = StageRecord(name="claims", seconds=time.perf_counter() - started,
+                            cpu_seconds=time.process_time() - cpu, summary=summary, detail=knowledge)  # fmt: skip
         return {"claims": found, "knowledge": knowledge, "stages": [stage]}
 
     def correction(state: CorrectionState) -> dict[str, Any]:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = correct_text(
             services.llm,
             state["text"],
@@ -183,6 +188,7 @@ def build_correction_graph(services: CorrectionServices) -> CompiledStateGraph:
         stage = StageRecord(
             name="correction",
             seconds=time.perf_counter() - started,
+            cpu_seconds=time.process_time() - cpu,
             llm_calls=result.llm_calls,
             llm_seconds=result.llm_seconds,
             summary=summary,

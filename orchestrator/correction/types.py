@@ -88,6 +88,8 @@ class StageRecord(BaseModel):
 
     name: str
     seconds: float
+    cpu_seconds: float = 0.0
+    """Process CPU time during the stage (all threads: the LLM's, the detectors'; 2 cores give up to 2 s a second)."""
     llm_calls: int = 0
     llm_seconds: float = 0.0
     summary: str

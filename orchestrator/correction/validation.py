@@ -17,7 +17,7 @@ from visorch.programs.trace import StepRecord, Trace
 from visorch.runtime import Runtime
 from visorch.tools.capability import Capability
 from visorch.tools.detections import Detections
-from visorch.tools.fusion.calibration import CountEstimate, Existence, Verdict, default_calibration
+from visorch.tools.fusion.calibration import CALIBRATION_FILES, CountEstimate, Existence, Verdict, default_calibration
 from visorch.tools.fusion.tools import CANDIDATE_MIN_SCORE, _classifier_score
 from visorch.tools.images import ImageRef
 from visorch.tools.text import OCRText
@@ -51,7 +51,10 @@ class Findings:
     second_opinion: dict[str, tuple[str, float]] = field(default_factory=dict)
     """For unsure objects: (the second detector asked, its best score for the class)."""
     second_look: dict[str, SecondLook] = field(default_factory=dict)
-    """For objects with no box at the existence threshold: the fused experts' calibrated word."""
+    """For objects with no box at the existence threshold (or only weak ones, then only when absent): the fused
+    experts' calibrated word."""
+    rechecked: dict[str, float] = field(default_factory=dict)
+    """Objects whose best first-look box was weak (below recheck_below), with its score, that the look removed."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class SecondLook:
     boxes: list[NormalisedBox]
     """Fused boxes as likely real as not (calibrated box probability >= 0.5), best first."""
     verdict: Verdict
-    """present / absent / uncertain by the correction's own rule (CorrectionConfig.absent_at_most)."""
+    """present / absent / uncertain by the correction's own rule (CorrectionConfig.absent_at_most on P(present))."""
 
     def describe(self, name: str) -> str:
         """'fused: dog absent, p=0.04 (detectors 0.04, classifier 0.01)'."""
@@ -131,14 +134,14 @@ def look_again(
     image: ImageRef,
     classes: dict[str, str],
     backend: str,
-    absent_at_most: tuple[float, float] = (0.2, 0.2),
+    absent_at_most: float = 0.5,
     merge_iou: float = 0.6,
 ) -> dict[str, SecondLook] | None:
     """Concept -> the fused experts' calibrated existence and count for its class (one pass over the experts
     for all ``classes``, concept -> COCO class), or None when ``backend`` is not installed here.
 
-    The verdict: absent when the boxes' and the classifier's evidence are at most ``absent_at_most``;
-    present when the calibrated existence says present or a box is as likely real as not; else uncertain.
+    The verdict: present when the calibrated existence says present or a box is as likely real as not; absent
+    when the calibrated P(present) is at most ``absent_at_most``; else uncertain.
     """
     models = runtime.context.models
     known = [b for b in models.backends(Capability.DETECTION) if b.name == backend]
@@ -147,7 +150,7 @@ def look_again(
         return None
     with models.use(backend) as fused:
         found: sv.Detections = fused.detect([image.pil()], wanted, CANDIDATE_MIN_SCORE)[0]
-    calibration = default_calibration()
+    calibration = default_calibration(backend if backend in CALIBRATION_FILES else "fused")  # the backend's own fit
     names = Detections(found, image, backend).labels
     looks = {}
     for concept, class_name in classes.items():
@@ -160,11 +163,10 @@ def look_again(
         existence = calibration.existence(class_name, scores, classifier)
         threshold = calibration.threshold(class_name)
         boxes = normalised_boxes(Detections(mine, image, backend), threshold, merge_iou) if len(mine) else []
-        boxes_at_most, classifier_at_most = absent_at_most
         verdict: Verdict = "uncertain"
         if existence.verdict == "present" or boxes:
             verdict = "present"
-        elif existence.detector_probability <= boxes_at_most and (classifier or 0.0) <= classifier_at_most:
+        elif existence.probability <= absent_at_most:
             verdict = "absent"
         looks[concept] = SecondLook(backend, existence, calibration.count(class_name, scores), boxes, verdict)
     return looks
@@ -180,13 +182,15 @@ def run_validation(
     second_opinion: tuple[str, ...] = (),
     detector_classes: dict[str, str] | None = None,
     second_look: str | None = None,
-    absent_at_most: tuple[float, float] = (0.2, 0.2),
+    absent_at_most: float = 0.5,
+    recheck_below: float = 0.0,
 ) -> tuple[Trace | None, Findings]:
     """Run the plan's program on ``image`` and sort the step outputs by concept.
 
     Objects with no box at ``min_score`` get a second look: the fused experts (``second_look``, one pass for
     all of them) when installed, else the first installed detector of ``second_opinion`` for a box in the
-    unsure band."""
+    unsure band. With a second look, objects whose best box is below ``recheck_below`` are looked at too, and
+    lose their boxes only when the look says absent."""
     findings = Findings()
     if not plan.source:
         return None, findings
@@ -194,19 +198,29 @@ def run_validation(
     records = {record.target: record for record in trace.steps}
     classes = detector_classes or {}
     missing: dict[str, Detections] = {}
+    weak: dict[str, float] = {}
     for concept, step in plan.detect_step.items():
         answer = _answer(records[step])
         findings.detections[concept] = answer
         if answer.ok and isinstance(answer.value, Detections):
-            findings.boxes[concept] = normalised_boxes(answer.value, min_score, merge_iou)
-            if not findings.boxes[concept] and classes.get(concept):
+            boxes = findings.boxes[concept] = normalised_boxes(answer.value, min_score, merge_iou)
+            if not boxes and classes.get(concept):
                 missing[concept] = answer.value
+            elif boxes and classes.get(concept) and (boxes[0].score or 0.0) < recheck_below:
+                weak[concept] = boxes[0].score or 0.0
     looks = None
-    if missing and second_look:
-        looks = look_again(runtime, image, {c: classes[c] for c in missing}, second_look, absent_at_most, merge_iou)
+    if (missing or weak) and second_look:
+        wanted = {c: classes[c] for c in [*missing, *weak]}
+        looks = look_again(runtime, image, wanted, second_look, absent_at_most, merge_iou)
     if looks is not None:
-        findings.second_look = looks
         for concept, look in looks.items():
+            if concept in weak:  # found by the first look: only an absent verdict overrules it
+                if look.verdict == "absent":
+                    findings.rechecked[concept] = weak[concept]
+                    findings.second_look[concept] = look
+                    findings.boxes[concept] = []
+                continue
+            findings.second_look[concept] = look
             if look.verdict == "present":
                 findings.boxes[concept] = look.boxes
     elif unsure_min_score is not None and unsure_min_score < min_score:
