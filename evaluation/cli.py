@@ -67,6 +67,29 @@ def summary_table(summary: Summary) -> Table:
     return table
 
 
+def side_by_side_table(summaries: Mapping[str, Summary]) -> Table:
+    """The headline metrics of runs of one task on the same items, one column per run (``--versus``)."""
+    first = next(iter(summaries.values()))
+    table = Table(
+        title=f"{first.task}: {first.items} items, side by side",
+        caption=f"split: {first.split}" if first.split else None,
+    )
+    table.add_column("metric")
+    for label in summaries:
+        table.add_column(label, justify="right")
+    names = list(dict.fromkeys(name for summary in summaries.values() for name in summary.metrics))
+    for name in names:
+        cells = [summary.metrics.get(name) for summary in summaries.values()]
+        table.add_row(name, *(f"{value:.4f}" if isinstance(value, float) else str(value) for value in cells))
+    latencies = [summary.run_clock.latency_mean_s for summary in summaries.values()]
+    table.add_row("latency_mean_s", *("-" if value is None else f"{value:.2f}" for value in latencies))
+    return table
+
+
+def _label(overrides: Mapping[str, str]) -> str:
+    return " ".join(f"{key}={value}" for key, value in sorted(overrides.items())) or "default"
+
+
 def _open(open_runtime: RuntimeFactory, config: Path | None, agent: Mapping[str, str]) -> EvaluationRuntime:
     return open_runtime(config, agent=agent) if agent else open_runtime(config)
 
@@ -120,29 +143,50 @@ def make_eval_command(open_runtime: RuntimeFactory) -> Callable[..., None]:
                 "the default report folder names it.",
             ),
         ] = None,
+        versus: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--versus",
+                metavar="KEY=VALUE",
+                help="Also run the same items with these [agent] settings (over --agent's), repeatable, and print "
+                "both runs side by side (e.g. --versus correct_answers=true); each run has its own report folder.",
+            ),
+        ] = None,
     ) -> None:
         """Evaluate a model backend or the agent on a data set and write a report folder."""
         create_task(task)  # an unknown name fails before anything loads
         overrides = agent_overrides(agent)
-        out_dir = out or default_out_dir(task, backend, overrides)
-        runtime = _open(open_runtime, config, overrides)
-        summary = run_evaluation(
-            task,
-            data,
-            out_dir,
-            limit=limit,
-            workers=workers,
-            seed=seed,
-            resume=resume,
-            config={"config_file": None if config is None else str(config.resolve()), **runtime.config},
-            runtime=runtime,
-            backend=backend,
-            retry_errors=retry_errors,
-            ray=None if ray is None else _ray_options(open_runtime, config, ray, workers, overrides),
-            agent=overrides,
-        )
+        other = agent_overrides(versus)
+        runs = [(overrides, out or default_out_dir(task, backend, overrides))]
+        if other:
+            suffix = "-".join(f"{key}={value}" for key, value in sorted(other.items()))
+            both = {**overrides, **other}
+            runs.append(
+                (both, default_out_dir(task, backend, both) if out is None else out.with_name(f"{out.name}-{suffix}"))
+            )
+        summaries: dict[str, Summary] = {}
         console = Console()
-        console.print(summary_table(summary))
-        console.print(f"report: {out_dir / SUMMARY_MD}")
+        for chosen, out_dir in runs:
+            runtime = _open(open_runtime, config, chosen)
+            summary = run_evaluation(
+                task,
+                data,
+                out_dir,
+                limit=limit,
+                workers=workers,
+                seed=seed,
+                resume=resume,
+                config={"config_file": None if config is None else str(config.resolve()), **runtime.config},
+                runtime=runtime,
+                backend=backend,
+                retry_errors=retry_errors,
+                ray=None if ray is None else _ray_options(open_runtime, config, ray, workers, chosen),
+                agent=chosen,
+            )
+            summaries[_label(chosen)] = summary
+            console.print(summary_table(summary))
+            console.print(f"report: {out_dir / SUMMARY_MD}")
+        if len(summaries) > 1:
+            console.print(side_by_side_table(summaries))
 
     return eval_command

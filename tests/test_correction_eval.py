@@ -45,6 +45,34 @@ def test_agent_overrides_reach_the_runtime_and_the_report(shared_data: Path, tmp
     assert bad.exit_code != 0
 
 
+def test_versus_runs_the_same_items_again_and_prints_both_side_by_side(shared_data: Path, tmp_path: Path) -> None:
+    opened: list[Mapping[str, str] | None] = []
+
+    def open_runtime(config_file: Path | None, agent: Mapping[str, str] | None = None) -> EvaluationRuntime:
+        opened.append(agent)
+        said = "no" if (agent or {}).get("correct_answers") == "true" else "yes"
+        answerer = ScriptedAnswererForTest(lambda image, question, audio: said)
+        return EvaluationRuntime(make_answerer=lambda _: answerer, config={"agent": dict(agent or {})})
+
+    app = typer.Typer()
+    app.command("eval")(make_eval_command(open_runtime))
+    app.command("other")(lambda: None)
+    out = tmp_path / "pope"
+    args = ["eval", "pope", "--data", str(shared_data / "coco-val"), "--limit", "6", "--out", str(out)]
+    result = CliRunner().invoke(
+        app, [*args, "--agent", "max_rounds=2", "--versus", "correct_answers=true"], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, result.output
+    assert opened == [{"max_rounds": "2"}, {"max_rounds": "2", "correct_answers": "true"}]
+    first = json.loads((out / "summary.json").read_text())
+    second = json.loads((tmp_path / "pope-correct_answers=true" / "summary.json").read_text())
+    assert first["items"] == second["items"] == 6
+    assert "--agent correct_answers=true" in second["command"] and "--agent max_rounds=2" in second["command"]
+    assert "side by side" in result.output and "correct_answers=true max_rounds=2" in result.output
+    yes_ratio = [line for line in result.output.splitlines() if "random_yes_ratio" in line][-1]  # the last table's
+    assert "1.0000" in yes_ratio and "0.0000" in yes_ratio  # the two runs' answers, in one row
+
+
 def test_default_report_folder_and_parsing() -> None:
     assert default_out_dir("pope", None, {"correct_answers": "true"}) == Path("reports/eval/pope-correct_answers=true")
     assert default_out_dir("pope", "openai") == Path("reports/eval/pope-openai")
