@@ -157,9 +157,17 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
         if services.plan_cache is not None and first_try:
             looking = time.perf_counter()
             cached = services.plan_cache.lookup(state["question"], _input_names(state["inputs"]))
+            rewrite = (
+                calibrated_rewrite(cached, state["question"], services.registry)
+                if cached is not None and limits.calibrated_rewrite
+                else None
+            )  # a template stored before the rewrite existed (or with it off) runs as the planner's would now
+            if rewrite is not None:
+                cached = rewrite.source
             if cached is not None:
                 seconds = time.perf_counter() - looking
-                _emit("planned", round=state["round"], program=cached, llm_seconds=0.0, from_cache=True)
+                _emit("planned", round=state["round"], program=cached, llm_seconds=0.0, from_cache=True,
+                      rewritten=rewrite.note if rewrite else None)  # fmt: skip
                 return {"program": cached, "plan_attempts": 1, "plan_cache_hits": 1, "prompt_seconds": seconds}
         history = [attempt for attempt in state.get("attempts", []) if attempt.round < state["round"]]
         selecting = time.perf_counter()

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+from visorch.agent import Agent, AgentConfig
+from visorch.config import VisorchSettings
+from visorch.llm import ScriptedLLM
 from visorch.programs.parser import parse_program
 from visorch.programs.registry import program_registry
 from visorch.programs.validator import validate_program
 from visorch.roles.calibrated_rewrite import calibrated_rewrite
 from visorch.tools.catalog import builtin_tools, model_tools
+from visorch.tools.models.manager import default_weights_root
 
 REGISTRY = program_registry([*builtin_tools(), *model_tools()])
 WITHOUT_FUSION = REGISTRY.without("HOW_MANY", "EXISTS")
@@ -58,3 +65,17 @@ def test_programs_that_need_the_boxes_or_other_settings_run_as_planned() -> None
     assert calibrated_rewrite(LOC_COUNT, "What is the man holding?", REGISTRY) is None  # not a count
     assert calibrated_rewrite(LOC_COUNT, "How many people are in the image?", WITHOUT_FUSION) is None
     assert calibrated_rewrite("not a program", "How many people?", REGISTRY) is None
+
+
+def test_a_cached_loc_count_template_runs_on_how_many(tmp_path: Path, bus_path: Path) -> None:
+    """A template stored before the rewrite (or with it off) is rewritten on a plan-cache hit too."""
+    if not (default_weights_root() / "nanodet-m" / "nanodet.onnx").is_file():
+        pytest.skip("the offline pack is not installed: run visorch models install-offline")
+    settings = VisorchSettings(home=tmp_path / "home", weights_dir=default_weights_root())
+    with Agent(AgentConfig.from_settings(settings), settings=settings, llm=ScriptedLLM([])) as agent:
+        assert agent.services.plan_cache is not None
+        agent.services.plan_cache.store("How many people are in the image?", LOC_COUNT, ["IMAGE"])
+        answer = agent.ask(image=bus_path, question="How many people are in the image?")
+    assert answer.programs[0].source.startswith("ANSWER0=HOW_MANY(image=IMAGE, object='person')")
+    assert answer.timings.plan_cache_hits == 1 and answer.timings.llm_calls == 0  # a calibrated count, by rule
+    assert answer.trace is not None and {step.tool for step in answer.trace.steps} == {"HOW_MANY", "RESULT"}
