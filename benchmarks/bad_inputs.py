@@ -33,6 +33,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 VISORCH = ROOT / ".venv" / "bin" / "visorch"
+SPEECH = ROOT.parent / "shared" / "data" / "speech" / "cards"
 GROUPS = ("images", "audio", "programs", "files", "cli")
 KINDS = ("typed error", "ok", "refused valid", "crash", "hang", "made-up answer")
 FAILURES = ("refused valid", "crash", "hang", "made-up answer")
@@ -45,6 +46,10 @@ TWO_PLUS_TWO = "ANSWER0=EVAL(expr='2 + 2')\nFINAL=RESULT(var=ANSWER0)\n"
 
 def _is_count(stdout: str) -> bool:
     return stdout.strip().isdigit()
+
+
+def _is_no_text(stdout: str) -> bool:
+    return stdout.strip() in ("", "no text found")
 
 
 def _is_empty_speech(stdout: str) -> bool:
@@ -132,6 +137,13 @@ def image_cases(folder: Path, bus: Path) -> list[Case]:
             "ok",
         ),
         "palette.png": (lambda path: Image.open(bus).convert("P", palette=Image.Palette.ADAPTIVE).save(path), "ok"),
+        "rgba.png": (lambda path: Image.open(bus).convert("RGBA").save(path), "ok"),
+        "animated.gif": (
+            lambda path: Image.open(bus).save(path, save_all=True, append_images=[Image.open(bus).rotate(5)]),
+            "ok",
+        ),
+        "png-named.jpg": (lambda path: Image.open(bus).save(path, format="PNG"), "ok"),
+        "header-only-huge.png": (_bomb_png(100_000, 100_000)[:33], "error"),
     }
     cases = []
     for name, (content, expect) in files.items():
@@ -149,6 +161,16 @@ def image_cases(folder: Path, bus: Path) -> list[Case]:
                 _is_count if expect == "ok" else None,
             )
         )
+    # Blank photos: a count or a text from them would be made up.
+    Image.new("RGB", (640, 480), "black").save(folder / "black.png")
+    Image.new("RGB", (640, 480), "white").save(folder / "white.png")
+    black = ["run", "count_people", "--image", str(folder / "black.png"), "--quiet"]
+    cases.append(Case("images", "black.png (count)", black, "ok", lambda stdout: stdout.strip() == "0"))
+    white = ["run", "read_text", "--image", str(folder / "white.png"), "--quiet"]
+    cases.append(Case("images", "white.png (OCR)", white, "ok", _is_no_text))
+    os.mkfifo(folder / "fifo.jpg")
+    for name, path in (("a FIFO", folder / "fifo.jpg"), ("/dev/zero", Path("/dev/zero"))):
+        cases.append(Case("images", f"{name} as image", ["run", "count_people", "--image", str(path)], "error"))
     cases.append(Case("images", "missing path", ["run", "count_people", "--image", str(folder / "nope.jpg")], "error"))
     cases.append(Case("images", "a folder as image", ["run", "count_people", "--image", str(folder)], "error"))
     return cases
@@ -164,20 +186,36 @@ def audio_cases(folder: Path, bus: Path) -> list[Case]:
     _write_wav(folder / "no-samples.wav", np.zeros(0))
     _write_wav(folder / "silence-10min.wav", np.zeros(16_000 * 600))
     (folder / "text.wav").write_text("this is not audio, just text named .wav\n" * 20)
-    expectations = {"empty.wav": "error", "garbage.wav": "error", "no-samples.wav": "error", "text.wav": "error"}
+    hiss = np.random.default_rng(0).standard_normal(16_000 * 600) * 3  # about -80 dBFS
+    _write_wav(folder / "hiss-10min.wav", hiss)
+    noise = np.random.default_rng(1).standard_normal(16_000 * 30) * 300  # white noise at about -40 dBFS
+    _write_wav(folder / "noise-30s.wav", noise)
+    expectations = {
+        "empty.wav": "error",
+        "garbage.wav": "error",
+        "no-samples.wav": "error",
+        "text.wav": "error",
+        "/dev/zero": "error",
+    }
     cases = [
         Case("audio", name, ["run", str(program), "--audio", str(folder / name), "--quiet"], expect)
         for name, expect in expectations.items()
     ]
-    cases.append(
-        Case(
-            "audio",
-            "silence-10min.wav",
-            ["run", str(program), "--audio", str(folder / "silence-10min.wav"), "--quiet"],
-            "ok",
-            _is_empty_speech,
-        )
-    )
+    for name in ("silence-10min.wav", "hiss-10min.wav", "noise-30s.wav"):
+        arguments = ["run", str(program), "--audio", str(folder / name), "--quiet"]
+        cases.append(Case("audio", name, arguments, "ok", _is_empty_speech))
+    speech = SPEECH / "001.wav"  # "ten of clubs", 16 kHz mono: resampled to 44.1 kHz stereo it must still be heard
+    if speech.exists():
+        with wave.open(str(speech)) as source:
+            samples = np.frombuffer(source.readframes(source.getnframes()), dtype="<i2").astype(np.float64)
+        stretched = np.interp(np.arange(0, len(samples), 16_000 / 44_100), np.arange(len(samples)), samples)
+        with wave.open(str(folder / "speech-stereo-44k.wav"), "wb") as handle:
+            handle.setnchannels(2)
+            handle.setsampwidth(2)
+            handle.setframerate(44_100)
+            handle.writeframes(np.repeat(stretched, 2).astype("<i2").tobytes())
+        arguments = ["run", str(program), "--audio", str(folder / "speech-stereo-44k.wav"), "--quiet"]
+        cases.append(Case("audio", "speech, stereo 44.1 kHz", arguments, "ok", lambda out: "clubs" in out.lower()))
     return cases
 
 
@@ -205,6 +243,17 @@ def program_cases(folder: Path, bus: Path) -> list[Case]:
             ("ANSWER0=EVAL(expr='" + "+".join(["1"] * 500_001) + "')\nFINAL=RESULT(var=ANSWER0)\n").encode(),
             "error",
         ),
+        "empty file": (b"", "error"),
+        "only a comment": (b"# nothing to do\n", "error"),
+        "a NUL byte": (b"ANSWER0=EVAL(expr='1')\x00\nFINAL=RESULT(var=ANSWER0)\n", "error"),
+        "EVAL nested 4,990 deep": (
+            ("ANSWER0=EVAL(expr='" + "(" * 4_990 + "1" + ")" * 4_990 + "')\nFINAL=RESULT(var=ANSWER0)\n").encode(),
+            "error",
+        ),
+        "EVAL of 1,000 terms (valid)": (
+            ("ANSWER0=EVAL(expr='" + " + ".join(["1"] * 1_000) + "')\nFINAL=RESULT(var=ANSWER0)\n").encode(),
+            "ok",
+        ),
         "1 MB string argument": (
             (
                 "BOX0=LOC(image=IMAGE, object='"
@@ -223,6 +272,8 @@ def program_cases(folder: Path, bus: Path) -> list[Case]:
         cases.append(Case("programs", f"check: {name}", ["check", str(path)], check_expect))
         run = ["run", str(path), "--image", str(bus), "--quiet"]
         cases.append(Case("programs", f"run: {name}", run, expect, _is_count if expect == "ok" else None))
+    for name, path in (("a folder", folder), ("a missing file", folder / "nope.vp")):
+        cases.append(Case("programs", f"run: {name} as the program", ["run", str(path)], "error"))
     cases.append(Case("programs", "run: library program without --image", ["run", "count_people"], "error"))
     return cases
 
