@@ -101,6 +101,12 @@ def _names_atom(names: list[str]) -> _Atom | None:
     return _Atom(gbnf, "(" + "|".join(map(re.escape, names)) + ")")
 
 
+def _image_digits(inputs: Collection[str]) -> str:
+    """The digits of images that steps assign: not 2 unless a second image IMAGE2 was given, since a small
+    planner names the second image it was never given as if a step had made it (``OCR(image=IMAGE2)``)."""
+    return "[0-9]" if "IMAGE2" in inputs else "[013-9]"
+
+
 def _variable_atoms(inputs: Collection[str], first_step: bool) -> dict[str, _Atom | None]:
     """The variables one step may read: the inputs given, and after the first step what earlier steps assigned."""
     images = sorted(name for name in inputs if re.fullmatch(r"IMAGE[0-9]*", name))
@@ -112,7 +118,8 @@ def _variable_atoms(inputs: Collection[str], first_step: bool) -> dict[str, _Ato
         table[name] = None
     if not first_step:
         table.update({name: ATOMS[name] for name in ("box", "text-variable", "answer")})
-        generated = _Atom('"IMAGE" [0-9]', "IMAGE[0-9]")  # CROP's IMAGE0, IMAGE1, ...
+        digits = _image_digits(inputs)
+        generated = _Atom(f'"IMAGE" {digits}', f"IMAGE{digits}")  # CROP's IMAGE0, IMAGE1, ...
         given = table["image"]
         table["image"] = (
             generated
@@ -193,14 +200,17 @@ _EXPRESSION_GBNF = [
 ]
 
 
-def _step_calls(registry: ToolRegistry, gbnf: bool, variables: dict[str, _Atom | None]) -> dict[str, str]:
+def _step_calls(
+    registry: ToolRegistry, gbnf: bool, variables: dict[str, _Atom | None], inputs: Collection[str]
+) -> dict[str, str]:
     """Tool name -> the pattern of one step calling it (``BOX3=LOC(...)``), for the tools it can call."""
     calls = {}
     for spec in _steps(registry):
         call = _call(spec, gbnf, variables)
         if call is None:
             continue
-        prefix = _gbnf_literal(_prefix(spec)) + ' [0-9] "="' if gbnf else f"{_prefix(spec)}[0-9]="
+        digits = _image_digits(inputs) if _prefix(spec) == "IMAGE" else "[0-9]"
+        prefix = _gbnf_literal(_prefix(spec)) + f' {digits} "="' if gbnf else f"{_prefix(spec)}{digits}="
         calls[spec.name] = f"{prefix} {call}" if gbnf else prefix + call
     return calls
 
@@ -217,7 +227,7 @@ def program_gbnf(registry: ToolRegistry, max_steps: int = 12, inputs: Collection
         f'root ::= first-step step{{0,{max_steps - 1}}} "FINAL=RESULT(var=" ({_result_atoms(gbnf=True)}) ")"',
     ]
     for rule, first_step in (("first-step", True), ("step", False)):
-        calls = _step_calls(registry, True, _variable_atoms(inputs, first_step))
+        calls = _step_calls(registry, True, _variable_atoms(inputs, first_step), inputs)
         names = {tool: f"{rule}-{tool.lower().replace('_', '-')}" for tool in calls}
         lines.append(f"{rule} ::= (" + " | ".join(names.values()) + ') "\\n"')
         lines += [f"{names[tool]} ::= {call}" for tool, call in calls.items()]
@@ -229,8 +239,8 @@ def program_gbnf(registry: ToolRegistry, max_steps: int = 12, inputs: Collection
 
 def program_regex(registry: ToolRegistry, max_steps: int = 12, inputs: Collection[str] = DEFAULT_INPUTS) -> str:
     """A regular expression matching the same programs as :func:`program_gbnf` (expressions loosely)."""
-    first = "|".join(_step_calls(registry, False, _variable_atoms(inputs, first_step=True)).values())
-    steps = "|".join(_step_calls(registry, False, _variable_atoms(inputs, first_step=False)).values())
+    first = "|".join(_step_calls(registry, False, _variable_atoms(inputs, first_step=True), inputs).values())
+    steps = "|".join(_step_calls(registry, False, _variable_atoms(inputs, first_step=False), inputs).values())
     result = _result_atoms(gbnf=False)
     return rf"({first})\n(({steps})\n){{0,{max_steps - 1}}}FINAL=RESULT\(var=({result})\)"
 

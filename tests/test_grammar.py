@@ -111,7 +111,12 @@ def test_the_first_step_reads_only_the_inputs_given() -> None:
     assert pattern.fullmatch(crop + "\nFINAL=RESULT(var=TEXT0)")  # later steps read what earlier ones assigned
     with_audio = re.compile(program_regex(REGISTRY, inputs=["IMAGE", "AUDIO"]))
     assert with_audio.fullmatch("TEXT0=TRANSCRIBE(audio=AUDIO)\nFINAL=RESULT(var=TEXT0)")
+    # nor later: a step's image is never named IMAGE2 unless that second image was given
+    later = "BOX0=LOC(image=IMAGE, object='card')\nTEXT0=OCR(image=IMAGE2)\nFINAL=RESULT(var=TEXT0)"
+    assert not pattern.fullmatch(later)
+    assert pattern.fullmatch(crop.replace("IMAGE0", "IMAGE3") + "\nFINAL=RESULT(var=TEXT0)")
     two_images = re.compile(program_regex(REGISTRY, inputs=["IMAGE", "IMAGE2"]))
+    assert two_images.fullmatch(later)
     assert two_images.fullmatch("BOX0=LOC(image=IMAGE2, object='person')\nFINAL=RESULT(var=BOX0)")
 
 
