@@ -76,6 +76,7 @@ def _agent(home: Path, budget_mb: float | None = None) -> tuple[Agent, ScriptedL
         checkpoint_path=home / "checkpoints.sqlite",
         example_selection="words",
         rule_min_score=0.0,  # every box LOC kept counts: the answer is the program's own result
+        calibrated_rewrite=False,  # the templates' LOC + COUNT run as written: one detector shared by 16 asks
     )
     cache = PlanCache(config.plan_cache_path, runtime.registry.available(runtime.context).offered_to_planner())
     for question, program in TEMPLATES.items():

@@ -378,7 +378,9 @@ def _environment(home: Path, weights: Path, llm: bool = False, **extra: str) -> 
     env = {key: value for key, value in os.environ.items() if not key.startswith("VISORCH_")}
     env.update({
         "VISORCH_HOME": str(home), "VISORCH_WEIGHTS_DIR": str(weights), "VISORCH_CONFIG": str(home / "none.toml"),
-        "VISORCH_LLM_TIMEOUT_S": "1500", "VISORCH_AGENT__RULE_MIN_SCORE": "0.05", **extra,
+        "VISORCH_LLM_TIMEOUT_S": "1500", "VISORCH_AGENT__RULE_MIN_SCORE": "0.05",
+        "VISORCH_AGENT__CALIBRATED_REWRITE": "false",  # the seeded LOC/CROP/LOC/COUNT program runs as written
+        **extra,
     })  # fmt: skip
     if not llm:
         env["VISORCH_LLM_MODEL"] = str(home / "no-llm-in-this-run.gguf")
