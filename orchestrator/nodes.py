@@ -147,6 +147,14 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
         """The one parse and validation of a program, against the tools offered to the planner."""
         return validate_program(parse_program(program), services.registry, inputs)
 
+    def calibrated(program: str, state: AgentState) -> tuple[str, str | None]:
+        """The program to run (a LOC + COUNT count on HOW_MANY / EXISTS when switched on) and the rewrite's note."""
+        if not limits.calibrated_rewrite:
+            return program, None
+        offered = tools_for(services.registry, state["inputs"])
+        rewrite = calibrated_rewrite(program, state["question"], offered, state["inputs"])
+        return (program, None) if rewrite is None else (rewrite.source, rewrite.note)
+
     def plan(state: AgentState) -> dict[str, Any]:
         first_try = state["round"] == 1 and not state.get("plan_attempts") and not state.get("issues")
         verdicts = state.get("verdicts", [])
@@ -157,17 +165,11 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
         if services.plan_cache is not None and first_try:
             looking = time.perf_counter()
             cached = services.plan_cache.lookup(state["question"], _input_names(state["inputs"]))
-            rewrite = (
-                calibrated_rewrite(cached, state["question"], services.registry)
-                if cached is not None and limits.calibrated_rewrite
-                else None
-            )  # a template stored before the rewrite existed (or with it off) runs as the planner's would now
-            if rewrite is not None:
-                cached = rewrite.source
-            if cached is not None:
+            if cached is not None:  # a template stored before the rewrite (or with it off) is rewritten too
+                cached, note = calibrated(cached, state)
                 seconds = time.perf_counter() - looking
                 _emit("planned", round=state["round"], program=cached, llm_seconds=0.0, from_cache=True,
-                      rewritten=rewrite.note if rewrite else None)  # fmt: skip
+                      rewritten=note)  # fmt: skip
                 return {"program": cached, "plan_attempts": 1, "plan_cache_hits": 1, "prompt_seconds": seconds}
         history = [attempt for attempt in state.get("attempts", []) if attempt.round < state["round"]]
         selecting = time.perf_counter()
@@ -183,14 +185,12 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
             rejected=state.get("program") if state.get("issues") else None,
         )
         calling = time.perf_counter()
-        offered = tools_for(services.registry, state["inputs"])
-        program, response = plan_program(services.llm, offered, request, limits.max_steps)
+        program, response = plan_program(
+            services.llm, tools_for(services.registry, state["inputs"]), request, limits.max_steps
+        )
         seconds = time.perf_counter() - calling
-        rewrite = calibrated_rewrite(program, state["question"], offered) if limits.calibrated_rewrite else None
-        if rewrite is not None:
-            program = rewrite.source
-        _emit("planned", round=state["round"], program=program, llm_seconds=seconds,
-              rewritten=rewrite.note if rewrite else None)  # fmt: skip
+        program, note = calibrated(program, state)
+        _emit("planned", round=state["round"], program=program, llm_seconds=seconds, rewritten=note)
         return {
             "program": program,
             "plan_attempts": state.get("plan_attempts", 0) + 1,

@@ -64,9 +64,6 @@ ATOMS: dict[str, _Atom] = {
 
 DEFAULT_INPUTS = ("IMAGE", "IMAGE2", "AUDIO")
 """The inputs a program may name when the question's own are not given (the planner's prompt lists these)."""
-_GENERATED = ("box", "text-variable", "answer")
-"""Atoms of variables that steps assign: none of them exists before the first step."""
-
 _KIND_ATOMS: dict[ValueKind, tuple[str, ...]] = {
     ValueKind.IMAGE: ("image",),
     ValueKind.DETECTIONS: ("box",),
@@ -109,24 +106,18 @@ def _image_digits(inputs: Collection[str]) -> str:
 
 def _variable_atoms(inputs: Collection[str], first_step: bool) -> dict[str, _Atom | None]:
     """The variables one step may read: the inputs given, and after the first step what earlier steps assigned."""
-    images = sorted(name for name in inputs if re.fullmatch(r"IMAGE[0-9]*", name))
-    table: dict[str, _Atom | None] = {
-        "image": _names_atom(images),
-        "audio": ATOMS["audio"] if "AUDIO" in inputs else None,
-    }
-    for name in _GENERATED:
-        table[name] = None
-    if not first_step:
-        table.update({name: ATOMS[name] for name in ("box", "text-variable", "answer")})
-        digits = _image_digits(inputs)
-        generated = _Atom(f'"IMAGE" {digits}', f"IMAGE{digits}")  # CROP's IMAGE0, IMAGE1, ...
-        given = table["image"]
-        table["image"] = (
-            generated
-            if given is None
-            else _Atom(f"({given.gbnf} | {generated.gbnf})", f"({given.regex}|{generated.regex})")
-        )
-    return table
+    given = _names_atom(sorted(name for name in inputs if re.fullmatch(r"IMAGE[0-9]*", name)))
+    audio = ATOMS["audio"] if "AUDIO" in inputs else None
+    if first_step:
+        return {"image": given, "audio": audio, "box": None, "text-variable": None, "answer": None}
+    digits = _image_digits(inputs)
+    generated = _Atom(f'"IMAGE" {digits}', f"IMAGE{digits}")  # CROP's IMAGE0, IMAGE1, ...
+    image = (
+        generated
+        if given is None
+        else _Atom(f"({given.gbnf} | {generated.gbnf})", f"({given.regex}|{generated.regex})")
+    )
+    return {"image": image, "audio": audio, **{name: ATOMS[name] for name in ("box", "text-variable", "answer")}}
 
 
 def _value_atoms(spec: ToolSpec, param: ParamSpec, variables: dict[str, _Atom | None]) -> list[_Atom]:
@@ -135,13 +126,9 @@ def _value_atoms(spec: ToolSpec, param: ParamSpec, variables: dict[str, _Atom | 
         return [ATOMS["expression"]]
     if param.choices:
         return [_Atom(_gbnf_literal(f"'{choice}'"), re.escape(f"'{choice}'")) for choice in param.choices]
-    atoms = []
-    for name in _KIND_ATOMS[param.kind]:
-        if name in variables:
-            if variables[name] is not None:
-                atoms.append(variables[name])
-        else:
-            atoms.append(ATOMS[_number_atom(param) if name == "number" else name])
+    kinds = _KIND_ATOMS[param.kind]
+    atoms = [variables[name] if name in variables else ATOMS[_number_atom(param) if name == "number" else name]
+             for name in kinds]  # fmt: skip
     return [atom for atom in atoms if atom is not None] + ([ATOMS["none"]] if param.optional_none else [])
 
 

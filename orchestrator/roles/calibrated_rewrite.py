@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from visorch.grounding import question_form
-from visorch.programs.ast import Literal, Program, Reference, Step, references_in
+from visorch.programs.ast import Literal, Reference, Step, format_value
 from visorch.programs.errors import ProgramError
-from visorch.programs.expression import parse_expression
 from visorch.programs.parser import parse_program
+from visorch.programs.validator import ValidatedProgram, validate_program
 from visorch.tools.registry import ToolRegistry
 
 _YES_IF_ANY = re.compile(r"^'yes' if (?P<count>ANSWER[0-9]+) (> 0|>= 1|!= 0) else 'no'$")
@@ -40,29 +41,31 @@ class Rewrite:
     note: str
 
 
-def calibrated_rewrite(source: str, question: str, registry: ToolRegistry) -> Rewrite | None:
+def calibrated_rewrite(
+    source: str, question: str, registry: ToolRegistry, inputs: dict[str, Any] | None = None
+) -> Rewrite | None:
     """The planned ``source`` with its LOC + COUNT counting (or "is there") on HOW_MANY (or EXISTS), when the
-    question asks for that and ``registry`` offers them; None when nothing is rewritten."""
+    question asks for that and ``registry`` offers them; None when nothing is rewritten (an invalid program
+    is left for the agent's validation to report)."""
     form = question_form(question)
     tool = {"count": "HOW_MANY", "yes_no": "EXISTS"}.get(form)
     if tool is None or tool not in registry:
         return None
     try:
-        program = parse_program(source)
+        validated = validate_program(parse_program(source), registry, inputs)
     except ProgramError:
-        return None  # the validator reports it
-    final = program.step("FINAL")
-    result = final.argument("var") if final is not None else None
-    if result is None or not isinstance(result.value, Reference):
         return None
-    answer = program.step(result.value.name)
+    program = validated.program
+    result = validated.dependencies.get(validated.result, ())  # what the RESULT line names
+    answer = program.step(result[0]) if len(result) == 1 else None
     if answer is None:
         return None
     replaced = [answer]
     if form == "yes_no" and answer.tool == "EVAL":
-        counted = _yes_if_any(answer)
-        count = program.step(counted) if counted is not None else None
-        if count is None or _readers(program, count.target) != [answer]:
+        expression = validated.expressions.get(answer.target)
+        matched = _YES_IF_ANY.match(expression.source.strip()) if expression is not None else None
+        count = program.step(matched["count"]) if matched else None
+        if count is None or _readers(validated, count.target) != [answer]:
             return None
         replaced.insert(0, count)
     count = replaced[0]
@@ -70,51 +73,20 @@ def calibrated_rewrite(source: str, question: str, registry: ToolRegistry) -> Re
         return None
     box = count.argument("box")
     located = program.step(box.value.name) if box is not None and isinstance(box.value, Reference) else None
-    if located is None or located.tool != "LOC" or _readers(program, located.target) != [count]:
+    if located is None or located.tool != "LOC" or _readers(validated, located.target) != [count]:
         return None
     image, obj = located.argument("image"), located.argument("object")
-    if len(located.arguments) != 2 or image is None or obj is None or not isinstance(obj.value, Literal):
+    if len(located.arguments) != 2 or image is None or obj is None or not isinstance(image.value, Reference):
         return None
-    if not isinstance(image.value, Reference) or not isinstance(obj.value.value, str):
+    if not isinstance(obj.value, Literal) or not isinstance(obj.value.value, str):
         return None
-    call = f"{answer.target}={tool}(image={image.value.name}, object={_quoted(obj.value.value)})"
-    gone = {located.target, *(step.target for step in replaced)}
-    kept = [step for step in program.steps if step is located or step.target not in gone]
-    lines = [call if step is located else step.text.strip() for step in kept]
+    call = f"{answer.target}={tool}(image={image.value.name}, object={format_value(obj.value)})"
+    gone = {step.target for step in replaced}
+    lines = [call if step is located else step.text.strip() for step in program.steps if step.target not in gone]
     planned = "; ".join(step.text.strip() for step in (located, *replaced))
     return Rewrite("\n".join(lines), f"{planned} -> {call} (the fused, calibrated experts)")
 
 
-def _yes_if_any(step: Step) -> str | None:
-    """The count variable of ``EVAL(expr="'yes' if ANSWERk > 0 else 'no'")``, else None."""
-    expression = step.argument("expr")
-    if expression is None or not isinstance(expression.value, Literal) or not isinstance(expression.value.value, str):
-        return None
-    matched = _YES_IF_ANY.match(expression.value.value.strip())
-    return matched["count"] if matched else None
-
-
-def _readers(program: Program, target: str) -> list[Step]:
-    """The steps that read ``target`` (EVAL expressions included)."""
-    readers = []
-    for step in program.steps:
-        names = {reference.name for argument in step.arguments for reference in references_in(argument.value)}
-        if step.tool == "EVAL":
-            names |= _expression_names(step)
-        if target in names:
-            readers.append(step)
-    return readers
-
-
-def _expression_names(step: Step) -> set[str]:
-    expression = step.argument("expr")
-    if expression is None or not isinstance(expression.value, Literal) or not isinstance(expression.value.value, str):
-        return set()
-    try:
-        return set(parse_expression(expression.value.value).variables)
-    except ProgramError:
-        return set()
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+def _readers(validated: ValidatedProgram, target: str) -> list[Step]:
+    """The steps that read ``target`` (the validator's dependencies: arguments and EVAL expressions)."""
+    return [step for step in validated.steps if target in validated.dependencies.get(step.target, ())]
