@@ -202,6 +202,24 @@ def test_the_subset_check() -> None:
     assert check_rewrite("A bus and a cat.", "Three dogs and a bus.", concepts, claims)
 
 
+def test_an_unverified_object_is_marked_in_the_corrected_text() -> None:
+    from visorch.correction.rewrite import ground
+    from visorch.correction.types import NormalisedBox
+
+    box = NormalisedBox(label="bus", box=(0.1, 0.2, 0.9, 0.8), pixels=(10, 20, 90, 80), score=0.9)
+    concepts = [Concept(name="bus", detector_class="bus"), Concept(name="bottle", detector_class="bottle"),
+                Concept(name="sign", detector_class=None)]  # fmt: skip
+    claims = [
+        Claim(id="c1", concept="bus", kind="existence", statement="", verdict="supported", finding="", boxes=[box]),
+        Claim(id="c2", concept="bottle", kind="existence", statement="", verdict="unverified", finding=""),
+        Claim(id="c3", concept="sign", kind="existence", statement="", verdict="unverified", finding=""),
+    ]
+    text = "A bus with a bottle and a sign. The bottle is green."
+    assert ground(text, concepts, claims, 5) == (
+        "A bus([0.10, 0.20, 0.90, 0.80]) with a bottle(unverified) and a sign. The bottle is green."
+    )  # the text still says the bottle, flagged once; a sign no detector knows is left to its text claims
+
+
 def test_claim_by_claim_cuts_an_attached_phrase_or_rebuilds_the_sentence() -> None:
     concepts = [Concept(name="woman", detector_class="person"), Concept(name="sink", detector_class="sink"),
                 Concept(name="table", detector_class="dining table")]  # fmt: skip

@@ -286,11 +286,20 @@ def _claim_by_claim(text: str, concepts: list[Concept], claims: list[Claim]) -> 
     return re.sub(r"\s+", " ", "".join(out)).strip(), rebuilt
 
 
+UNVERIFIED_MARK = "(unverified)"
+"""Written after the first mention of an object the detectors could not decide on: the text still says it, and
+the reader sees that nothing checked it."""
+
+
 def ground(text: str, concepts: list[Concept], claims: list[Claim], limit: int) -> str:
-    """Write each present object's boxes after its first mention: ``bus([x1, y1, x2, y2])`` (0-1)."""
+    """Write each present object's boxes after its first mention: ``bus([x1, y1, x2, y2])`` (0-1); an object
+    whose existence is unverified gets ``bottle(unverified)``."""
     boxes: dict[str, list[NormalisedBox]] = {}
+    unverified: set[str] = set()
     for concept in concepts:
         existence = _concept_of(claims, concept.name, "existence")
+        if existence is not None and existence.verdict == "unverified" and concept.detector_class:
+            unverified.add(concept.detector_class)
         if existence is None or existence.verdict != "supported" or not concept.detector_class:
             continue
         count = _concept_of(claims, concept.name, "count")
@@ -299,13 +308,14 @@ def ground(text: str, concepts: list[Concept], claims: list[Claim], limit: int) 
             boxes.setdefault(concept.detector_class, chosen[:limit])
     grounded, done = text, set()
     for mention in reversed(find_mentions(text)):
-        if mention.negated or mention.detector_class not in boxes:
+        marked = mention.detector_class in unverified and mention.detector_class not in boxes
+        if mention.negated or (mention.detector_class not in boxes and not marked):
             continue
         earlier = [m for m in find_mentions(text[: mention.start]) if m.detector_class == mention.detector_class]
         if earlier and not any(m.negated for m in earlier):
             continue  # only the first mention of each object gets its boxes
-        inline = ", ".join(box.inline() for box in boxes[mention.detector_class])
-        grounded = grounded[: mention.end] + f"({inline})" + grounded[mention.end :]
+        inline = UNVERIFIED_MARK if marked else "(" + ", ".join(b.inline() for b in boxes[mention.detector_class]) + ")"
+        grounded = grounded[: mention.end] + inline + grounded[mention.end :]
         done.add(mention.detector_class)
     return grounded
 
