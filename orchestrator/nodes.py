@@ -15,6 +15,7 @@ from langgraph.config import get_stream_writer
 from langgraph.types import interrupt
 from visorch.config import AgentSettings
 from visorch.correction.answers import answer_claim, corrected_answer
+from visorch.dictated_answers import dictating, read_texts, withhold
 from visorch.evidence import result_text, trace_evidence
 from visorch.examples import ExampleSelector
 from visorch.grounding import check_consistency, grounded_boxes
@@ -37,6 +38,7 @@ from visorch.run_journal import RunJournal, run_key
 from visorch.runtime import Runtime
 from visorch.state import AgentState, ProgramAttempt
 from visorch.tools.images import ImageRef
+from visorch.tools.quoting import quote_text
 from visorch.tools.registry import ToolRegistry
 from visorch.tools.types import VALUE_TYPES, ValueKind, kind_of_value
 
@@ -301,11 +303,13 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
     def refine(state: AgentState) -> dict[str, Any]:
         # From here on everything (answer text, boxes, evidence, HTML) reads the one trace named here.
         chosen = answer_attempt(state.get("attempts", []))
-        rests_on = {"answer_trace_id": chosen.trace_id if chosen else None}
-        verdicts = state.get("verdicts", [])
-        if verdicts and verdicts[-1].verdict == "ANSWER" and state.get("draft_answer"):
-            return rests_on  # decide set the answer: by rule, or the decision-maker wrote it with its verdict
         trace = services.live.trace(chosen.trace_id) if chosen else None
+        read = read_texts(trace) if trace is not None else []
+        rests_on: dict[str, Any] = {"answer_trace_id": chosen.trace_id if chosen else None, "corrections": []}
+        verdicts = state.get("verdicts", [])
+        decided = state.get("draft_answer") if verdicts and verdicts[-1].verdict == "ANSWER" else None
+        if decided and not dictating(decided, read):
+            return rests_on  # decide set the answer: by rule, or the decision-maker wrote it with its verdict
         formed = form_answer(state["question"], trace) if limits.form_answers and trace is not None else None
         if formed is not None:  # the verify step would state the result whatever the refiner wrote
             return {"draft_answer": formed, **rests_on}
@@ -317,7 +321,19 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
             chosen = chosen.model_copy(update={"evidence": established})
         calling = time.perf_counter()
         answer, response = refine_answer(services.llm_for("refiner"), state["question"], [chosen] if chosen else [])
-        return {"draft_answer": answer, **rests_on, **_llm_update(response, time.perf_counter() - calling)}
+        update = _llm_update(response, time.perf_counter() - calling)
+        dictated = dictating(answer, read)
+        if dictated and chosen is not None:  # read text told the reader this answer: ask without those sentences
+            chosen = chosen.model_copy(update={"evidence": withhold(chosen.evidence or "", dictated)})
+            calling = time.perf_counter()
+            answer, response = refine_answer(services.llm_for("refiner"), state["question"], [chosen])
+            again = _llm_update(response, time.perf_counter() - calling)
+            update = {key: update[key] + again[key] for key in update}
+            sentences = "; ".join(quote_text(reply.sentence, limit=120) for reply in dictated)
+            rests_on["corrections"] = [f"the read text {sentences} tells the reader what to answer: ignored"]
+            if dictating(answer, read):
+                answer = CANNOT_TELL
+        return {"draft_answer": answer, **rests_on, **update}
 
     def verify(state: AgentState) -> dict[str, Any]:
         answer = state.get("draft_answer") or ""
@@ -327,6 +343,7 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
         if trace is not None and trace.ok:
             answer, corrections = check_consistency(answer, trace.result, state["question"])
             boxes = grounded_boxes(trace, state["inputs"])
+        corrections = [*state.get("corrections", []), *corrections]  # the refiner's notes first
         _emit("answer", answer=answer, corrections=corrections)
         return {"answer": answer, "corrections": corrections, "boxes": boxes, "stop_reason": stop_reason(state)}
 
