@@ -104,9 +104,9 @@ class OpenAICompatibleBackend(LLMBackend):
 
     def complete(self, request: LLMRequest) -> LLMResponse:
         """Send one chat completion; every failure becomes a typed error within ``timeout_s``."""
+        client = self._get_client()  # first: importing the SDK and building the client is not the server's time
         started = time.monotonic()
         deadline = started + self.timeout_s
-        client = self._get_client()
         model = self._model or self._resolve_model(client, deadline)
         params = self._params(request, model)
         data = self._call(lambda timeout: self._post_completion(client, params, timeout, deadline), deadline)
