@@ -19,7 +19,7 @@ from visorch.tools.classification.efficientnet import classifier_views, imagenet
 from visorch.tools.context import ToolContext
 from visorch.tools.errors import UnknownClassError
 from visorch.tools.fusion.calibration import Calibration, Logistic, default_calibration
-from visorch.tools.fusion.ensemble import VOTES, Expert, FusionOptions, fuse_experts, tile_boxes
+from visorch.tools.fusion.ensemble import VOTES, WHOLE_VOTES, Expert, FusionOptions, fuse_experts, tile_boxes
 from visorch.tools.fusion.tools import exists, how_many
 from visorch.tools.images import ImageStore
 from visorch.tools.models.manager import ModelManager, default_weights_root
@@ -106,6 +106,35 @@ def test_flip_and_tile_views_map_back_to_original_pixels() -> None:
     )
     assert len(fused) == 1
     assert fused.xyxy[0] == pytest.approx([20, 30, 60, 90], abs=1.0)
+
+
+def test_a_box_only_tiles_saw_has_no_whole_image_votes() -> None:
+    image = Image.new("RGB", (640, 480))
+    image.putpixel((0, 0), (1, 2, 3))  # marks the whole image and its top-left tile, not the other tiles
+
+    def cup_detector(seen_whole: bool) -> object:
+        def detect(images: list[Image.Image], queries: list[str] | None, min_score: float) -> list[sv.Detections]:
+            out = []
+            for view in images:  # the whole image is 640 wide, tiles 384
+                marked = view.getpixel((0, 0)) == (1, 2, 3)
+                boxes = [[100, 100, 140, 140]] if marked and (view.width <= 384 or seen_whole) else []
+                out.append(sv.Detections(
+                    xyxy=np.array(boxes, np.float32).reshape(-1, 4),
+                    confidence=np.full(len(boxes), 0.7, np.float32),
+                    class_id=np.full(len(boxes), COCO_CLASSES.index("cup"), int),
+                    data={"class_name": np.array(["cup"] * len(boxes), dtype=object)},
+                ))  # fmt: skip
+            return out
+
+        return detect
+
+    tiles = FusionOptions(tiles=True)
+    both = fuse_experts(image, [Expert("x", frozenset({"cup"}), cup_detector(True))], None, tiles)
+    assert len(both) == 1 and both.data[VOTES][0] == {"x": 0.7} and both.data[WHOLE_VOTES][0] == {"x": 0.7}
+    tile_only = fuse_experts(image, [Expert("x", frozenset({"cup"}), cup_detector(False))], None, tiles)
+    assert len(tile_only) == 1 and tile_only.data[VOTES][0] == {"x": 0.7} and tile_only.data[WHOLE_VOTES][0] == {}
+    one_look = fuse_experts(image, [Expert("x", frozenset({"cup"}), cup_detector(True))], None, FusionOptions())
+    assert one_look.data[WHOLE_VOTES][0] == one_look.data[VOTES][0]  # without tiles every vote is the whole image's
 
 
 def test_calibration_counts_by_the_poisson_binomial_mode() -> None:

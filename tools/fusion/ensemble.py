@@ -28,6 +28,9 @@ from visorch.tools.vocabulary import COCO_CLASSES
 
 VOTES = "votes"
 """``sv.Detections.data`` key: per box, a dict {expert name: that expert's score for the box}."""
+WHOLE_VOTES = "whole_votes"
+"""``sv.Detections.data`` key: per box, the votes of the whole image's views alone (the image and its mirror):
+empty for a box that only tiles saw."""
 FUSION_IOU = 0.55
 VIEW_MIN_SCORE = 0.05
 """Boxes kept from each view before fusion (low: fusion and calibration decide, not each expert)."""
@@ -124,14 +127,16 @@ def fuse_experts(
     rgb = image.convert("RGB")
     width, height = rgb.size
     views = _views(rgb, options)
+    whole_views = 2 if options.flip else 1
     per_expert: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    whole: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for expert in experts:
         wanted = None if queries is None else [q for q in queries if q in expert.classes]
         if wanted is not None and not wanted:
             continue
         found = expert.detect([view for view, _ in views], wanted, VIEW_MIN_SCORE)
-        boxes, scores, labels = [], [], []
-        for (_, to_original), detections in zip(views, found, strict=True):
+        boxes, scores, labels, whole_count = [], [], [], 0
+        for view, ((_, to_original), detections) in enumerate(zip(views, found, strict=True)):
             normalised = _normalised(to_original(detections.xyxy), width, height)
             has_area = (normalised[:, 2] > normalised[:, 0]) & (normalised[:, 3] > normalised[:, 1])
             if not has_area.any():
@@ -139,11 +144,27 @@ def fuse_experts(
             boxes.append(normalised[has_area])
             scores.append(np.asarray(detections.confidence, np.float32)[has_area])
             labels.append(np.asarray(detections.class_id, int)[has_area])
+            whole_count += view < whole_views
+        if options.tiles and whole_count:
+            whole[expert.name] = (np.concatenate(boxes[:whole_count]), np.concatenate(scores[:whole_count]),
+                                  np.concatenate(labels[:whole_count]))  # fmt: skip
         if len(views) > 1:
             per_expert[expert.name] = _wbf(boxes, scores, labels, [1.0] * len(boxes), options.iou, "max")
         elif boxes:
             per_expert[expert.name] = (boxes[0], scores[0], labels[0])
-    return _fuse_across(per_expert, experts, options, width, height)
+    fused = _fuse_across(per_expert, experts, options, width, height)
+    if len(fused) and options.tiles:
+        whole_votes = _votes(_normalised(fused.xyxy, width, height), np.asarray(fused.class_id), whole, options.iou)
+        fused.data[WHOLE_VOTES] = _object_column(whole_votes)
+    elif len(fused):  # without tiles every vote is the whole image's
+        fused.data[WHOLE_VOTES] = fused.data[VOTES]
+    return fused
+
+
+def _object_column(values: list[dict[str, float]]) -> np.ndarray:
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    return column
 
 
 def _fuse_across(
@@ -184,15 +205,13 @@ def _fuse_across(
     fused_labels = np.concatenate(all_labels)[order].astype(int)
     votes = _votes(boxes_n, fused_labels, per_expert, options.iou)
     scale = np.array([width, height, width, height], dtype=np.float32)
-    vote_column = np.empty(len(votes), dtype=object)
-    vote_column[:] = votes
     return sv.Detections(
         xyxy=boxes_n * scale,
         confidence=fused_scores.astype(np.float32),
         class_id=fused_labels,
         data={
             CLASS_NAME: np.array([COCO_CLASSES[i] for i in fused_labels], dtype=object),
-            VOTES: vote_column,
+            VOTES: _object_column(votes),
         },
     )
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import supervision as sv
 from visorch.tools.fusion.calibration import CALIBRATION_FILES, Calibration, Logistic, presence_features
+from visorch.tools.fusion.ensemble import VOTES, WHOLE_VOTES
 from visorch.tools.vocabulary import COCO_CLASSES
 
 MIN_CLASS_BOXES = 30
@@ -36,10 +37,21 @@ class ImageObservation:
     classifier: dict[str, float]
     nanodet: list[tuple[str, float]]
     """The single-detector baseline: NanoDet-m's boxes (class, score)."""
+    support: list[tuple[int, float]] = field(default_factory=list)
+    """Per box of ``boxes``: how many experts voted for it, and its best vote in the whole image's views
+    (0.0: only tiles saw it)."""
 
 
-def _match(fused: sv.Detections, truth: dict[str, np.ndarray]) -> list[tuple[str, float, bool]]:
-    out = []
+def _support(fused: sv.Detections, index: int) -> tuple[int, float]:
+    votes = fused.data[VOTES][index] or {}
+    whole = fused.data.get(WHOLE_VOTES, fused.data[VOTES])[index] or {}
+    return len(votes), max(whole.values(), default=0.0)
+
+
+def _match(
+    fused: sv.Detections, truth: dict[str, np.ndarray]
+) -> tuple[list[tuple[str, float, bool]], list[tuple[int, float]]]:
+    out, support = [], []
     used: dict[str, set[int]] = {name: set() for name in truth}
     for index in np.argsort(-np.asarray(fused.confidence)):
         name = str(fused.data["class_name"][index])
@@ -54,7 +66,8 @@ def _match(fused: sv.Detections, truth: dict[str, np.ndarray]) -> list[tuple[str
                     hit = True
                     break
         out.append((name, score, hit))
-    return out
+        support.append(_support(fused, int(index)))
+    return out, support
 
 
 def _named_scores(found: sv.Detections) -> list[tuple[str, float]]:
@@ -91,9 +104,11 @@ def observe(data: Path, backend: str = "fused", limit: int | None = None) -> lis
             found = fused.detect([image], None, 0.05)[0]
             single = nanodet.detect([image], None, 0.05)[0]
             evidence = clf.evidence(classifier_views(image))
+            boxes, support = _match(found, truth_arrays) if len(found) else ([], [])
             observations.append(ImageObservation(
                 image=info["file_name"],
-                boxes=_match(found, truth_arrays) if len(found) else [],
+                boxes=boxes,
+                support=support,
                 truth_counts={k: len(v) for k, v in truth.items()},
                 classifier={k: e.score for k, e in evidence.items()},
                 nanodet=_named_scores(single),

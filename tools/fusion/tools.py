@@ -20,7 +20,7 @@ from visorch.tools.context import ToolContext
 from visorch.tools.detections import Detections
 from visorch.tools.errors import UnknownClassError
 from visorch.tools.fusion.calibration import CLOSER_LOOK, default_calibration
-from visorch.tools.fusion.ensemble import VOTES
+from visorch.tools.fusion.ensemble import VOTES, WHOLE_VOTES
 from visorch.tools.fusion.grounded import GroundedText
 from visorch.tools.images import ImageRef
 from visorch.tools.registry import Tool, tool
@@ -85,6 +85,8 @@ def _votes_text(boxes: sv.Detections, limit: int = 3) -> str:
     for index in range(min(limit, len(boxes))):
         votes = boxes.data[VOTES][index] or {}
         seen = ", ".join(f"{name} {score:.2f}" for name, score in votes.items())
+        if WHOLE_VOTES in boxes.data and not boxes.data[WHOLE_VOTES][index]:
+            seen += "; tiles only"  # the whole image and its mirror did not show it (the closer look's tiles did)
         parts.append(f"box {index} {float(np.asarray(boxes.confidence)[index]):.2f} [{seen}]")
     return "; ".join(parts)
 
