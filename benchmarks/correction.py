@@ -80,8 +80,11 @@ def _evidence(corrector: Corrector, runtime: Runtime, items: list[InjectedCaptio
         concepts = [Concept(name=name, detector_class=name, source="lexical") for name in wanted]
         plan = plan_questions(concepts, {"LOC"}, min(config.existence_min_score, config.uncertain_min_score))
         _, findings = run_validation(runtime, image, plan, config.existence_min_score, config.merge_iou)
+        weak = {name: (boxes[0], value.source) for name in wanted
+                if (boxes := findings.boxes.get(name)) and (boxes[0].score or 0.0) < config.recheck_below
+                and isinstance(value := findings.detections[name].value, Detections)}  # fmt: skip
         looks = look_again(runtime, image, {name: name for name in wanted}, config.second_look or "fused",
-                           config.absent_at_most, config.merge_iou) or {}  # fmt: skip
+                           config.absent_at_most, config.merge_iou, weak) or {}  # fmt: skip
         for item in group:
             true_classes = mentioned_classes(item.caption) & set(item.present)
             for name in sorted(true_classes | {item.injected}):
@@ -104,7 +107,8 @@ def _describe(seen: Seen) -> str:
     candidates = len(look.count.box_probabilities)
     return (f"{seen.image_id} [{seen.setting}] {seen.name}: first look {first}; fused p={existence.probability:.3f}"
             f" boxes {existence.detector_probability:.3f} (best box {best:.3f}, {candidates} candidates)"
-            f" classifier {clf} -> {look.verdict}")  # fmt: skip
+            f" classifier {clf} -> {look.verdict}"
+            + (f" ({look.first_box.describe()})" if look.first_box is not None else ""))  # fmt: skip
 
 
 def _score(seen: list[Seen], removed: Callable[[Seen], bool]) -> tuple[float, float]:
@@ -140,7 +144,11 @@ def sweep(corrector: Corrector, runtime: Runtime, items: list[InjectedCaption]) 
         weak = s.first_found and (s.first_best or 0.0) < config.recheck_below
         return (not s.first_found or weak) and s.look is not None and s.look.verdict == "absent"
 
+    def uncorroborated_kept(s: Seen) -> bool:  # the rule before the weak first-look box was cross-checked
+        return now(s) and s.look is not None and s.look.existence.probability <= config.absent_at_most
+
     print(f"  now (absent_at_most={config.absent_at_most}, recheck_below={config.recheck_below}): {_score(seen, now)}")
+    print(f"    without the weak first-look box cross-checked by other experts: {_score(seen, uncorroborated_kept)}")
     print("  rule A: boxes' probability <= a and classifier <= b -> injected removed / true lost")
     for boxes in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6):
         row = []

@@ -411,3 +411,16 @@ def test_the_second_look_decides_on_the_calibrated_presence_on_real_photos(runti
     existence = claims_of(person, "person")["existence"]
     assert existence.verdict == "removed" and "is below 0.50; looked again" in existence.finding  # no person
     assert "person" not in person.corrected_plain.lower()
+
+
+def test_a_weak_first_look_box_no_other_expert_saw_is_removed(runtime: Runtime, shared_data: Path) -> None:
+    """coco128: NanoDet's weak cup box (0.36) on a photo with no cup is one no other expert voted for, and the
+    fused experts are unsure (p=0.52): removed. A real motorcycle's weak box (0.35) CenterNet also saw stays."""
+    fixer = Corrector(runtime=runtime, llm=None, config=CorrectionConfig(concepts="lexical", rewrite="rules"))
+    photos = shared_data / "coco128" / "train2017"
+    cup = fixer.correct(photos / "000000000196.jpg", "A cup.")
+    existence = claims_of(cup, "cup")["existence"]
+    assert existence.verdict == "removed" and "(nanodet-m 0.36) no other expert saw" in existence.finding
+    assert "cup" not in cup.corrected_plain.lower()
+    motorcycle = claims_of(fixer.correct(photos / "000000000086.jpg", "A motorcycle."), "motorcycle")["existence"]
+    assert motorcycle.verdict != "removed"

@@ -27,7 +27,11 @@ class CorrectionConfig(BaseModel):
     this one 0.893 / 0.033 (with recheck_below)."""
     recheck_below: float = Field(default=0.5, ge=0.0, le=1.0)
     """A first-look box at existence_min_score but below this is weak: the second look checks it too, and the
-    object is removed only when the look says absent (a detector's false positive on a co-occurring class)."""
+    object is removed only when the look says absent (a detector's false positive on a co-occurring class): when
+    P(present) <= absent_at_most, or when no other expert voted for the fused box at the weak box's place and the
+    look does not say present (LogicCheckGPT-style agreement of two detectors on one box). On coco128 the
+    cross-check took 0.893 / 0.033 injected removed / true lost to 0.902 / 0.038; the ImageNet classifier on the
+    weak box's crop did not separate (about 0 for true and injected furniture, bags and tables alike)."""
     uncertain_min_score: float = Field(default=0.2, ge=0.0, le=1.0)
     """Without a second look: a best box between this and existence_min_score is unsure, and a second
     installed detector decides."""

@@ -18,6 +18,7 @@ from visorch.runtime import Runtime
 from visorch.tools.capability import Capability
 from visorch.tools.detections import Detections
 from visorch.tools.fusion.calibration import CALIBRATION_FILES, CountEstimate, Existence, Verdict, default_calibration
+from visorch.tools.fusion.ensemble import VOTES
 from visorch.tools.fusion.tools import CANDIDATE_MIN_SCORE, _classifier_score
 from visorch.tools.images import ImageRef
 from visorch.tools.text import OCRText
@@ -67,13 +68,55 @@ class SecondLook:
     boxes: list[NormalisedBox]
     """Fused boxes as likely real as not (calibrated box probability >= 0.5), best first."""
     verdict: Verdict
-    """present / absent / uncertain by the correction's own rule (CorrectionConfig.absent_at_most on P(present))."""
+    """present / absent / uncertain by the correction's own rule (CorrectionConfig.absent_at_most on P(present),
+    and a weak first-look box no other expert saw)."""
+    first_box: FirstBox | None = None
+    """For an object the first look found only weakly: who else saw its box (None: no weak box was checked)."""
 
     def describe(self, name: str) -> str:
         """'fused: dog absent, p=0.04 (detectors 0.04, classifier 0.01)'."""
         evidence = self.existence.describe(name).split(", p=", 1)[-1]
         where = "" if self.boxes or self.verdict != "present" else ", present but not localised"
-        return f"{self.backend}: {name} {self.verdict}{where}, p={evidence}"
+        first = f"; {self.first_box.describe()}" if self.first_box is not None else ""
+        return f"{self.backend}: {name} {self.verdict}{where}, p={evidence}{first}"
+
+
+@dataclass(frozen=True)
+class FirstBox:
+    """A weak first-look box cross-checked against the fused experts' boxes: the votes of the fused box at its
+    place (IoU >= CORROBORATION_IOU), so two detectors agreeing on one box tells from one detector alone."""
+
+    source: str
+    """The first look's detector."""
+    score: float
+    votes: dict[str, float]
+    """Expert -> its score for the fused box at the first-look box's place (empty: no fused box there)."""
+
+    @property
+    def corroborated(self) -> bool:
+        """Whether an expert other than the first look's own detector saw the box."""
+        return any(expert != self.source for expert in self.votes)
+
+    def describe(self) -> str:
+        """'the first look's box (nanodet-m 0.36) no other expert saw' or '... also seen by centernet-mb3 0.22'."""
+        others = ", ".join(f"{name} {score:.2f}" for name, score in self.votes.items() if name != self.source)
+        seen = f"also seen by {others}" if others else "no other expert saw"
+        return f"the first look's box ({self.source} {self.score:.2f}) {seen}"
+
+
+CORROBORATION_IOU = 0.3
+"""A fused box overlapping a first-look box at least this much is the same object seen again."""
+
+
+def first_box_votes(box: NormalisedBox, candidates: sv.Detections) -> dict[str, float]:
+    """The experts' votes on the fused candidate that overlaps ``box`` most (IoU >= CORROBORATION_IOU), or {}."""
+    if len(candidates) == 0 or VOTES not in candidates.data:
+        return {}
+    overlaps = sv.box_iou_batch(np.array([box.pixels], dtype=np.float32), candidates.xyxy.astype(np.float32))[0]
+    best = int(np.argmax(overlaps))
+    if overlaps[best] < CORROBORATION_IOU:
+        return {}
+    return {str(name): float(score) for name, score in (candidates.data[VOTES][best] or {}).items()}
 
 
 def normalised_boxes(detections: Detections, min_score: float, merge_iou: float) -> list[NormalisedBox]:
@@ -136,12 +179,14 @@ def look_again(
     backend: str,
     absent_at_most: float = 0.5,
     merge_iou: float = 0.6,
+    weak: dict[str, tuple[NormalisedBox, str]] | None = None,
 ) -> dict[str, SecondLook] | None:
     """Concept -> the fused experts' calibrated existence and count for its class (one pass over the experts
     for all ``classes``, concept -> COCO class), or None when ``backend`` is not installed here.
 
     The verdict: present when the calibrated existence says present or a box is as likely real as not; absent
-    when the calibrated P(present) is at most ``absent_at_most``; else uncertain.
+    when the calibrated P(present) is at most ``absent_at_most``, or when the concept's weak first-look box
+    (``weak``: concept -> (box, the first look's detector)) is one no other expert saw; else uncertain.
     """
     models = runtime.context.models
     known = [b for b in models.backends(Capability.DETECTION) if b.name == backend]
@@ -163,12 +208,17 @@ def look_again(
         existence = calibration.existence(class_name, scores, classifier)
         threshold = calibration.threshold(class_name)
         boxes = normalised_boxes(Detections(mine, image, backend), threshold, merge_iou) if len(mine) else []
+        first = None
+        if weak and concept in weak:
+            box, source = weak[concept]
+            first = FirstBox(source, box.score or 0.0, first_box_votes(box, mine))
         verdict: Verdict = "uncertain"
         if existence.verdict == "present" or boxes:
             verdict = "present"
-        elif existence.probability <= absent_at_most:
+        elif existence.probability <= absent_at_most or (first is not None and not first.corroborated):
             verdict = "absent"
-        looks[concept] = SecondLook(backend, existence, calibration.count(class_name, scores), boxes, verdict)
+        count = calibration.count(class_name, scores)
+        looks[concept] = SecondLook(backend, existence, count, boxes, verdict, first)
     return looks
 
 
@@ -198,7 +248,7 @@ def run_validation(
     records = {record.target: record for record in trace.steps}
     classes = detector_classes or {}
     missing: dict[str, Detections] = {}
-    weak: dict[str, float] = {}
+    weak: dict[str, tuple[NormalisedBox, str]] = {}
     for concept, step in plan.detect_step.items():
         answer = _answer(records[step])
         findings.detections[concept] = answer
@@ -207,16 +257,16 @@ def run_validation(
             if not boxes and classes.get(concept):
                 missing[concept] = answer.value
             elif boxes and classes.get(concept) and (boxes[0].score or 0.0) < recheck_below:
-                weak[concept] = boxes[0].score or 0.0
+                weak[concept] = (boxes[0], answer.value.source)
     looks = None
     if (missing or weak) and second_look:
         wanted = {c: classes[c] for c in [*missing, *weak]}
-        looks = look_again(runtime, image, wanted, second_look, absent_at_most, merge_iou)
+        looks = look_again(runtime, image, wanted, second_look, absent_at_most, merge_iou, weak)
     if looks is not None:
         for concept, look in looks.items():
             if concept in weak:  # found by the first look: only an absent verdict overrules it
                 if look.verdict == "absent":
-                    findings.rechecked[concept] = weak[concept]
+                    findings.rechecked[concept] = weak[concept][0].score or 0.0
                     findings.second_look[concept] = look
                     findings.boxes[concept] = []
                 continue
