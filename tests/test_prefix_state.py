@@ -55,3 +55,21 @@ def test_without_a_folder_nothing_is_saved(model_path: Path, tmp_path: Path) -> 
     finally:
         backend.close()
     assert not list(tmp_path.iterdir())
+
+
+def test_the_question_is_evaluated_again_from_the_prefix_so_a_prompt_gets_the_same_tokens(
+    model_path: Path, tmp_path: Path
+) -> None:
+    """A repeated prompt is evaluated from the end of its fixed prefix (not from a cache's longer state, which
+    llama.cpp splits into other batches and can turn a near tie): the same prompt, the same reuse, the same text."""
+    backend = LlamaCppBackend(model_path, prefix_state_dir=tmp_path, n_ctx=512)
+    try:
+        first = backend.complete(_request("What is 17 + 25?"))
+        again = backend.complete(_request("What is 17 + 25?"))  # the whole prompt is in the KV and RAM caches
+        backend.complete(_request("What is 6 * 7?"))
+        third = backend.complete(_request("What is 17 + 25?"))
+    finally:
+        backend.close()
+    assert first.text == again.text == third.text == "42"
+    assert first.cached_prompt_tokens == 0 and again.cached_prompt_tokens == third.cached_prompt_tokens > 32
+    assert again.prompt_tokens - again.cached_prompt_tokens > 5  # the question's own turn, evaluated again

@@ -221,9 +221,10 @@ class LlamaCppBackend(LLMBackend):
                 f"context window of {self.n_ctx}; raise VISORCH_LLM_N_CTX or shorten the prompt"
             )
         reused = _reusable_prefix(llama, prompt)
-        prefix_seconds = 0.0
+        prefix_seconds, fixed_tokens = 0.0, 0
         if self.prefix_state_dir is not None and request.fixed_messages:
             fixed = self._fixed_prefix(loaded, messages[: request.fixed_messages], prompt)
+            fixed_tokens = len(fixed)
             if reused < len(fixed):
                 from visorch.llm.prefix_state import PrefixStateStore
 
@@ -232,7 +233,8 @@ class LlamaCppBackend(LLMBackend):
                 if outcome.action == "restored":  # evaluated by an earlier process, not by this call
                     reused = max(reused, min(outcome.tokens, len(prompt) - 1))
         if self._drives_decoding(request, grammar):
-            return self._generate_greedy_grammar(loaded, request, prompt, reused, started, prefix_seconds)
+            reuse = (reused, fixed_tokens)
+            return self._generate_greedy_grammar(loaded, request, prompt, reuse, started, prefix_seconds)
         template_stop = [formatted.stop] if isinstance(formatted.stop, str) else list(formatted.stop or [])
         deadline = _Deadline(started + self.timeout_s)
         criteria = StoppingCriteriaList([deadline, *(formatted.stopping_criteria or [])])
@@ -269,12 +271,19 @@ class LlamaCppBackend(LLMBackend):
         loaded: _LoadedLlama,
         request: LLMRequest,
         prompt: list[int],
-        reused: int,
+        reuse: tuple[int, int],
         started: float,
         prefix_seconds: float,
     ) -> tuple[dict[str, Any], int, _CallParts]:
         """Evaluate the prompt (reusing cached states as create_completion does), then decode under the grammar
-        with the likeliest token checked first and forced text jumped over."""
+        with the likeliest token checked first and forced text jumped over. ``reuse``: the prompt tokens no call
+        evaluates again (see :func:`_reusable_prefix`), and how many the fixed messages account for.
+
+        The tokens after the fixed messages (the role's prompt and worked examples, restored
+        from their prefix state) are always evaluated again from there, in the same batches, even when a cache
+        holds more of the prompt: llama.cpp's numbers depend on how a prompt was split into batches, so reusing
+        an earlier call's longer state could turn a near tie the other way, and the same question would get a
+        different program depending on what was asked before (seen with twins of one question)."""
         from visorch.llm.grammar_decode import ForcedText, greedy_grammar_decode
 
         llama = loaded.llama
@@ -286,7 +295,10 @@ class LlamaCppBackend(LLMBackend):
                 forced = self._forced_texts[request.forced_regex] = ForcedText(request.forced_regex)
         generating = time.monotonic()
         _load_cached_state(llama, prompt)
+        reused, fixed_tokens = reuse
         held = min(_common_prefix(llama.input_ids[: llama.n_tokens].tolist(), prompt), len(prompt) - 1)
+        if 0 < fixed_tokens < held:
+            held = fixed_tokens
         llama._ctx.kv_cache_seq_rm(-1, held, -1)
         llama.n_tokens = held
         llama.eval(prompt[held:])
@@ -310,7 +322,7 @@ class LlamaCppBackend(LLMBackend):
         }
         generated = time.monotonic() - generating
         parts = _CallParts(generating - started - prefix_seconds, prefill + prefix_seconds, generated - prefill)
-        return result, reused, parts
+        return result, min(reused, held), parts
 
     def _fixed_prefix(self, loaded: _LoadedLlama, fixed: list[Any], prompt: list[int]) -> list[int]:
         """The prompt tokens the fixed messages account for (their rendering, up to where the prompt differs)."""
