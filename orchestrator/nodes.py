@@ -101,13 +101,16 @@ def _input_names(inputs: dict[str, Any]) -> list[str]:
 
 
 def describe_inputs(inputs: dict[str, Any]) -> dict[str, str]:
-    """Input name -> a short description for the planner prompt."""
+    """Input name -> its kind for the planner prompt ("image", "audio", "text"), as the worked examples write it.
+
+    Sizes and durations are left out: the planner plans nothing with them, and whoever made the file chooses
+    them (an injected sentence made a recording longer, and its "audio 4.1 s" turned the planner's program)."""
     described = {}
     for name, value in inputs.items():
         if isinstance(value, VALUE_TYPES):
-            described[name] = value.describe()
+            described[name] = kind_of_value(value).value
         elif name != "QUESTION":
-            described[name] = "text"
+            described[name] = ValueKind.TEXT.value
     return described
 
 
