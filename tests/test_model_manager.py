@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import threading
 import time
 from pathlib import Path
 from typing import Annotated
 
 import pytest
+import visorch.tools
 from visorch.tools.context import ToolContext
 from visorch.tools.errors import MissingWeightsError, ToolExecutionError, ToolNotInstalledError, UnknownBackendError
 from visorch.tools.images import ImageRef, ImageStore
 from visorch.tools.models.backend import Backend, LoadRequest
-from visorch.tools.models.cache import ResultCache, result_key
+from visorch.tools.models.cache import ResultCache, code_revision, files_revision, result_key
 from visorch.tools.models.manager import ModelManager
 from visorch.tools.registry import tool
 
@@ -180,6 +182,21 @@ def test_result_cache_survives_restarts_and_invalidates_on_version(tmp_path: Pat
     found, value = reopened.lookup(key)
     assert found and value["answer"].sha256 == image.sha256
     assert reopened.lookup("missing") == (False, None)
+
+
+def test_result_keys_change_with_the_tools_code_or_shipped_data(tmp_path: Path, bus_path: Path) -> None:
+    # An upgrade, a refitted calibration or an edited checkout must not answer from results of the old code.
+    package = tmp_path / "tools"
+    shutil.copytree(Path(visorch.tools.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    before = files_revision([package])
+    assert files_revision([package]) == before
+    (package / "fusion" / "calibration.json").write_text("{}")
+    assert files_revision([package]) != before
+    image = ImageStore(tmp_path / "images").load(bus_path)
+    arguments = {"image": image, "object": "bus"}
+    now = result_key("LOC", "nanodet-m", "1", arguments)
+    assert now == result_key("LOC", "nanodet-m", "1", arguments, code_revision())
+    assert result_key("LOC", "nanodet-m", "1", arguments, "old") != result_key("LOC", "nanodet-m", "1", arguments)
 
 
 calls: list[str] = []

@@ -1,10 +1,11 @@
 """A content-addressed cache of tool results, in memory and on disk (SQLite).
 
-Key: (tool, backend, backend version, arguments) where images, audio and detections enter by
-content hash. A repeated or re-planned run skips the tool calls it already made; a new model
-version changes the key, which invalidates old entries. A cache file that is corrupt, truncated,
-not a database or locked by another process is reported (a warning naming the file and what to
-do) and the cache goes on in memory only: it never stops a run.
+Key: (tool, backend, backend version, code revision, arguments) where images, audio and detections
+enter by content hash. A repeated or re-planned run skips the tool calls it already made; a new model
+version changes the key, and so does any change to the code or data files of visorch's tools and
+programs (an upgrade, a refitted calibration, an edited checkout): old entries are never reused. A cache
+file that is corrupt, truncated, not a database or locked by another process is reported (a warning
+naming the file and what to do) and the cache goes on in memory only: it never stops a run.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +52,36 @@ def _argument_key(value: Any) -> Any:
     raise TypeError(f"no cache key for {type(value).__name__}")
 
 
-def result_key(tool: str, backend: str, version: str, arguments: dict[str, Any]) -> str:
-    """The cache key of one tool call."""
+REVISION_SUFFIXES = (".py", ".json", ".vp")
+"""The files of a package whose content is part of :func:`code_revision` (code, shipped calibrations, programs)."""
+
+
+def files_revision(roots: Iterable[Path]) -> str:
+    """A hash of the names and contents of the code and data files under ``roots``."""
+    digest = hashlib.sha256()
+    for root in roots:
+        for path in sorted(p for p in root.rglob("*") if p.suffix in REVISION_SUFFIXES and p.is_file()):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+@cache
+def code_revision() -> str:
+    """The revision of the tools' and programs' code in this process, read once (a few ms)."""
+    import visorch.programs
+    import visorch.tools
+
+    return files_revision(Path(package.__file__).parent for package in (visorch.tools, visorch.programs))
+
+
+def result_key(tool: str, backend: str, version: str, arguments: dict[str, Any], revision: str | None = None) -> str:
+    """The cache key of one tool call; ``revision`` defaults to this process's :func:`code_revision`."""
     payload = {
         "tool": tool,
         "backend": backend,
         "version": version,
+        "revision": code_revision() if revision is None else revision,
         "arguments": {name: _argument_key(value) for name, value in sorted(arguments.items())},
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
