@@ -26,6 +26,9 @@ STANDARD_INPUTS: dict[str, ValueKind] = {
 }
 """Inputs every program may use; more images and audio files are named IMAGE_*/IMAGE2/AUDIO_*."""
 
+MAX_TEXT_LITERAL = 10_000
+"""Characters a text argument written in the program may have (an object name, a question, a colour); EVAL's
+expression has its own bound (``MAX_SOURCE_LENGTH``). Text a tool read (OCR, a transcript) is not a literal."""
 _EXTRA_INPUT = re.compile(r"^(IMAGE|AUDIO)_?[A-Z0-9_]+$")
 
 
@@ -83,6 +86,9 @@ def _literal_issue(param: ParamSpec, literal: Literal) -> str | None:
     if kind == ValueKind.ANY:
         return None
     if kind == ValueKind.TEXT and isinstance(value, str):
+        if len(value) > MAX_TEXT_LITERAL:
+            return (f"'{param.name}' is {len(value):,} characters long, {quoted(value)}; a text argument takes "
+                    f"at most {MAX_TEXT_LITERAL:,} (name the object, question or colour in a few words)")  # fmt: skip
         return None
     if kind == ValueKind.BOOL and isinstance(value, bool):
         return None

@@ -220,6 +220,17 @@ def test_long_arguments_are_quoted_cut_short(tmp_path: Path) -> None:
     assert shorten_quotes("no class for '" + "y" * 500 + "'").endswith("(440 more characters)'")
 
 
+def test_check_refuses_a_huge_text_argument_that_run_would_only_fail_on() -> None:
+    def program(name: str) -> str:
+        return f"BOX0=LOC(image=IMAGE, object='{name}')\nFINAL=RESULT(var=BOX0)\n"
+
+    too_long = r"'object' is 1,000,000 characters long, .*at most 10,000"
+    with pytest.raises(ProgramValidationError, match=too_long) as caught:
+        validate_program(parse_program(program("x" * 1_000_000)), ALL_TOOLS)
+    assert len(str(caught.value)) < 1_000
+    validate_program(parse_program(program("x" * 10_000)), ALL_TOOLS)
+
+
 # --- silence is no speech --------------------------------------------------------------------------------
 
 
