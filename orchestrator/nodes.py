@@ -14,7 +14,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.types import interrupt
 from visorch.config import AgentSettings
-from visorch.correction.answers import answer_claim, corrected_answer
+from visorch.correction.answers import answer_claim, corrected_answer, states_the_answer
 from visorch.dictated_answers import dictating, read_texts, withhold
 from visorch.evidence import result_text, trace_evidence
 from visorch.examples import ExampleSelector
@@ -372,8 +372,9 @@ def make_nodes(services: AgentServices) -> dict[str, Any]:
         # a short yes/no or count answer is checked as the claim it makes ("yes" -> "There is a dog.")
         claimed = answer_claim(state["question"], answer)
         correction = services.corrector.correct(image, claimed.statement if claimed else answer)
-        notes = [f"correction {claim.id} {claim.verdict}: {claim.statement} ({claim.finding})"
-                 for claim in correction.claims if claim.verdict != "supported"]  # fmt: skip
+        notes = [f"correction {checked.id} {checked.verdict}: {checked.statement} ({checked.finding})"
+                 for checked in correction.claims if checked.verdict != "supported"
+                 and not (claimed is not None and states_the_answer(claimed, checked))]  # fmt: skip
         update: dict[str, Any] = {"corrections": [*state.get("corrections", []), *notes],
                                   "llm_calls": correction.llm_calls,
                                   "llm_seconds": sum(stage.llm_seconds for stage in correction.stages)}  # fmt: skip

@@ -398,6 +398,21 @@ def test_the_agent_checks_a_yes_as_the_claim_it_makes(bus_path: Path, tmp_path: 
     assert answer.timings.llm_calls == 3  # the check itself asks the LLM nothing
 
 
+def test_a_no_the_check_confirms_is_not_listed_as_a_correction(bus_path: Path, tmp_path: Path) -> None:
+    from visorch.agent import Agent, AgentConfig
+
+    if not (default_weights_root() / "nanodet-m" / "nanodet.onnx").is_file():
+        pytest.skip("the offline pack is not installed: run visorch models install-offline")
+    program = "BOX0=LOC(image=IMAGE, object='dog')\nFINAL=RESULT(var=BOX0)"
+    verdict = json.dumps({"verdict": "ANSWER", "reason": "no dog box", "missing": ""})
+    settings = VisorchSettings(home=tmp_path / "home", weights_dir=default_weights_root())
+    config = AgentConfig(correct_answers=True, rule_answers=False, plan_cache=False, examples=0)
+    with Agent(config, runtime=Runtime.create(settings), llm=ScriptedLLM([program, verdict, "No."])) as agent:
+        answer = agent.ask(image=bus_path, question="Is there a dog in the image?")
+    # "There is a dog." was checked and removed: that is the answer itself, not a change to it
+    assert answer.text.lower().startswith("no") and not any("correction" in note for note in answer.corrections)
+
+
 def test_the_second_look_decides_on_the_calibrated_presence_on_real_photos(runtime: Runtime, shared_data: Path) -> None:
     """coco128 (train2017, where the rule was tuned): the calibrated P(present) decides, not the boxes' noisy-or and
     the classifier apart, and a weak first-look box is looked at again."""

@@ -19,6 +19,7 @@ from typing import Literal
 
 from visorch.correction.result import Correction
 from visorch.correction.rewrite import plural
+from visorch.correction.types import Claim
 from visorch.correction.vocabulary import NUMBER_NAMES, NUMBER_WORDS, find_mentions
 from visorch.grounding import question_form
 from visorch.tools.vocabulary import normalise, singular
@@ -77,6 +78,13 @@ def answer_claim(question: str, answer: str) -> AnswerClaim | None:
     noun = name if count == 1 else plural(name)
     verb = "is" if count == 1 else "are"
     return AnswerClaim("count", name, objects[0].detector_class, said, f"There {verb} {NUMBER_NAMES[count]} {noun}.")
+
+
+def states_the_answer(claim: AnswerClaim, checked: Claim) -> bool:
+    """Whether a verdict only repeats what the answer says: "no" to "Is there a dog?" is the claim "There is a
+    dog." removed, which confirms the answer and is not a correction of it."""
+    said_no = claim.form == "yes_no" and claim.said == "no"
+    return said_no and checked.kind == "existence" and checked.verdict == "removed"
 
 
 def corrected_answer(claim: AnswerClaim, correction: Correction) -> str | None:
