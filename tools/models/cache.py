@@ -72,7 +72,8 @@ def code_revision() -> str:
     import visorch.programs
     import visorch.tools
 
-    return files_revision(Path(package.__file__).parent for package in (visorch.tools, visorch.programs))
+    files = (visorch.tools.__file__, visorch.programs.__file__)
+    return files_revision(Path(file).parent for file in files if file is not None)
 
 
 def result_key(tool: str, backend: str, version: str, arguments: dict[str, Any], revision: str | None = None) -> str:
