@@ -97,6 +97,23 @@ def test_mcp_server_over_stdio_with_the_mcp_client(bus_path: Path, tmp_path: Pat
     assert reply["wrong"]["is_error"] is True and "not found" in reply["wrong"]["text"]
 
 
+@pytest.mark.parametrize("kind", ["absolute", "dot-dot", "symlink"])
+def test_mcp_run_program_cannot_load_files_outside_the_allowed_roots(
+    runtime: Runtime, bus_path: Path, tmp_path: Path, kind: str
+) -> None:
+    from visorch.interfaces.mcp_server import run_program_json
+
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(bus_path.read_bytes())  # a real image: only the roots refuse it
+    (tmp_path / "inner").mkdir()
+    (tmp_path / "inner" / "link.jpg").symlink_to(outside)
+    path = {"absolute": "/etc/passwd", "dot-dot": f"{tmp_path}/inner/../outside.jpg",
+            "symlink": f"{tmp_path}/inner/link.jpg"}[kind]  # fmt: skip
+    reply = json.loads(run_program_json(runtime, f"IMAGE0=LOAD(path='{path}')\nFINAL=RESULT(var=IMAGE0)"))
+    assert reply["ok"] is False
+    assert "a program may read only its inputs and files under the allowed roots" in reply["error"]
+
+
 def test_langchain_tools_share_the_tool_description(runtime: Runtime) -> None:
     pytest.importorskip("langchain_core")
     from visorch import langchain_tools

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,6 +69,23 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.mark.parametrize(
+    "route",
+    ["gradio_api/file=/etc/passwd", "gradio_api/file=..%2F..%2F..%2F..%2Fetc%2Fpasswd", "file=/etc/passwd",
+     "gradio_api/file=README.md", "gradio_api/file={link}", "static/../../../../etc/passwd"],
+)  # fmt: skip
+def test_the_app_serves_no_file_outside_what_it_made(app_url: str, tmp_path: Path, route: str) -> None:
+    link = tmp_path / "passwd.jpg"
+    link.symlink_to("/etc/passwd")
+    try:
+        with urllib.request.urlopen(app_url + route.format(link=link), timeout=30) as response:
+            body = response.read()
+            status = response.status
+    except urllib.error.HTTPError as error:
+        status, body = error.code, b""
+    assert status in (403, 404) and b"root:" not in body
 
 
 @pytest.fixture(scope="module")
