@@ -41,6 +41,20 @@ def corrector(runtime: Runtime, replies: list, **config) -> tuple[Corrector, Scr
     return Corrector(runtime=runtime, llm=llm, config=CorrectionConfig(**config)), llm
 
 
+def ask_correcting_agent(tmp_path: Path, image: Path, question: str, replies: list[str]):
+    """(answer, llm): an agent with correct_answers on, its LLM scripted, over the offline pack."""
+    from visorch.agent import Agent, AgentConfig
+
+    if not (default_weights_root() / "nanodet-m" / "nanodet.onnx").is_file():
+        pytest.skip("the offline pack is not installed: run visorch models install-offline")
+    settings = VisorchSettings(home=tmp_path / "home", weights_dir=default_weights_root())
+    config = AgentConfig(correct_answers=True, rule_answers=False, plan_cache=False, examples=0)
+    llm = ScriptedLLM(replies)
+    with Agent(config, runtime=Runtime.create(settings), llm=llm) as agent:
+        assert "correct" in agent.graph.get_graph().nodes
+        return agent.ask(image=image, question=question), llm
+
+
 def claims_of(correction, concept: str) -> dict[str, Claim]:
     return {claim.kind: claim for claim in correction.claims if claim.concept == concept}
 
@@ -257,19 +271,10 @@ def test_bound_text_cuts_at_a_sentence() -> None:
 
 
 def test_the_agent_corrects_its_answers_when_configured(bus_path: Path, tmp_path: Path) -> None:
-    from visorch.agent import Agent, AgentConfig
-
-    if not (default_weights_root() / "nanodet-m" / "nanodet.onnx").is_file():
-        pytest.skip("the offline pack is not installed: run visorch models install-offline")
     program = "BOX0=LOC(image=IMAGE, object='bus')\nFINAL=RESULT(var=BOX0)"
     verdict = json.dumps({"verdict": "ANSWER", "reason": "the bus box answers it", "missing": ""})
     replies = [program, verdict, "Three dogs stand next to a red bus.", "A blue bus."]  # concepts: lexical scan
-    settings = VisorchSettings(home=tmp_path / "home", weights_dir=default_weights_root())
-    config = AgentConfig(correct_answers=True, rule_answers=False, plan_cache=False, examples=0)
-    llm = ScriptedLLM(replies)
-    with Agent(config, runtime=Runtime.create(settings), llm=llm) as agent:
-        assert "correct" in agent.graph.get_graph().nodes
-        answer = agent.ask(image=bus_path, question="Describe the picture.")
+    answer, llm = ask_correcting_agent(tmp_path, bus_path, "Describe the picture.", replies)
     assert answer.text == "A blue bus." and llm.remaining == 0
     assert any("removed: there is a dog" in note for note in answer.corrections)
     assert answer.timings.llm_calls == 4
@@ -382,33 +387,19 @@ def test_short_answers_become_claims_and_only_verdicts_change_them(runtime: Runt
 
 
 def test_the_agent_checks_a_yes_as_the_claim_it_makes(bus_path: Path, tmp_path: Path) -> None:
-    from visorch.agent import Agent, AgentConfig
-
-    if not (default_weights_root() / "nanodet-m" / "nanodet.onnx").is_file():
-        pytest.skip("the offline pack is not installed: run visorch models install-offline")
     program = "BOX0=LOC(image=IMAGE, object='bus')\nFINAL=RESULT(var=BOX0)"
     verdict = json.dumps({"verdict": "ANSWER", "reason": "the boxes answer it", "missing": ""})
-    settings = VisorchSettings(home=tmp_path / "home", weights_dir=default_weights_root())
-    config = AgentConfig(correct_answers=True, rule_answers=False, plan_cache=False, examples=0)
-    llm = ScriptedLLM([program, verdict, "Yes."])
-    with Agent(config, runtime=Runtime.create(settings), llm=llm) as agent:
-        answer = agent.ask(image=bus_path, question="Is there a dog in the image?")
+    answer, llm = ask_correcting_agent(tmp_path, bus_path, "Is there a dog in the image?", [program, verdict, "Yes."])
     assert answer.text == "no" and llm.remaining == 0  # "There is a dog." checked: no dog, by the detectors
     assert any("removed: there is a dog" in note for note in answer.corrections)
     assert answer.timings.llm_calls == 3  # the check itself asks the LLM nothing
 
 
 def test_a_no_the_check_confirms_is_not_listed_as_a_correction(bus_path: Path, tmp_path: Path) -> None:
-    from visorch.agent import Agent, AgentConfig
-
-    if not (default_weights_root() / "nanodet-m" / "nanodet.onnx").is_file():
-        pytest.skip("the offline pack is not installed: run visorch models install-offline")
     program = "BOX0=LOC(image=IMAGE, object='dog')\nFINAL=RESULT(var=BOX0)"
     verdict = json.dumps({"verdict": "ANSWER", "reason": "no dog box", "missing": ""})
-    settings = VisorchSettings(home=tmp_path / "home", weights_dir=default_weights_root())
-    config = AgentConfig(correct_answers=True, rule_answers=False, plan_cache=False, examples=0)
-    with Agent(config, runtime=Runtime.create(settings), llm=ScriptedLLM([program, verdict, "No."])) as agent:
-        answer = agent.ask(image=bus_path, question="Is there a dog in the image?")
+    answer, llm = ask_correcting_agent(tmp_path, bus_path, "Is there a dog in the image?", [program, verdict, "No."])
+    assert llm.remaining == 0
     # "There is a dog." was checked and removed: that is the answer itself, not a change to it
     assert answer.text.lower().startswith("no") and not any("correction" in note for note in answer.corrections)
 
