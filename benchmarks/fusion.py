@@ -43,13 +43,14 @@ from visorch.roles.rules import _hedged_yes_no
 from visorch.tools.catalog import default_backends
 from visorch.tools.classification.efficientnet import classifier_views
 from visorch.tools.fusion.calibration import (
+    PRESENCE_FROM,
     PRESENT_AT,
     Calibration,
     CountEstimate,
     default_calibration,
     presence_features,
 )
-from visorch.tools.fusion.fit_calibration import ImageObservation, _logistic, fit, observe
+from visorch.tools.fusion.fit_calibration import ImageObservation, _logistic, fit, observe, presence_scores
 from visorch.tools.models.manager import ModelManager, default_weights_root
 from visorch.tools.vocabulary import COCO_CLASSES
 
@@ -79,7 +80,8 @@ def _scores(obs: ImageObservation, name: str) -> list[float]:
 
 def _one_look(obs: ImageObservation, name: str, backend: str = "fused") -> tuple[str, float]:
     """EXISTS's verdict as yes / no / uncertain, and its probability."""
-    verdict = default_calibration(backend).existence(name, _scores(obs, name), obs.classifier.get(name))
+    whole = presence_scores(obs, name, "whole-view vote")
+    verdict = default_calibration(backend).existence(name, _scores(obs, name), obs.classifier.get(name), whole)
     return {"present": "yes", "absent": "no", "uncertain": "uncertain"}[verdict.verdict], verdict.probability
 
 
@@ -143,7 +145,8 @@ def _agent_count(first: ImageObservation, closer: ImageObservation | None, name:
     estimate = default_calibration().count(name, _scores(first, name), first.classifier.get(name))
     if estimate.confident or closer is None or not LOOK_CLOSER_FOR_COUNTS:
         return estimate
-    return default_calibration("fused-tiles").count(name, _scores(closer, name), closer.classifier.get(name))
+    whole = presence_scores(closer, name, "whole-view vote")
+    return default_calibration("fused-tiles").count(name, _scores(closer, name), closer.classifier.get(name), whole)
 
 
 def counting(observations: list[ImageObservation], closer: dict[str, ImageObservation] | None) -> None:
@@ -208,10 +211,14 @@ CLASSIFIER_SEES = 0.2
 
 
 def _closer_features(obs: ImageObservation, name: str, first: ImageObservation, variant: str) -> tuple[float, ...]:
-    boxes = [(s, support) for (n, s, _), support in zip(obs.boxes, obs.support, strict=True) if n == name]
-    if variant == "tile-only boxes need a second expert":
-        boxes = [(s, (voters, whole)) for s, (voters, whole) in boxes if whole > 0 or voters >= 2]
-    features = presence_features([s for s, _ in boxes], obs.classifier.get(name))
+    classifier = obs.classifier.get(name)
+    if variant == "closer look on fused tile scores":  # the rule before whole-view votes
+        features = presence_features(_scores(obs, name), classifier)
+    elif variant == "tile-only boxes need a second expert":
+        boxes = [(s, support) for (n, s, _), support in zip(obs.boxes, obs.support, strict=True) if n == name]
+        features = presence_features([s for s, (voters, whole) in boxes if whole > 0 or voters >= 2], classifier)
+    else:
+        features = presence_features(presence_scores(obs, name, PRESENCE_FROM["fused-tiles"]), classifier)
     if variant == "closer look fitted beside the first":
         return (*features, *presence_features(_scores(first, name), first.classifier.get(name))[:2])
     return features
@@ -251,7 +258,8 @@ def rules(observations: list[ImageObservation], closer: dict[str, ImageObservati
     by_image = {o.image: o for o in observations}
     questions = build_pope_questions({o.image: set(o.truth_counts) for o in observations}, list(COCO_CLASSES))
     images = sorted(by_image)
-    variants = ("the agent's rule", "no closer look", "tile-only boxes need a second expert",
+    variants = ("the agent's rule", "closer look on fused tile scores", "no closer look",
+                "tile-only boxes need a second expert",
                 "'present, not localised' needs the classifier", "closer look fitted beside the first")  # fmt: skip
     print(f"\nExistence rules, {RULE_FOLDS}-fold cross-validated by image on {len(images)} images "
           f"({len(questions)} POPE-style questions); 'uncertain' is wrong")  # fmt: skip

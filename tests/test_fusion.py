@@ -19,7 +19,15 @@ from visorch.tools.classification.efficientnet import classifier_views, imagenet
 from visorch.tools.context import ToolContext
 from visorch.tools.errors import UnknownClassError
 from visorch.tools.fusion.calibration import Calibration, Logistic, default_calibration
-from visorch.tools.fusion.ensemble import VOTES, WHOLE_VOTES, Expert, FusionOptions, fuse_experts, tile_boxes
+from visorch.tools.fusion.ensemble import (
+    VOTES,
+    WHOLE_VOTES,
+    Expert,
+    FusionOptions,
+    fuse_experts,
+    tile_boxes,
+    whole_view_scores,
+)
 from visorch.tools.fusion.tools import exists, how_many
 from visorch.tools.images import ImageStore
 from visorch.tools.models.manager import ModelManager, default_weights_root
@@ -135,6 +143,7 @@ def test_a_box_only_tiles_saw_has_no_whole_image_votes() -> None:
     assert len(tile_only) == 1 and tile_only.data[VOTES][0] == {"x": 0.7} and tile_only.data[WHOLE_VOTES][0] == {}
     one_look = fuse_experts(image, [Expert("x", frozenset({"cup"}), cup_detector(True))], None, FusionOptions())
     assert one_look.data[WHOLE_VOTES][0] == one_look.data[VOTES][0]  # without tiles every vote is the whole image's
+    assert whole_view_scores(both) == [pytest.approx(0.7)] and whole_view_scores(tile_only) == [0.0]
 
 
 def test_calibration_counts_by_the_poisson_binomial_mode() -> None:
@@ -297,4 +306,16 @@ def test_the_closer_look_has_its_own_calibration_fitted_on_coco128() -> None:
     assert "coco128" in closer.fitted_on and "fused-tiles" in closer.fitted_on and closer.presence is not None
     assert first.presence is not None and first.presence != closer.presence
     # more evidence, more presence: a stronger best box never lowers p
-    assert closer.presence_probability("dog", [0.5], None) > closer.presence_probability("dog", [0.1], None)
+    assert closer.presence_probability("dog", [0.5], None, [0.5]) > closer.presence_probability(
+        "dog", [0.1], None, [0.1]
+    )
+
+
+def test_the_closer_look_reads_whole_view_votes_so_tile_only_boxes_do_not_make_a_class_present() -> None:
+    closer = default_calibration("fused-tiles")
+    assert closer.presence_from == "whole-view vote" and default_calibration("fused").presence_from == "fused score"
+    with pytest.raises(ValueError, match="whole_view_scores"):
+        closer.existence("dog", [0.6], None)  # a caller that forgot the votes is told, not answered
+    seen_whole = closer.existence("dog", [0.6], None, whole_view_scores=[0.6])
+    tiles_only = closer.existence("dog", [0.6], None, whole_view_scores=[0.0])
+    assert seen_whole.probability > tiles_only.probability and tiles_only.verdict != "present"

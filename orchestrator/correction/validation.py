@@ -18,7 +18,7 @@ from visorch.runtime import Runtime
 from visorch.tools.capability import Capability
 from visorch.tools.detections import Detections
 from visorch.tools.fusion.calibration import CALIBRATION_FILES, CountEstimate, Existence, Verdict, default_calibration
-from visorch.tools.fusion.ensemble import VOTES
+from visorch.tools.fusion.ensemble import VOTES, whole_view_scores
 from visorch.tools.fusion.tools import CANDIDATE_MIN_SCORE, _classifier_score
 from visorch.tools.images import ImageRef
 from visorch.tools.text import OCRText
@@ -205,7 +205,8 @@ def look_again(
         assert isinstance(mine, sv.Detections)
         scores = [float(score) for score in np.asarray(mine.confidence if mine.confidence is not None else [])]
         classifier = _classifier_score(runtime.context, image, class_name, mine)
-        existence = calibration.existence(class_name, scores, classifier)
+        whole = whole_view_scores(mine) if calibration.presence_from == "whole-view vote" else None
+        existence = calibration.existence(class_name, scores, classifier, whole)
         threshold = calibration.threshold(class_name)
         boxes = normalised_boxes(Detections(mine, image, backend), threshold, merge_iou) if len(mine) else []
         first = None
@@ -217,7 +218,7 @@ def look_again(
             verdict = "present"
         elif existence.probability <= absent_at_most or (first is not None and not first.corroborated):
             verdict = "absent"
-        count = calibration.count(class_name, scores)
+        count = calibration.count(class_name, scores, None, whole)
         looks[concept] = SecondLook(backend, existence, count, boxes, verdict, first)
     return looks
 

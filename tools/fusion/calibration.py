@@ -8,10 +8,16 @@ the JSON files beside this module, checked on coco-val (val2017) by ``benchmarks
 - box probability: a logistic regression (scikit-learn) of "matches a ground-truth box of its class at IoU
   0.5" on the fused score, per class where coco128 has enough boxes of it, else one for all classes;
 - existence: a logistic regression fitted on POPE-style questions sampled from coco128 (half present, half
-  absent: random, popular and co-occurring absent classes), on the best and second-best fused score of the
+  absent: random, popular and co-occurring absent classes), on the best and second-best box score of the
   class and, where the class has a clean ImageNet mapping, the classifier's best view score. The questions'
   prior is a question's (50 % yes), not a class's share of the 80 COCO classes (a few per cent), which made
-  the earlier fit say 'absent' to most weakly seen objects;
+  the earlier fit say 'absent' to most weakly seen objects. Which score of a box: the first look's fused
+  score; the closer look's best vote in the whole image or its mirror (:data:`PRESENCE_FROM`): boxes that
+  only tiles showed, and the tiles' votes, still localise and count, but do not make a class present. A
+  tile is an upscaled crop, and on val2017 the experts see things in tiles that are not there: the closer
+  look's existence on fused tile scores had raised the absent cell phone, clock and cup of adversarial
+  questions past 0.5. Cross-validated on coco128 (``benchmarks/fusion.py --rules``), whole-view votes were
+  also the better rule there;
 - count: the mode of the Poisson-binomial distribution of the boxes' probabilities (the most likely number
   of real boxes), and at least 1 when existence says the class is there (present, not localised: the boxes
   are too weak to count but the class is seen); boxes between 0.25 and 0.5 are "doubtful".
@@ -31,6 +37,9 @@ import numpy as np
 
 CALIBRATION_FILES = {"fused": "calibration.json", "fused-tiles": "calibration-fused-tiles.json"}
 """The shipped fit of each fusion setting the tools use."""
+PresenceFrom = Literal["fused score", "whole-view vote"]
+PRESENCE_FROM: dict[str, PresenceFrom] = {"fused": "fused score", "fused-tiles": "whole-view vote"}
+"""Which score of each box the existence model of a fusion setting reads (see the module's docstring)."""
 CLOSER_LOOK = "closer look: mirror + tiles"
 """Marks a result of the second look (``closer=True``) for the rules and the decision-maker."""
 PRESENT_AT = 0.7
@@ -118,6 +127,9 @@ class Calibration:
     presence: Logistic | None = None
     """P(present) from :func:`presence_features` (fitted on POPE-style questions); None: noisy-or of the boxes."""
     fitted_on: str = ""
+    presence_from: PresenceFrom = "fused score"
+    """The box score the existence model reads: the fused score, or the box's best whole-view vote (then the
+    callers pass ``whole_view_scores``)."""
 
     def box_probability(self, class_name: str, score: float) -> float:
         """P(box is a real object of its class) from its fused score."""
@@ -128,13 +140,33 @@ class Calibration:
         model = self.per_class.get(class_name, self.overall)
         return float(min(1.0, max(0.0, -model.intercept / model.coefficients[0])))
 
-    def presence_probability(self, class_name: str, scores: Sequence[float], classifier_score: float | None) -> float:
-        """P(the class is in the image) from its boxes and, where mapped, the classifier."""
+    def presence_probability(
+        self,
+        class_name: str,
+        scores: Sequence[float],
+        classifier_score: float | None,
+        whole_view_scores: Sequence[float] | None = None,
+    ) -> float:
+        """P(the class is in the image) from its boxes and, where mapped, the classifier. ``whole_view_scores``:
+        each box's best vote in the whole image's views, needed when :attr:`presence_from` says so."""
         if self.presence is None:
             return 1.0 - float(np.prod([1.0 - self.box_probability(class_name, s) for s in scores]))
+        if self.presence_from == "whole-view vote":
+            if whole_view_scores is None:
+                raise ValueError(
+                    f"this calibration ({self.fitted_on}) reads each box's best whole-view vote: "
+                    "pass whole_view_scores (see visorch.tools.fusion.ensemble.whole_view_scores)"
+                )
+            scores = whole_view_scores
         return self.presence(*presence_features(scores, classifier_score))
 
-    def count(self, class_name: str, scores: Sequence[float], classifier_score: float | None = None) -> CountEstimate:
+    def count(
+        self,
+        class_name: str,
+        scores: Sequence[float],
+        classifier_score: float | None = None,
+        whole_view_scores: Sequence[float] | None = None,
+    ) -> CountEstimate:
         """The Poisson-binomial mode of the boxes' probabilities, at least 1 when the class is present."""
         probabilities = [self.box_probability(class_name, s) for s in scores]
         distribution = np.array([1.0])
@@ -144,16 +176,22 @@ class Calibration:
         doubtful = sum(1 for p in probabilities if DOUBTFUL_FROM <= p < 0.5)
         rounded = tuple(round(p, 3) for p in probabilities)
         if mode == 0:
-            present = self.presence_probability(class_name, scores, classifier_score)
+            present = self.presence_probability(class_name, scores, classifier_score, whole_view_scores)
             if present >= 0.5:  # seen, but no box is strong enough to count: at least one
                 confidence = present * float(distribution[:2].sum())
                 return CountEstimate(1, round(confidence, 3), max(0, doubtful - 1), rounded, localised=False)
         return CountEstimate(mode, round(float(distribution[mode]), 3), doubtful, rounded)
 
-    def existence(self, class_name: str, scores: Sequence[float], classifier_score: float | None) -> Existence:
+    def existence(
+        self,
+        class_name: str,
+        scores: Sequence[float],
+        classifier_score: float | None,
+        whole_view_scores: Sequence[float] | None = None,
+    ) -> Existence:
         """present / absent / uncertain from the boxes and, where mapped, the classifier."""
         detector = 1.0 - float(np.prod([1.0 - self.box_probability(class_name, s) for s in scores]))
-        probability = self.presence_probability(class_name, scores, classifier_score)
+        probability = self.presence_probability(class_name, scores, classifier_score, whole_view_scores)
         verdict: Verdict = (
             "present" if probability >= PRESENT_AT else "absent" if probability <= ABSENT_AT else "uncertain"
         )
@@ -166,6 +204,7 @@ class Calibration:
             "overall": self.overall.to_json(),
             "per_class": {name: model.to_json() for name, model in sorted(self.per_class.items())},
             "presence": None if self.presence is None else self.presence.to_json(),
+            "presence_from": self.presence_from,
         }
 
     @classmethod
@@ -176,7 +215,14 @@ class Calibration:
             overall=Logistic.from_json(data["overall"]),
             presence=None if presence is None else Logistic.from_json(presence),
             fitted_on=str(data.get("fitted_on", "")),
+            presence_from=_presence_from(data.get("presence_from", "fused score")),
         )
+
+
+def _presence_from(value: object) -> PresenceFrom:
+    if value == "fused score" or value == "whole-view vote":
+        return value
+    raise ValueError(f"unknown presence_from {value!r} in a calibration file: 'fused score' or 'whole-view vote'")
 
 
 @cache

@@ -161,6 +161,17 @@ def fuse_experts(
     return fused
 
 
+def whole_view_scores(boxes: sv.Detections) -> list[float]:
+    """Per box, its best vote in the whole image's views (0.0 for a box that only tiles showed); without tiles,
+    its best expert's score. What the closer look's existence model reads (calibration.PRESENCE_FROM)."""
+    if len(boxes) == 0:
+        return []
+    column = boxes.data.get(WHOLE_VOTES, boxes.data.get(VOTES))
+    if column is None:
+        raise ValueError("these boxes carry no expert votes: they did not come from fuse_experts")
+    return [max((votes or {}).values(), default=0.0) for votes in column]
+
+
 def _object_column(values: list[dict[str, float]]) -> np.ndarray:
     column = np.empty(len(values), dtype=object)
     column[:] = values

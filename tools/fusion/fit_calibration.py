@@ -17,7 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import supervision as sv
-from visorch.tools.fusion.calibration import CALIBRATION_FILES, Calibration, Logistic, presence_features
+from visorch.tools.fusion.calibration import (
+    CALIBRATION_FILES,
+    PRESENCE_FROM,
+    Calibration,
+    Logistic,
+    PresenceFrom,
+    presence_features,
+)
 from visorch.tools.fusion.ensemble import VOTES, WHOLE_VOTES
 from visorch.tools.vocabulary import COCO_CLASSES
 
@@ -133,7 +140,20 @@ def presence_questions(observations: list[ImageObservation]) -> list[tuple[Image
     return [(by_image[q.image], q.object, q.answer == "yes") for q in questions]
 
 
-def fit(observations: list[ImageObservation], fitted_on: str) -> Calibration:
+def presence_scores(observation: ImageObservation, class_name: str, presence_from: PresenceFrom) -> list[float]:
+    """The scores of the class's boxes that the existence model reads: fused, or each box's best whole-view vote."""
+    if presence_from == "fused score":
+        return [s for n, s, _ in observation.boxes if n == class_name]
+    if len(observation.support) != len(observation.boxes):
+        raise ValueError(f"{observation.image}: observations without per-box support cannot fit whole-view votes")
+    return [
+        whole for (n, _, _), (_, whole) in zip(observation.boxes, observation.support, strict=True) if n == class_name
+    ]
+
+
+def fit(
+    observations: list[ImageObservation], fitted_on: str, presence_from: PresenceFrom = "fused score"
+) -> Calibration:
     """Box models per class (where enough boxes), one overall, and the existence model on POPE-style questions."""
     rows = [(name, score, hit) for o in observations for name, score, hit in o.boxes]
     scores = np.array([[s] for _, s, _ in rows])
@@ -148,11 +168,11 @@ def fit(observations: list[ImageObservation], fitted_on: str) -> Calibration:
                 per_class[name] = model
     features, present = [], []
     for observation, name, answer in presence_questions(observations):
-        own = [s for n, s, _ in observation.boxes if n == name]
+        own = presence_scores(observation, name, presence_from)
         features.append(presence_features(own, observation.classifier.get(name)))
         present.append(int(answer))
     presence = _logistic(np.array(features), np.array(present))
-    return Calibration(per_class, overall, presence, fitted_on)
+    return Calibration(per_class, overall, presence, fitted_on, presence_from)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         observations = observe(args.data, args.backend)
         if args.save:
             args.save.write_text(json.dumps([o.__dict__ for o in observations]))
-    calibration = fit(observations, f"{args.data.name} ({len(observations)} images), backend {args.backend}")
+    fitted_on = f"{args.data.name} ({len(observations)} images), backend {args.backend}"
+    calibration = fit(observations, fitted_on, PRESENCE_FROM[args.backend])
     out = args.out or Path(__file__).with_name(CALIBRATION_FILES[args.backend])
     out.write_text(json.dumps(calibration.to_json(), indent=1) + "\n")
     print(f"wrote {out}: {len(calibration.per_class)} per-class box models")

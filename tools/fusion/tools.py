@@ -20,7 +20,7 @@ from visorch.tools.context import ToolContext
 from visorch.tools.detections import Detections
 from visorch.tools.errors import UnknownClassError
 from visorch.tools.fusion.calibration import CLOSER_LOOK, default_calibration
-from visorch.tools.fusion.ensemble import VOTES, WHOLE_VOTES
+from visorch.tools.fusion.ensemble import VOTES, WHOLE_VOTES, whole_view_scores
 from visorch.tools.fusion.grounded import GroundedText
 from visorch.tools.images import ImageRef
 from visorch.tools.registry import Tool, tool
@@ -115,7 +115,7 @@ def exists(
     scores = [float(s) for s in np.asarray(boxes.confidence if boxes.confidence is not None else [])]
     classifier = _classifier_score(ctx, image, class_name, boxes)
     calibration = default_calibration(_backend(closer))
-    verdict = calibration.existence(class_name, scores, classifier)
+    verdict = calibration.existence(class_name, scores, classifier, whole_view_scores(boxes))
     real = [i for i, score in enumerate(scores) if calibration.box_probability(class_name, score) >= 0.5]
     text = f"{verdict.describe(class_name)}{_look(closer)}; {_votes_text(boxes)}"
     return _grounded(text, boxes, real if verdict.verdict == "present" else [], image, closer)
@@ -144,7 +144,7 @@ def how_many(
     boxes = _fused_boxes(ctx, image, class_name, _backend(closer))
     scores = [float(s) for s in np.asarray(boxes.confidence if boxes.confidence is not None else [])]
     classifier = _classifier_score(ctx, image, class_name, boxes)
-    estimate = default_calibration(_backend(closer)).count(class_name, scores, classifier)
+    estimate = default_calibration(_backend(closer)).count(class_name, scores, classifier, whole_view_scores(boxes))
     counted = list(range(estimate.count if estimate.localised else 0))  # the best boxes (fused boxes come best first)
     hedge = "" if estimate.confident else "probably "
     doubtful = f"; {estimate.doubtful} more is doubtful" if estimate.doubtful == 1 else (
