@@ -139,8 +139,8 @@ def make_eval_command(open_runtime: RuntimeFactory) -> Callable[..., None]:
             typer.Option(
                 "--agent",
                 metavar="KEY=VALUE",
-                help="Override an [agent] setting for this run, repeatable (e.g. --agent correct_answers=true); "
-                "the default report folder names it.",
+                help="Override an agent setting (the config file's \\[agent] table) for this run, repeatable "
+                "(e.g. --agent correct_answers=true); the default report folder names it.",
             ),
         ] = None,
         versus: Annotated[
@@ -148,7 +148,7 @@ def make_eval_command(open_runtime: RuntimeFactory) -> Callable[..., None]:
             typer.Option(
                 "--versus",
                 metavar="KEY=VALUE",
-                help="Also run the same items with these [agent] settings (over --agent's), repeatable, and print "
+                help="Also run the same items with these agent settings (over --agent's), repeatable, and print "
                 "both runs side by side (e.g. --versus correct_answers=true); each run has its own report folder.",
             ),
         ] = None,
