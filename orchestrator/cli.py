@@ -526,7 +526,7 @@ def _mount_eval() -> None:
 
         @app.command(
             "eval",
-            help="Evaluate on a data set (needs the [eval] extra).",
+            help="Evaluate on a data set (needs the eval extra: pip install 'visorch\\[eval]').",
             context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
         )
         def eval_unavailable(ctx: typer.Context) -> None:
