@@ -25,7 +25,7 @@ from visorch.tools.fusion.calibration import (
     PresenceFrom,
     presence_features,
 )
-from visorch.tools.fusion.ensemble import VOTES, WHOLE_VOTES
+from visorch.tools.fusion.ensemble import VOTES, whole_view_scores
 from visorch.tools.vocabulary import COCO_CLASSES
 
 MIN_CLASS_BOXES = 30
@@ -49,16 +49,11 @@ class ImageObservation:
     (0.0: only tiles saw it)."""
 
 
-def _support(fused: sv.Detections, index: int) -> tuple[int, float]:
-    votes = fused.data[VOTES][index] or {}
-    whole = fused.data.get(WHOLE_VOTES, fused.data[VOTES])[index] or {}
-    return len(votes), max(whole.values(), default=0.0)
-
-
 def _match(
     fused: sv.Detections, truth: dict[str, np.ndarray]
 ) -> tuple[list[tuple[str, float, bool]], list[tuple[int, float]]]:
     out, support = [], []
+    whole = whole_view_scores(fused)
     used: dict[str, set[int]] = {name: set() for name in truth}
     for index in np.argsort(-np.asarray(fused.confidence)):
         name = str(fused.data["class_name"][index])
@@ -73,7 +68,7 @@ def _match(
                     hit = True
                     break
         out.append((name, score, hit))
-        support.append(_support(fused, int(index)))
+        support.append((len(fused.data[VOTES][index] or {}), whole[index]))
     return out, support
 
 
