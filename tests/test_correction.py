@@ -430,3 +430,17 @@ def test_a_weak_first_look_box_no_other_expert_saw_is_removed(runtime: Runtime, 
     assert "cup" not in cup.corrected_plain.lower()
     motorcycle = claims_of(fixer.correct(photos / "000000000086.jpg", "A motorcycle."), "motorcycle")["existence"]
     assert motorcycle.verdict != "removed"
+
+
+def test_a_weak_first_look_box_the_second_look_leaves_uncertain_is_unverified(
+    runtime: Runtime, shared_data: Path
+) -> None:
+    """coco-val: NanoDet's weak bottle box (0.35) in the doughnut factory, which CenterNet also saw faintly, gets an
+    uncertain second look: the claim is unverified, its weak box kept and shown, not called supported."""
+    fixer = Corrector(runtime=runtime, llm=None, config=CorrectionConfig(concepts="lexical", rewrite="rules"))
+    result = fixer.correct(shared_data / "coco-val" / "val2017" / "000000034417.jpg", "A bottle.")
+    existence = claims_of(result, "bottle")["existence"]
+    assert existence.verdict == "unverified"
+    assert "is below 0.50; looked again: fused: bottle uncertain" in existence.finding
+    assert existence.boxes and existence.boxes[0].score is not None and existence.boxes[0].score < 0.5
+    assert "bottle" in result.corrected_plain.lower()  # unverified: kept (and flagged), never silently dropped

@@ -122,7 +122,7 @@ def _existence(concept: Concept, findings: Findings, config: CorrectionConfig) -
             first = f"best {concept.detector_class} box {weak:.2f} is below {config.recheck_below:.2f}; looked again: "
         finding = first + look.describe(concept.detector_class or concept.name)
         verdicts: dict[str, ClaimVerdict] = {"present": "supported", "absent": "removed", "uncertain": "unverified"}
-        return said.verdict(verdicts[look.verdict], finding, [detection.step], look.boxes)
+        return said.verdict(verdicts[look.verdict], finding, [detection.step], look.boxes or boxes)
     opinion = findings.second_opinion.get(concept.name)
     if opinion is not None:
         backend, score = opinion

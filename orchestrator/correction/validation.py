@@ -55,7 +55,8 @@ class Findings:
     """For objects with no box at the existence threshold (or only weak ones, then only when absent): the fused
     experts' calibrated word."""
     rechecked: dict[str, float] = field(default_factory=dict)
-    """Objects whose best first-look box was weak (below recheck_below), with its score, that the look removed."""
+    """Objects whose best first-look box was weak (below recheck_below), with its score, that the look did not
+    confirm (absent: removed; uncertain: unverified, the weak boxes kept)."""
 
 
 @dataclass(frozen=True)
@@ -240,8 +241,8 @@ def run_validation(
 
     Objects with no box at ``min_score`` get a second look: the fused experts (``second_look``, one pass for
     all of them) when installed, else the first installed detector of ``second_opinion`` for a box in the
-    unsure band. With a second look, objects whose best box is below ``recheck_below`` are looked at too, and
-    lose their boxes only when the look says absent."""
+    unsure band. With a second look, objects whose best box is below ``recheck_below`` are looked at too: they
+    lose their boxes when the look says absent, and are unverified (boxes kept) when it is uncertain."""
     findings = Findings()
     if not plan.source:
         return None, findings
@@ -265,10 +266,11 @@ def run_validation(
         looks = look_again(runtime, image, wanted, second_look, absent_at_most, merge_iou, weak)
     if looks is not None:
         for concept, look in looks.items():
-            if concept in weak:  # found by the first look: only an absent verdict overrules it
-                if look.verdict == "absent":
+            if concept in weak:  # found by the first look: absent overrules it, uncertain leaves it unverified
+                if look.verdict != "present":
                     findings.rechecked[concept] = weak[concept][0].score or 0.0
                     findings.second_look[concept] = look
+                if look.verdict == "absent":
                     findings.boxes[concept] = []
                 continue
             findings.second_look[concept] = look

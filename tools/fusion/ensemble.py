@@ -113,7 +113,9 @@ def _wbf(
         [b.tolist() for b in boxes], [s.tolist() for s in scores], [lab.tolist() for lab in labels],
         weights=weights, iou_thr=iou, skip_box_thr=0.0, conf_type=conf_type,
     )  # fmt: skip
-    return np.asarray(fused, np.float32).reshape(-1, 4), np.asarray(fused_scores, np.float32), fused_labels.astype(int)
+    # a weighted mean of edges at 1.0 can come back a rounding error above it: clip, so the next stage gets [0, 1]
+    fused_boxes = np.asarray(fused, np.float32).reshape(-1, 4).clip(0.0, 1.0)
+    return fused_boxes, np.asarray(fused_scores, np.float32), fused_labels.astype(int)
 
 
 def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
