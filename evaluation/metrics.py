@@ -1,4 +1,5 @@
-"""Metric functions: text error rates (jiwer) and yes/no classification metrics (POPE).
+"""Metric functions: text error rates (jiwer), yes/no classification metrics (POPE), and bootstrap intervals of
+an accuracy that resample whole images (scipy), since the questions about one image are not independent.
 
 Error rates pool edits over all pairs, as jiwer does: (substitutions + deletions + insertions)
 divided by the reference length. An empty hypothesis is all deletions; an empty reference (a
@@ -7,9 +8,10 @@ predicted line with no reference line) is all insertions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import jiwer
+import numpy as np
 from pydantic import BaseModel
 
 
@@ -169,3 +171,41 @@ def binary_metrics(truths: Sequence[bool], predictions: Sequence[bool | None]) -
         false_negatives=sum(1 for truth, guess in pairs if truth and guess is False),
         unanswered=sum(1 for _, guess in pairs if guess is None),
     )
+
+
+INTERVAL_CONFIDENCE = 0.95
+INTERVAL_RESAMPLES = 2000
+
+
+def image_bootstrap_interval(
+    outcomes: Sequence[tuple[Hashable, bool]], confidence: float = INTERVAL_CONFIDENCE, seed: int = 0
+) -> tuple[float, float] | None:
+    """A percentile bootstrap interval of the share of right outcomes, resampling images, not questions
+    (``outcomes``: (image, right) per question; ``scipy.stats.bootstrap``, paired over each image's right and asked
+    counts). None with fewer than two images, where no interval exists."""
+    from scipy.stats import bootstrap
+
+    right: dict[Hashable, int] = {}
+    asked: dict[Hashable, int] = {}
+    for image, correct in outcomes:
+        right[image] = right.get(image, 0) + int(correct)
+        asked[image] = asked.get(image, 0) + 1
+    if len(asked) < 2:
+        return None
+    images = list(asked)
+    rights = np.array([right[image] for image in images], dtype=float)
+    totals = np.array([asked[image] for image in images], dtype=float)
+
+    def share(r: np.ndarray, t: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.asarray(r.sum(axis=axis) / t.sum(axis=axis))
+
+    generator = np.random.default_rng(seed)
+    result = bootstrap((rights, totals), share, paired=True, vectorized=True, confidence_level=confidence,
+                       n_resamples=INTERVAL_RESAMPLES, method="percentile", rng=generator)  # fmt: skip
+    low, high = result.confidence_interval
+    return float(low), float(high)
+
+
+def interval_text(interval: tuple[float, float] | None) -> str | None:
+    """'0.71-0.86', or None when there is no interval."""
+    return None if interval is None else f"{interval[0]:.2f}-{interval[1]:.2f}"

@@ -60,6 +60,9 @@ def test_pope_on_coco_val_always_yes_answerer(shared_data: Path, tmp_path: Path)
     assert set(summary.per_type) == {"random", "popular", "adversarial"}
     for row in summary.per_type.values():
         assert (row["accuracy"], row["precision"], row["recall"], row["yes_ratio"]) == (0.5, 0.5, 1.0, 1.0)
+        low, high = (float(end) for end in str(row["accuracy_95ci"]).split("-"))  # images resampled, not questions
+        assert low <= 0.5 <= high and high - low < 0.4
+    assert summary.metrics["random_accuracy_95ci"] == summary.per_type["random"]["accuracy_95ci"]
     assert (tmp_path / "out" / "pope_confusion.png").is_file()
     assert (tmp_path / "out" / "summary.md").read_text().startswith("# Evaluation: pope (COCO val2017 (coco-val))")
 
@@ -75,3 +78,15 @@ def test_pope_on_coco_val_failure_answers_are_unanswered_and_wrong(shared_data: 
     for row in summary.per_type.values():  # nothing answered: the ratios are undefined, not 0 ("all no")
         assert row["accuracy"] == 0.0 and row["unanswered"] == 12
         assert row["precision"] is None and row["recall"] is None and row["f1"] is None and row["yes_ratio"] is None
+
+
+def test_the_accuracy_interval_resamples_images_not_questions() -> None:
+    from visorch.evaluation.metrics import image_bootstrap_interval
+
+    # 10 images of 10 questions: half the images all right, half all wrong. Questions resampled alone would give a
+    # narrow interval around 0.5; whole images resampled give the honest, wide one.
+    outcomes = [(image, image % 2 == 0) for image in range(10) for _ in range(10)]
+    interval = image_bootstrap_interval(outcomes)
+    assert interval is not None and interval[0] < 0.35 and interval[1] > 0.65
+    assert image_bootstrap_interval([(0, True), (0, False)]) is None  # one image: no interval
+    assert image_bootstrap_interval([(image, True) for image in range(5)]) == (1.0, 1.0)

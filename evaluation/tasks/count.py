@@ -6,7 +6,8 @@ The truth is the number of non-crowd annotations of the class. An answer counts 
 failures and hedges without a number ("I cannot tell") are unanswered and wrong. The summary gives exact
 match, mean absolute error over the answered items, both per class (classes with at least
 ``MIN_PER_CLASS`` items), and how many answers stated uncertainty ("probably") and how many of those were
-right. The default data is coco-val (COCO val2017, unseen by the offline detectors).
+right, and a 95 % bootstrap interval of exact match that resamples images. The default data is coco-val (COCO
+val2017, unseen by the offline detectors).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from visorch.evaluation.answers import parse_number
 from visorch.evaluation.asking import ask, mean_agent_timings
 from visorch.evaluation.build_questions import plural
 from visorch.evaluation.coco import open_coco
+from visorch.evaluation.metrics import image_bootstrap_interval, interval_text
 from visorch.evaluation.paths import COCO_VAL
 from visorch.evaluation.plots import bar_chart
 from visorch.evaluation.predictors import Answerer, EvaluationRuntime
@@ -115,6 +117,7 @@ class CountTask:
                 }
         metrics: dict[str, float | int | str | None] = {
             "exact": round(sum(1 for _, r in pairs if r.correct) / len(pairs), 4) if pairs else None,
+            "exact_95ci": interval_text(image_bootstrap_interval([(i.image_id, bool(r.correct)) for i, r in pairs])),
             "mae": round(statistics.fmean(errors), 3) if errors else None,
             "questions": len(pairs),
             "errors": sum(1 for _, r in pairs if r.status == "error"),
