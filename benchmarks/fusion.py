@@ -17,10 +17,11 @@ else the closer look: mirror + tiles, its own coco128 calibration, hedged answer
 
 ``--rules`` compares the agent's existence rule with variants of it, cross-validated by image (4 folds: box
 models and presence refitted on three, scored on the fourth) on the data given, which should be coco128 (train):
-no closer look; the closer look's tile-only boxes (seen by no expert in the whole image or its mirror) count only
-with a second expert's vote; 'present, not localised' (p >= 0.7 with no box as likely real as not) only when
-the classifier sees the class (>= 0.2), else the closer look; the closer look fitted with the first look's scores
-beside its own.
+the closer look deciding alone instead of pooled with the first look (the rule before); "I cannot tell" within 0.05
+of p=0.5 instead of at 0.50 only (before); no closer look; the closer look's tile-only boxes (seen by no expert in
+the whole image or its mirror) count only with a second expert's vote; 'present, not localised' (p >= 0.7 with
+no box as likely real as not) only when the classifier sees the class (>= 0.2), else the closer look; the closer
+look fitted with the first look's scores beside its own.
 
 These are tool-level figures (the rules EXISTS and HOW_MANY apply), not agent runs: the planner LLM is
 not in the loop, so the comparison with the single-detector floor is like for like.
@@ -47,7 +48,9 @@ from visorch.tools.fusion.calibration import (
     PRESENT_AT,
     Calibration,
     CountEstimate,
+    Existence,
     default_calibration,
+    pool_looks,
     presence_features,
 )
 from visorch.tools.fusion.fit_calibration import ImageObservation, _logistic, fit, observe, presence_scores
@@ -78,23 +81,30 @@ def _scores(obs: ImageObservation, name: str) -> list[float]:
     return [s for n, s, _ in obs.boxes if n == name]
 
 
+ANSWER_OF = {"present": "yes", "absent": "no", "uncertain": "uncertain"}
+
+
+def _existence(obs: ImageObservation, name: str, backend: str = "fused") -> Existence:
+    whole = presence_scores(obs, name, "whole-view vote")
+    return default_calibration(backend).existence(name, _scores(obs, name), obs.classifier.get(name), whole)
+
+
 def _one_look(obs: ImageObservation, name: str, backend: str = "fused") -> tuple[str, float]:
     """EXISTS's verdict as yes / no / uncertain, and its probability."""
-    whole = presence_scores(obs, name, "whole-view vote")
-    verdict = default_calibration(backend).existence(name, _scores(obs, name), obs.classifier.get(name), whole)
-    return {"present": "yes", "absent": "no", "uncertain": "uncertain"}[verdict.verdict], verdict.probability
+    verdict = _existence(obs, name, backend)
+    return ANSWER_OF[verdict.verdict], verdict.probability
 
 
 def _agent_answer(first: ImageObservation, closer: ImageObservation | None, name: str) -> tuple[str, float]:
-    """What the agent answers by rule: the first look when it is sure, else the closer look, hedged as the
-    rules hedge it ('yes, probably' counts as yes; 'I cannot tell' near 0.5 stays uncertain)."""
-    answer, probability = _one_look(first, name)
-    if answer != "uncertain" or closer is None:
-        return answer, probability
-    answer, probability = _one_look(closer, name, "fused-tiles")
-    if answer != "uncertain":
-        return answer, probability
-    return parse_yes_no(_hedged_yes_no(f"{probability:.2f}")) or "uncertain", probability
+    """What the agent answers by rule: the first look when it is sure, else both looks pooled (EXISTS with
+    closer=True), hedged as the rules hedge it ('yes, probably' counts as yes; 'I cannot tell' stays uncertain)."""
+    seen = _existence(first, name)
+    if seen.verdict != "uncertain" or closer is None:
+        return ANSWER_OF[seen.verdict], seen.probability
+    pooled = pool_looks(seen, _existence(closer, name, "fused-tiles"))
+    if pooled.verdict != "uncertain":
+        return ANSWER_OF[pooled.verdict], pooled.probability
+    return parse_yes_no(_hedged_yes_no(f"{pooled.probability:.2f}")) or "uncertain", pooled.probability
 
 
 def _answerers(closer: dict[str, ImageObservation] | None) -> dict[str, Any]:
@@ -210,6 +220,15 @@ CLASSIFIER_SEES = 0.2
 """On coco128's POPE-style questions of mapped classes, a classifier score >= 0.2 alone was right 69 of 70 times."""
 
 
+REPLACES = "the closer look replaces the first"
+OLD_MARGIN = '"I cannot tell" within 0.05 of 0.5'
+OLD_LEAN_MARGIN = 0.05
+NEAR_HALF = 0.05
+"""The band around p=0.5 where a variant's lean is checked: is it worth stating, or a coin toss?"""
+UNPOOLED = (REPLACES, "closer look fitted beside the first")
+"""Variants whose closer look decides alone (the rest pool both looks' probabilities, as EXISTS does)."""
+
+
 def _closer_features(obs: ImageObservation, name: str, first: ImageObservation, variant: str) -> tuple[float, ...]:
     classifier = obs.classifier.get(name)
     if variant == "closer look on fused tile scores":  # the rule before whole-view votes
@@ -226,8 +245,10 @@ def _closer_features(obs: ImageObservation, name: str, first: ImageObservation, 
 
 def _rule_answers(first_train: list[ImageObservation], closer_train: list[ImageObservation],
                   questions: list[tuple[ImageObservation, ImageObservation, str, bool]], variant: str,
-                  train: list[tuple[ImageObservation, ImageObservation, str, bool]]) -> list[str]:  # fmt: skip
-    """The answers (yes / no / uncertain) of one rule variant to ``questions``, fitted on the training folds."""
+                  train: list[tuple[ImageObservation, ImageObservation, str, bool]]
+                  ) -> list[tuple[str, float]]:  # fmt: skip
+    """The answers (yes / no / uncertain) of one rule variant to ``questions``, fitted on the training folds, each
+    with the probability it rests on."""
     first_fit, closer_fit = fit(first_train, "fold"), fit(closer_train, "fold")
     rows = [(_closer_features(c, n, f, variant), a) for f, c, n, a in train]
     closer_presence = _logistic(np.array([r for r, _ in rows]), np.array([int(a) for _, a in rows]))
@@ -245,12 +266,21 @@ def _rule_answers(first_train: list[ImageObservation], closer_train: list[ImageO
         p = first_fit.presence_probability(name, _scores(first, name), first.classifier.get(name))
         answer = verdict(p, first, name, first_fit)
         if answer == "uncertain" and variant != "no closer look":
-            p = closer_presence(*_closer_features(closer, name, first, variant))
+            p_closer = closer_presence(*_closer_features(closer, name, first, variant))
+            p = p_closer if variant in UNPOOLED else _pooled(p, p_closer)
             answer = verdict(p, closer, name, closer_fit)
-        if answer == "uncertain":
+        if answer == "uncertain" and variant == OLD_MARGIN:
+            answer = "yes" if p >= 0.5 + OLD_LEAN_MARGIN else "no" if p <= 0.5 - OLD_LEAN_MARGIN else "uncertain"
+        elif answer == "uncertain":
             answer = parse_yes_no(_hedged_yes_no(f"{p:.2f}")) or "uncertain"
-        answers.append(answer)
+        answers.append((answer, p))
     return answers
+
+
+def _pooled(first: float, closer: float) -> float:
+    """calibration.pool_looks on two bare probabilities."""
+    return pool_looks(Existence("uncertain", first, 0.0, None, True), Existence("uncertain", closer, 0.0, None, True)
+                      ).probability  # fmt: skip
 
 
 def rules(observations: list[ImageObservation], closer: dict[str, ImageObservation]) -> None:
@@ -258,15 +288,16 @@ def rules(observations: list[ImageObservation], closer: dict[str, ImageObservati
     by_image = {o.image: o for o in observations}
     questions = build_pope_questions({o.image: set(o.truth_counts) for o in observations}, list(COCO_CLASSES))
     images = sorted(by_image)
-    variants = ("the agent's rule", "closer look on fused tile scores", "no closer look",
-                "tile-only boxes need a second expert",
-                "'present, not localised' needs the classifier", "closer look fitted beside the first")  # fmt: skip
+    variants = ("the agent's rule", REPLACES, OLD_MARGIN, "closer look on fused tile scores", "no closer look",
+                "tile-only boxes need a second expert", "'present, not localised' needs the classifier",
+                "closer look fitted beside the first")  # fmt: skip
     print(f"\nExistence rules, {RULE_FOLDS}-fold cross-validated by image on {len(images)} images "
           f"({len(questions)} POPE-style questions); 'uncertain' is wrong")  # fmt: skip
-    print(f"{'rule':<48}" + "".join(f"{s:>13}" for s in POPE_SETTINGS) + f"{'mean':>8}{'uncertain':>11}")
+    print(f"{'rule':<48}" + "".join(f"{s:>13}" for s in POPE_SETTINGS) + f"{'mean':>8}{'uncertain':>11}"
+          + f"{'p 0.45-0.55: lean right':>26}")  # fmt: skip
     for variant in variants:
         outcome: dict[str, list[bool]] = defaultdict(list)
-        uncertain = 0
+        uncertain, near, near_right = 0, 0, 0
         for fold in range(RULE_FOLDS):
             held_out = set(images[fold::RULE_FOLDS])
             rows = [(by_image[q.image], closer[q.image], q.object, q.answer == "yes") for q in questions]
@@ -275,11 +306,15 @@ def rules(observations: list[ImageObservation], closer: dict[str, ImageObservati
             answers = _rule_answers([o for o in observations if o.image not in held_out],
                                     [o for i, o in closer.items() if i not in held_out],
                                     [row for row, _ in test], variant, train)  # fmt: skip
-            for ((_, _, _, present), setting), answer in zip(test, answers, strict=True):
+            for ((_, _, _, present), setting), (answer, p) in zip(test, answers, strict=True):
                 outcome[setting].append(answer == ("yes" if present else "no"))
                 uncertain += answer == "uncertain"
+                if abs(p - 0.5) <= NEAR_HALF:
+                    near += 1
+                    near_right += (p >= 0.5) == present
         accuracy = [float(np.mean(outcome[s])) for s in POPE_SETTINGS]
-        print(f"{variant:<48}" + "".join(f"{a:>13.3f}" for a in accuracy) + f"{np.mean(accuracy):>8.3f}{uncertain:>11}")
+        print(f"{variant:<48}" + "".join(f"{a:>13.3f}" for a in accuracy) + f"{np.mean(accuracy):>8.3f}{uncertain:>11}"
+              + f"{f'{near_right}/{near}':>26}")  # fmt: skip
 
 
 def _observations(data: Path, backend: str, save: Path | None) -> list[ImageObservation]:

@@ -76,7 +76,7 @@ def test_the_closer_look_is_the_same_program_with_closer_true() -> None:
 
 @pytest.mark.parametrize(
     ("p", "parsed", "lean"),
-    [("0.64", "yes", "yes"), ("0.33", "no", "no"), ("0.52", None, "yes"), ("0.47", None, "no")],
+    [("0.64", "yes", "yes"), ("0.33", "no", "no"), ("0.52", "yes", "yes"), ("0.47", "no", "no"), ("0.50", None, "yes")],
 )
 def test_an_uncertain_existence_after_the_closer_look_is_hedged_and_never_a_bare_no(
     p: str, parsed: str | None, lean: str
@@ -176,6 +176,7 @@ def test_weak_evidence_makes_the_loop_look_closer_by_rule_and_say_how_sure_it_is
     assert answer.verdicts[-1].verdict == "ANSWER" and answer.verdicts[-1].by_rule
     assert answer.timings.llm_calls == 1 and llm.remaining == 0  # the planner once; nothing else asked the LLM
     assert CLOSER_LOOK in (second.result or "")
+    assert "first look" in (second.result or "")  # the two looks pooled, each one's p shown
     if ": uncertain" in (second.result or ""):
         assert states_uncertainty(answer.text) and yes_no_lean(answer.text) is not None
     else:

@@ -311,6 +311,18 @@ def test_the_closer_look_has_its_own_calibration_fitted_on_coco128() -> None:
     )
 
 
+def test_the_closer_look_adds_its_evidence_to_the_first_looks() -> None:
+    from visorch.tools.fusion.calibration import Existence, pool_looks
+
+    first = Existence("uncertain", 0.6, 0.5, None, True)
+    agreeing = pool_looks(first, Existence("present", 0.9, 0.8, 0.3, True))
+    assert 0.6 < agreeing.probability < 0.9 and agreeing.looks == (0.6, 0.9) and agreeing.classifier_score == 0.3
+    assert agreeing.verdict == "present" and "first look 0.60, closer look 0.90" in agreeing.describe("dog")
+    disagreeing = pool_looks(first, Existence("absent", 0.25, 0.2, None, False))
+    assert disagreeing.verdict == "uncertain" and 0.25 < disagreeing.probability < 0.5  # neither look decides alone
+    assert pool_looks(first, Existence("uncertain", 0.4, 0.3, None, False)).probability == 0.5
+
+
 def test_the_closer_look_reads_whole_view_votes_so_tile_only_boxes_do_not_make_a_class_present() -> None:
     closer = default_calibration("fused-tiles")
     assert closer.presence_from == "whole-view vote" and default_calibration("fused").presence_from == "fused score"

@@ -18,6 +18,7 @@ the JSON files beside this module, checked on coco-val (val2017) by ``benchmarks
   look's existence on fused tile scores had raised the absent cell phone, clock and cup of adversarial
   questions past 0.5. Cross-validated on coco128 (``benchmarks/fusion.py --rules``), where tiles rarely
   invent objects, the two rules tie (mean accuracy 0.867 against 0.866);
+- after a closer look: the two looks' probabilities pooled (:func:`pool_looks`);
 - count: the mode of the Poisson-binomial distribution of the boxes' probabilities (the most likely number
   of real boxes), and at least 1 when existence says the class is there (present, not localised: the boxes
   are too weak to count but the class is seen); boxes between 0.25 and 0.5 are "doubtful".
@@ -109,13 +110,39 @@ class Existence:
     classifier_score: float | None
     localised: bool
     """False when the boxes say little but the class is present: present, not localised (never a box)."""
+    looks: tuple[float, float] | None = None
+    """After a closer look: (the first look's P(present), the closer look's), which ``probability`` pools."""
 
     def describe(self, name: str) -> str:
         """One line for the trace and the decision-maker."""
         clf = "" if self.classifier_score is None else f", classifier {self.classifier_score:.2f}"
         where = "" if self.localised or self.verdict != "present" else " (present, not localised: no box)"
+        pooled = "" if self.looks is None else f"first look {self.looks[0]:.2f}, closer look {self.looks[1]:.2f}; "
         return (f"{name}: {self.verdict}{where}, p={self.probability:.2f} "
-                f"(detectors {self.detector_probability:.2f}{clf})")  # fmt: skip
+                f"({pooled}detectors {self.detector_probability:.2f}{clf})")  # fmt: skip
+
+
+def _verdict(probability: float) -> Verdict:
+    return "present" if probability >= PRESENT_AT else "absent" if probability <= ABSENT_AT else "uncertain"
+
+
+def _logit(probability: float) -> float:
+    clipped = min(max(probability, 1e-6), 1.0 - 1e-6)
+    return math.log(clipped / (1.0 - clipped))
+
+
+def pool_looks(first: Existence, closer: Existence) -> Existence:
+    """The existence after a closer look: the two looks' P(present) pooled by the mean of their log-odds, so the
+    closer look adds its evidence to the first's instead of replacing it; the boxes are the closer look's.
+
+    Cross-validated on coco128 (``benchmarks/fusion.py --rules``) the two tie on POPE-style accuracy (0.878 pooled,
+    0.877 the closer look alone), but near p=0.5 (0.45-0.55) the pooled lean was right 20 of 33 times and the closer
+    look's alone 12 of 26 (a coin toss), so only the pooled lean is worth stating (roles.rules.LEAN_MARGIN). On
+    coco-val the agent's rule went from 0.912 / 0.814 / 0.784 to 0.922 / 0.843 / 0.804 (``benchmarks/fusion.py``)."""
+    probability = _sigmoid((_logit(first.probability) + _logit(closer.probability)) / 2.0)
+    looks = (first.probability, closer.probability)
+    return Existence(_verdict(probability), round(probability, 3), closer.detector_probability,
+                     closer.classifier_score, closer.localised, looks)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -192,11 +219,8 @@ class Calibration:
         """present / absent / uncertain from the boxes and, where mapped, the classifier."""
         detector = 1.0 - float(np.prod([1.0 - self.box_probability(class_name, s) for s in scores]))
         probability = self.presence_probability(class_name, scores, classifier_score, whole_view_scores)
-        verdict: Verdict = (
-            "present" if probability >= PRESENT_AT else "absent" if probability <= ABSENT_AT else "uncertain"
-        )
         localised = any(self.box_probability(class_name, s) >= 0.5 for s in scores)
-        return Existence(verdict, round(probability, 3), round(detector, 3), classifier_score, localised)
+        return Existence(_verdict(probability), round(probability, 3), round(detector, 3), classifier_score, localised)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -4,7 +4,8 @@ classifier, with calibrated confidence. Both answer in words that carry the unce
 
 ``closer=True`` is the second look the agent takes when the first was weak (see
 :mod:`visorch.roles.decision`): every expert also sees the mirrored image and overlapping tiles
-(the ``fused-tiles`` backend), with that setting's own calibration.
+(the ``fused-tiles`` backend), with that setting's own calibration; EXISTS then pools the two looks'
+probabilities (:func:`~visorch.tools.fusion.calibration.pool_looks`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from visorch.tools.classification.efficientnet import classifier_views, imagenet
 from visorch.tools.context import ToolContext
 from visorch.tools.detections import Detections
 from visorch.tools.errors import UnknownClassError
-from visorch.tools.fusion.calibration import CLOSER_LOOK, default_calibration
+from visorch.tools.fusion.calibration import CLOSER_LOOK, Calibration, Existence, default_calibration, pool_looks
 from visorch.tools.fusion.ensemble import VOTES, WHOLE_VOTES, whole_view_scores
 from visorch.tools.fusion.grounded import GroundedText
 from visorch.tools.images import ImageRef
@@ -61,6 +62,17 @@ def _classifier_score(ctx: ToolContext, image: ImageRef, class_name: str, boxes:
     with ctx.models.use(backends[0].name) as classifier:
         evidence = classifier.evidence(views, [class_name]).get(class_name)
     return None if evidence is None else evidence.score
+
+
+def _existence(
+    ctx: ToolContext, image: ImageRef, class_name: str, backend: str
+) -> tuple[Existence, sv.Detections, Calibration]:
+    """One look's calibrated existence of the class, its candidate boxes and the calibration that judged them."""
+    boxes = _fused_boxes(ctx, image, class_name, backend)
+    scores = [float(s) for s in np.asarray(boxes.confidence if boxes.confidence is not None else [])]
+    classifier = _classifier_score(ctx, image, class_name, boxes)
+    calibration = default_calibration(backend)
+    return calibration.existence(class_name, scores, classifier, whole_view_scores(boxes)), boxes, calibration
 
 
 def _backend(closer: bool) -> str:
@@ -111,11 +123,10 @@ def exists(
 ) -> str:
     """Whether there is such an object: present / absent / uncertain, with confidence and evidence."""
     class_name = _coco_class(object)
-    boxes = _fused_boxes(ctx, image, class_name, _backend(closer))
+    verdict, boxes, calibration = _existence(ctx, image, class_name, _backend(closer))
+    if closer:  # the closer look adds its evidence to the first look's (calibration.pool_looks)
+        verdict = pool_looks(_existence(ctx, image, class_name, FUSED_BACKEND)[0], verdict)
     scores = [float(s) for s in np.asarray(boxes.confidence if boxes.confidence is not None else [])]
-    classifier = _classifier_score(ctx, image, class_name, boxes)
-    calibration = default_calibration(_backend(closer))
-    verdict = calibration.existence(class_name, scores, classifier, whole_view_scores(boxes))
     real = [i for i, score in enumerate(scores) if calibration.box_probability(class_name, score) >= 0.5]
     text = f"{verdict.describe(class_name)}{_look(closer)}; {_votes_text(boxes)}"
     return _grounded(text, boxes, real if verdict.verdict == "present" else [], image, closer)
